@@ -1,0 +1,206 @@
+//! Channels: typed pub/sub topics with authorization and a receive handler.
+
+use crate::access::Access;
+use crate::cx::Cx;
+use crate::error::Error;
+use crate::function::decode_args;
+use crate::BoxFuture;
+use mizan_protocol::Payload;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::any::Any;
+use std::future::Future;
+use std::panic::Location;
+use std::sync::Arc;
+
+/// A channel: clients subscribe with `Params`, the channel puts them in a
+/// group (one topic per group), and messages clients send are handled by
+/// `receive`, whose answer is broadcast to the topic.
+///
+/// ```
+/// use mizan_channels::{Channel, Cx, Error};
+/// # use schemars::JsonSchema; use serde::{Deserialize, Serialize};
+/// #[derive(Deserialize, JsonSchema)] struct RoomParams { room: String }
+/// #[derive(Deserialize, JsonSchema)] struct Say { text: String }
+/// #[derive(Serialize, JsonSchema)] struct Said { text: String, user: Option<String> }
+///
+/// struct Chat;
+/// impl Channel for Chat {
+///     const NAME: &'static str = "chat";
+///     type Params = RoomParams;
+///     type ClientMessage = Say;
+///     type ServerMessage = Said;
+///
+///     async fn authorize(&self, cx: &Cx, p: &RoomParams) -> bool {
+///         !p.room.starts_with("staff-") || cx.user().is_some_and(|u| u.staff)
+///     }
+///     fn group(&self, p: &RoomParams) -> String {
+///         format!("chat_{}", p.room)
+///     }
+///     async fn receive(&self, cx: &Cx, _p: &RoomParams, m: Say) -> Result<Option<Said>, Error> {
+///         Ok(Some(Said { text: m.text, user: cx.user().map(|u| u.id.clone()) }))
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Mizan channel",
+    label = "implement `mizan_channels::Channel` for `{Self}`",
+    note = "a channel needs `const NAME`, the types `Params`, `ClientMessage` and `ServerMessage`, and `fn group`"
+)]
+pub trait Channel: Send + Sync + 'static {
+    /// The channel's name, the first half of its topics (`"<NAME>:<group>"`).
+    const NAME: &'static str;
+    /// What a client subscribes with.
+    type Params: DeserializeOwned + JsonSchema + Send + Sync + 'static;
+    /// What a client sends to the topic.
+    type ClientMessage: DeserializeOwned + JsonSchema + Send + 'static;
+    /// What subscribers receive.
+    type ServerMessage: Serialize + JsonSchema + Send + 'static;
+
+    /// The access level checked before `authorize` (default: public).
+    fn access(&self) -> Access {
+        Access::Public
+    }
+
+    /// Whether the caller may join with these params; runs on every
+    /// subscribe. `false` answers `forbidden`.
+    fn authorize(&self, cx: &Cx, params: &Self::Params) -> impl Future<Output = bool> + Send {
+        let _ = (cx, params);
+        async { true }
+    }
+
+    /// The group these params belong to. Params with the same group share
+    /// a topic.
+    fn group(&self, params: &Self::Params) -> String;
+
+    /// Handles a message a subscriber sent. `Some(msg)` is broadcast to the
+    /// topic (the sender included); `None` broadcasts nothing.
+    fn receive(
+        &self,
+        cx: &Cx,
+        params: &Self::Params,
+        message: Self::ClientMessage,
+    ) -> impl Future<Output = Result<Option<Self::ServerMessage>, Error>> + Send;
+}
+
+/// A socket's membership of a topic: the topic and the params it joined
+/// with (handed back to `receive`).
+#[derive(Clone)]
+pub struct Subscription {
+    topic: Arc<str>,
+    params: Arc<dyn Any + Send + Sync>,
+}
+
+impl Subscription {
+    /// The topic, `"<channel>:<group>"`.
+    pub fn topic(&self) -> &Arc<str> {
+        &self.topic
+    }
+}
+
+type JoinFn = dyn Fn(Cx, &Payload) -> BoxFuture<Result<Subscription, Error>> + Send + Sync;
+type ReceiveFn = dyn Fn(Cx, &Subscription, &Payload) -> BoxFuture<Result<Option<Payload>, Error>> + Send + Sync;
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// A registered channel with its types erased, as the server drives it.
+#[derive(Clone)]
+pub struct ChannelEntry {
+    name: &'static str,
+    access: Access,
+    declared_at: &'static Location<'static>,
+    join: Arc<JoinFn>,
+    receive: Arc<ReceiveFn>,
+    schemas: [SchemaFn; 3],
+}
+
+impl ChannelEntry {
+    /// Erases a channel.
+    #[track_caller]
+    pub fn new<C: Channel>(channel: C) -> Self {
+        let channel = Arc::new(channel);
+        let access = channel.access();
+        let joiner = Arc::clone(&channel);
+        let join_access = access.clone();
+        let join = move |cx: Cx, params: &Payload| -> BoxFuture<Result<Subscription, Error>> {
+            let json = match join_access.needs_args() {
+                true => params.parse().unwrap_or_default(),
+                false => serde_json::Value::Null,
+            };
+            let checked = join_access.check(cx.user(), &json);
+            let params: Result<C::Params, Error> = decode_args(C::NAME, params);
+            let channel = Arc::clone(&joiner);
+            Box::pin(async move {
+                checked?;
+                let params = params?;
+                if !channel.authorize(&cx, &params).await {
+                    return Err(Error::forbidden(format!("not allowed to join this `{}` topic", C::NAME)));
+                }
+                let topic = format!("{}:{}", C::NAME, channel.group(&params));
+                Ok(Subscription {
+                    topic: topic.into(),
+                    params: Arc::new(params),
+                })
+            })
+        };
+        let receive = move |cx: Cx, sub: &Subscription, data: &Payload| -> BoxFuture<Result<Option<Payload>, Error>> {
+            let message: Result<C::ClientMessage, Error> = decode_args(C::NAME, data);
+            let params = Arc::clone(&sub.params);
+            let channel = Arc::clone(&channel);
+            Box::pin(async move {
+                let message = message?;
+                let params = params
+                    .downcast_ref::<C::Params>()
+                    .ok_or_else(|| Error::internal(format!("subscription params are not `{}` params", C::NAME)))?;
+                match channel.receive(&cx, params, message).await? {
+                    Some(out) => Payload::from_value(&out).map(Some).map_err(Error::internal),
+                    None => Ok(None),
+                }
+            })
+        };
+        Self {
+            name: C::NAME,
+            access,
+            declared_at: Location::caller(),
+            join: Arc::new(join),
+            receive: Arc::new(receive),
+            schemas: [
+                |g| g.subschema_for::<C::Params>(),
+                |g| g.subschema_for::<C::ClientMessage>(),
+                |g| g.subschema_for::<C::ServerMessage>(),
+            ],
+        }
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Where it was registered (for build errors).
+    pub fn declared_at(&self) -> &'static Location<'static> {
+        self.declared_at
+    }
+
+    /// The channel's access level.
+    pub fn access_level(&self) -> &Access {
+        &self.access
+    }
+
+    /// Checks access, decodes the params, runs `authorize` and computes the
+    /// topic.
+    pub fn join(&self, cx: Cx, params: &Payload) -> BoxFuture<Result<Subscription, Error>> {
+        (self.join)(cx, params)
+    }
+
+    /// Decodes a client message and runs `receive` with the params the
+    /// socket joined with. `Some` is the encoded server message to broadcast.
+    pub fn receive(&self, cx: Cx, sub: &Subscription, data: &Payload) -> BoxFuture<Result<Option<Payload>, Error>> {
+        (self.receive)(cx, sub, data)
+    }
+
+    /// The JSON Schemas of the params, client message and server message.
+    pub fn schemas(&self, generator: &mut SchemaGenerator) -> [Schema; 3] {
+        self.schemas.map(|f| f(generator))
+    }
+}

@@ -1,0 +1,153 @@
+//! Errors handlers return, and errors building a registry.
+
+use mizan_protocol::{ErrorCode, RequestId, ServerFrame};
+use std::fmt;
+use std::panic::Location;
+
+/// A handler's failure, answered to the client as an error frame.
+///
+/// Use the constructors to pick the code. Any `std::error::Error` converts
+/// into an `internal` error with `?`: its text is logged on the server and
+/// never sent to the client.
+///
+/// ```
+/// use mizan_channels::Error;
+/// use mizan_protocol::ErrorCode;
+///
+/// fn parse(s: &str) -> Result<i64, Error> {
+///     Ok(s.parse::<i64>()?) // ParseIntError -> internal
+/// }
+/// let e = parse("x").unwrap_err();
+/// assert_eq!(e.code(), ErrorCode::Internal);
+/// assert_eq!(e.public_message(), "internal error");
+/// assert!(e.to_string().contains("invalid digit"));
+///
+/// let e = Error::forbidden("only the owner may do that");
+/// assert_eq!(e.public_message(), "only the owner may do that");
+/// ```
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+    details: Option<serde_json::Value>,
+}
+
+impl Error {
+    /// An error with a code and a message the client will see (except for
+    /// `internal`, whose message is only logged).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// The handler failed; `message` is logged, the client sees "internal error".
+    pub fn internal(message: impl fmt::Display) -> Self {
+        Self::new(ErrorCode::Internal, message.to_string())
+    }
+
+    /// Something named does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// The args or params are not acceptable.
+    pub fn invalid_args(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgs, message)
+    }
+
+    /// A user is needed and there is none.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, message)
+    }
+
+    /// The user may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// A limit was reached.
+    pub fn limit(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Limit, message)
+    }
+
+    /// Adds machine-readable details (sent to the client, except for `internal`).
+    #[must_use]
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// The protocol error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message the client sees.
+    pub fn public_message(&self) -> &str {
+        match self.code {
+            ErrorCode::Internal => "internal error",
+            _ => &self.message,
+        }
+    }
+
+    /// The error frame answering request `id`.
+    pub fn to_frame(&self, id: Option<RequestId>) -> ServerFrame {
+        ServerFrame::Error {
+            id,
+            code: self.code,
+            message: self.public_message().to_owned(),
+            details: match self.code {
+                ErrorCode::Internal => None,
+                _ => self.details.clone(),
+            },
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(e: E) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a registry could not be built. Each variant names what clashed and
+/// where it was declared.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Two registrations share a name.
+    #[error("{kind} `{name}` is registered twice: at {first} and at {second}; rename one of them")]
+    Duplicate {
+        /// "function" or "channel".
+        kind: &'static str,
+        /// The clashing name.
+        name: String,
+        /// Where the first one was declared.
+        first: &'static Location<'static>,
+        /// Where the second one was declared.
+        second: &'static Location<'static>,
+    },
+    /// A name that cannot appear on the wire or in generated code.
+    #[error("{kind} name `{name}` (at {at}) is not valid: use 1-64 characters of a-z, 0-9 and `_`, starting with a letter")]
+    BadName {
+        /// "function" or "channel".
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// Where it was declared.
+        at: &'static Location<'static>,
+    },
+}

@@ -1,0 +1,157 @@
+//! Server functions: typed async handlers, and their erased form.
+
+use crate::access::Access;
+use crate::cx::Cx;
+use crate::error::Error;
+use crate::BoxFuture;
+use mizan_protocol::Payload;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::sync::Arc;
+
+type Handler = dyn Fn(Cx, &Payload) -> Result<BoxFuture<Result<Payload, Error>>, Error> + Send + Sync;
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The args of a function that takes none: accepts `{}` (and ignores any
+/// fields).
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
+pub struct NoArgs {}
+
+/// A server function: a name, an access level, and an async handler from a
+/// typed args object to a typed output.
+///
+/// ```
+/// use mizan_channels::{Access, Cx, Error, Function};
+/// # use schemars::JsonSchema; use serde::{Deserialize, Serialize};
+/// #[derive(Deserialize, JsonSchema)] struct Args { a: i64, b: i64 }
+///
+/// let add = Function::new("add", |_cx: Cx, Args { a, b }| async move { Ok::<_, Error>(a + b) })
+///     .access(Access::User);
+/// assert_eq!(add.name(), "add");
+/// ```
+#[derive(Clone)]
+pub struct Function {
+    name: String,
+    access: Access,
+    declared_at: &'static Location<'static>,
+    args_schema: SchemaFn,
+    output_schema: SchemaFn,
+    handler: Arc<Handler>,
+}
+
+impl Function {
+    /// A public function named `name` running `handler`. The args arrive as
+    /// the JSON object of the call, decoded into `A`; the output `O` is
+    /// encoded once into the reply.
+    #[track_caller]
+    pub fn new<A, O, F, Fut>(name: impl Into<String>, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        O: Serialize + JsonSchema + 'static,
+        F: Fn(Cx, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, Error>> + Send + 'static,
+    {
+        let name = name.into();
+        let fn_name = name.clone();
+        let handler = move |cx: Cx, args: &Payload| -> Result<BoxFuture<Result<Payload, Error>>, Error> {
+            let args: A = decode_args(&fn_name, args)?;
+            let fut = handler(cx, args);
+            Ok(Box::pin(async move {
+                let output = fut.await?;
+                Payload::from_value(&output).map_err(Error::internal)
+            }))
+        };
+        Self {
+            name,
+            access: Access::Public,
+            declared_at: Location::caller(),
+            args_schema: |g| g.subschema_for::<A>(),
+            output_schema: |g| g.subschema_for::<O>(),
+            handler: Arc::new(handler),
+        }
+    }
+
+    /// Sets who may call it.
+    #[must_use]
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where it was declared (for build errors).
+    pub fn declared_at(&self) -> &'static Location<'static> {
+        self.declared_at
+    }
+
+    /// Who may call it.
+    pub fn access_level(&self) -> &Access {
+        &self.access
+    }
+
+    /// The JSON Schema of the args, with definitions collected in `generator`.
+    pub fn args_schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        (self.args_schema)(generator)
+    }
+
+    /// The JSON Schema of the output, with definitions collected in `generator`.
+    pub fn output_schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        (self.output_schema)(generator)
+    }
+
+    /// Checks access, decodes the args and runs the handler. Access is
+    /// checked before the args are decoded, so a caller who may not call the
+    /// function learns nothing about its args.
+    pub fn call(&self, cx: Cx, args: &Payload) -> BoxFuture<Result<Payload, Error>> {
+        let started = self.check_access(&cx, args).and_then(|()| (self.handler)(cx, args));
+        match started {
+            Ok(fut) => fut,
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    fn check_access(&self, cx: &Cx, args: &Payload) -> Result<(), Error> {
+        let json = if self.access.needs_args() {
+            args.parse().map_err(|e| Error::invalid_args(format!("args are not valid JSON: {e}")))?
+        } else {
+            serde_json::Value::Null
+        };
+        self.access.check(cx.user(), &json)
+    }
+}
+
+impl fmt::Debug for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Function")
+            .field("name", &self.name)
+            .field("access", &self.access)
+            .field("declared_at", &self.declared_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes a JSON object into `T`, naming the failing path in the error.
+pub(crate) fn decode_args<T: DeserializeOwned>(what: &str, json: &Payload) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_str(json.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = strip_position(&e.into_inner().to_string());
+        Error::invalid_args(format!("invalid args for `{what}` at `{path}`: {reason}"))
+            .with_details(serde_json::json!({ "path": path, "reason": reason }))
+    })
+}
+
+fn strip_position(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text.to_owned(),
+    }
+}

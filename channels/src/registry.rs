@@ -1,0 +1,135 @@
+//! The registry: every function and channel, validated once.
+
+use crate::channel::{Channel, ChannelEntry};
+use crate::error::BuildError;
+use crate::function::Function;
+use std::collections::HashMap;
+use std::panic::Location;
+
+/// Everything an application registered, looked up by name. Built once by
+/// [`RegistryBuilder::build`], read-only afterwards.
+#[derive(Debug, Default)]
+pub struct Registry {
+    functions: HashMap<String, Function>,
+    channels: HashMap<&'static str, ChannelEntry>,
+}
+
+impl Registry {
+    /// Starts a registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// A function by name.
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.get(name)
+    }
+
+    /// A channel by name.
+    pub fn channel(&self, name: &str) -> Option<&ChannelEntry> {
+        self.channels.get(name)
+    }
+
+    /// Every function, sorted by name.
+    pub fn functions(&self) -> Vec<&Function> {
+        let mut all: Vec<_> = self.functions.values().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+}
+
+impl std::fmt::Debug for ChannelEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelEntry")
+            .field("name", &self.name())
+            .field("declared_at", &self.declared_at())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Collects functions and channels; [`build`](Self::build) validates them.
+///
+/// ```
+/// use mizan_channels::{BuildError, Cx, Error, Function, Registry};
+/// # let f = || Function::new("ping", |_cx: Cx, _: serde_json::Value| async { Ok::<_, Error>("pong") });
+/// let err = Registry::builder().function(f()).function(f()).build().unwrap_err();
+/// assert!(matches!(err, BuildError::Duplicate { kind: "function", .. }));
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct RegistryBuilder {
+    functions: Vec<Function>,
+    channels: Vec<ChannelEntry>,
+}
+
+impl RegistryBuilder {
+    /// Adds a function.
+    pub fn function(mut self, function: Function) -> Self {
+        self.functions.push(function);
+        self
+    }
+
+    /// Adds several functions.
+    pub fn functions(mut self, functions: impl IntoIterator<Item = Function>) -> Self {
+        self.functions.extend(functions);
+        self
+    }
+
+    /// Adds a channel.
+    #[track_caller]
+    pub fn channel<C: Channel>(mut self, channel: C) -> Self {
+        self.channels.push(ChannelEntry::new(channel));
+        self
+    }
+
+    /// Validates names and builds the registry.
+    pub fn build(self) -> Result<Registry, BuildError> {
+        let mut registry = Registry::default();
+        for f in self.functions {
+            check_name("function", f.name(), f.declared_at())?;
+            if let Some(first) = registry.functions.get(f.name()) {
+                return Err(duplicate("function", f.name(), first.declared_at(), f.declared_at()));
+            }
+            registry.functions.insert(f.name().to_owned(), f);
+        }
+        for c in self.channels {
+            check_name("channel", c.name(), c.declared_at())?;
+            if let Some(first) = registry.channels.get(c.name()) {
+                return Err(duplicate("channel", c.name(), first.declared_at(), c.declared_at()));
+            }
+            registry.channels.insert(c.name(), c);
+        }
+        Ok(registry)
+    }
+}
+
+fn duplicate(
+    kind: &'static str,
+    name: &str,
+    first: &'static Location<'static>,
+    second: &'static Location<'static>,
+) -> BuildError {
+    BuildError::Duplicate {
+        kind,
+        name: name.to_owned(),
+        first,
+        second,
+    }
+}
+
+/// Names travel on the wire and become identifiers in generated code.
+fn check_name(kind: &'static str, name: &str, at: &'static Location<'static>) -> Result<(), BuildError> {
+    let mut chars = name.chars();
+    let ok = name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(BuildError::BadName {
+            kind,
+            name: name.to_owned(),
+            at,
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! The quick start: `cargo run --example chat`, then open
+//! http://127.0.0.1:3000/ in two tabs.
+//!
+//! One channel, `chat`: clients join a room, send `{text, name}`, and every
+//! member of the room receives `{text, name, at}` (at: Unix milliseconds).
+
+use axum::response::Html;
+use axum::routing::get;
+use clap::Parser;
+use mizan::{Channel, Cx, Error, Mizan};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Mizan chat example.
+#[derive(Parser)]
+struct Args {
+    /// Port to listen on.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+}
+
+/// A room name: 1-32 characters of a-z, 0-9 and `-`.
+#[derive(JsonSchema)]
+struct RoomName(String);
+
+impl<'de> Deserialize<'de> for RoomName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        let valid = (1..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if valid {
+            Ok(Self(name))
+        } else {
+            Err(serde::de::Error::custom("a room name is 1-32 characters of a-z, 0-9 and `-`"))
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct RoomParams {
+    room: RoomName,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct Say {
+    text: String,
+    name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Said {
+    text: String,
+    name: String,
+    at: u64,
+}
+
+struct Chat;
+
+impl Channel for Chat {
+    const NAME: &'static str = "chat";
+    type Params = RoomParams;
+    type ClientMessage = Say;
+    type ServerMessage = Said;
+
+    fn group(&self, params: &RoomParams) -> String {
+        params.room.0.clone()
+    }
+
+    async fn receive(&self, _cx: &Cx, _params: &RoomParams, say: Say) -> Result<Option<Said>, Error> {
+        let text = say.text.trim();
+        if text.is_empty() || text.chars().count() > 2000 {
+            return Err(Error::invalid_args("a message is 1-2000 characters"));
+        }
+        let name: String = say.name.trim().chars().take(40).collect();
+        let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        Ok(Some(Said {
+            text: text.to_owned(),
+            name: if name.is_empty() { "anonymous".into() } else { name },
+            at,
+        }))
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+    let app = Mizan::builder().channel(Chat).build()?;
+    let router = app.router().route("/", get(|| async { Html(include_str!("index.html")) }));
+    let listener = tokio::net::TcpListener::bind((args.host, args.port)).await?;
+    println!("chat: open http://{}/ in two browser tabs", listener.local_addr()?);
+    axum::serve(listener, router).await?;
+    Ok(())
+}

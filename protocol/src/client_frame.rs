@@ -1,0 +1,205 @@
+//! Requests a client sends, and their decoder.
+
+use crate::codes::ErrorCode;
+use crate::fields::{RawFields, any_payload, object_payload, params, required};
+use crate::server_frame::ServerFrame;
+use crate::values::{Params, Payload, RequestId};
+use serde::Serialize;
+use std::fmt;
+
+/// A request from a client. Every request carries an `id` that its reply
+/// echoes.
+///
+/// ```
+/// use mizan_protocol::{ClientFrame, RequestId};
+/// let frame = ClientFrame::Subscribe {
+///     id: RequestId::new(6).unwrap(),
+///     channel: "chat".into(),
+///     params: mizan_protocol::Payload::from_json(r#"{"room":"lobby"}"#).unwrap(),
+/// };
+/// let text = frame.encode();
+/// assert_eq!(text, r#"{"type":"subscribe","id":6,"channel":"chat","params":{"room":"lobby"}}"#);
+/// assert_eq!(ClientFrame::decode(text.as_bytes()).unwrap(), frame);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Authenticate (or renew) with a token.
+    Auth {
+        /// Request id.
+        id: RequestId,
+        /// The JWT.
+        token: String,
+    },
+    /// Call a server function.
+    Call {
+        /// Request id.
+        id: RequestId,
+        /// The function's name.
+        #[serde(rename = "fn")]
+        function: String,
+        /// The args object (`{}` when absent).
+        args: Payload,
+    },
+    /// Fetch a context bundle once.
+    Fetch {
+        /// Request id.
+        id: RequestId,
+        /// The context's name.
+        context: String,
+        /// The context params (`{}` when absent).
+        params: Params,
+    },
+    /// Fetch a context bundle and receive its invalidations and merges.
+    Watch {
+        /// Request id.
+        id: RequestId,
+        /// The context's name.
+        context: String,
+        /// The context params (`{}` when absent).
+        params: Params,
+    },
+    /// Stop watching a context.
+    Unwatch {
+        /// Request id.
+        id: RequestId,
+        /// The context's name.
+        context: String,
+        /// The params the watch was made with.
+        params: Params,
+    },
+    /// Join a channel's topic.
+    Subscribe {
+        /// Request id.
+        id: RequestId,
+        /// The channel's name.
+        channel: String,
+        /// The channel params object (`{}` when absent).
+        params: Payload,
+    },
+    /// Send a message to a joined topic.
+    Send {
+        /// Request id.
+        id: RequestId,
+        /// The topic, as returned by `subscribed`.
+        topic: String,
+        /// The client message.
+        data: Payload,
+    },
+    /// Leave a topic.
+    Unsubscribe {
+        /// Request id.
+        id: RequestId,
+        /// The topic.
+        topic: String,
+    },
+}
+
+impl ClientFrame {
+    /// Decodes one text frame. Never panics: anything that is not a valid
+    /// request is a [`FrameError`] naming the problem.
+    pub fn decode(bytes: &[u8]) -> Result<Self, FrameError> {
+        let fields = RawFields::read(bytes).map_err(FrameError::without_id)?;
+        let id = fields.id().map_err(FrameError::without_id)?;
+        let kind = fields.kind().map_err(|m| FrameError::new(id, m))?;
+        let id = id.ok_or_else(|| FrameError::without_id(format!("`{kind}` frame needs an `id`")))?;
+        Self::from_fields(id, &kind, &fields).map_err(|m| FrameError::new(Some(id), m))
+    }
+
+    fn from_fields(id: RequestId, kind: &str, f: &RawFields<'_>) -> Result<Self, String> {
+        Ok(match kind {
+            "auth" => Self::Auth {
+                id,
+                token: required("token", f.token)?,
+            },
+            "call" => Self::Call {
+                id,
+                function: required("fn", f.function)?,
+                args: object_payload("args", f.args)?,
+            },
+            "fetch" => Self::Fetch {
+                id,
+                context: required("context", f.context)?,
+                params: params(f.params)?,
+            },
+            "watch" => Self::Watch {
+                id,
+                context: required("context", f.context)?,
+                params: params(f.params)?,
+            },
+            "unwatch" => Self::Unwatch {
+                id,
+                context: required("context", f.context)?,
+                params: params(f.params)?,
+            },
+            "subscribe" => Self::Subscribe {
+                id,
+                channel: required("channel", f.channel)?,
+                params: object_payload("params", f.params)?,
+            },
+            "send" => Self::Send {
+                id,
+                topic: required("topic", f.topic)?,
+                data: any_payload("data", f.data)?,
+            },
+            "unsubscribe" => Self::Unsubscribe {
+                id,
+                topic: required("topic", f.topic)?,
+            },
+            other => return Err(format!("unknown frame type `{other}`")),
+        })
+    }
+
+    /// Encodes the frame as JSON text.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("client frames always encode")
+    }
+
+    /// The request id.
+    pub fn id(&self) -> RequestId {
+        match self {
+            Self::Auth { id, .. }
+            | Self::Call { id, .. }
+            | Self::Fetch { id, .. }
+            | Self::Watch { id, .. }
+            | Self::Unwatch { id, .. }
+            | Self::Subscribe { id, .. }
+            | Self::Send { id, .. }
+            | Self::Unsubscribe { id, .. } => *id,
+        }
+    }
+}
+
+/// A frame that could not be decoded: answered with a `bad_frame` error,
+/// carrying the request id when it could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    /// The request id, when the frame had a readable one.
+    pub id: Option<RequestId>,
+    /// What was wrong, for a human.
+    pub message: String,
+}
+
+impl FrameError {
+    fn new(id: Option<RequestId>, message: String) -> Self {
+        Self { id, message }
+    }
+
+    fn without_id(message: String) -> Self {
+        Self { id: None, message }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl From<FrameError> for ServerFrame {
+    fn from(e: FrameError) -> Self {
+        ServerFrame::error(e.id, ErrorCode::BadFrame, e.message)
+    }
+}

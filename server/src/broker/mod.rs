@@ -1,0 +1,63 @@
+//! Fan-out between nodes.
+//!
+//! A node delivers every event to its own local subscribers itself, at
+//! once, and hands it to the broker only so that *other* nodes get it. The
+//! broker is told which subjects this node is interested in (a topic gains
+//! its first local subscriber, or loses its last), and delivers the events
+//! other nodes publish on those subjects to this node's [`Inbox`].
+//!
+//! [`MemoryBroker`] connects nodes in one process (and is the default for a
+//! single node, where it has nobody to deliver to). The Redis broker
+//! implements the same trait.
+
+mod memory;
+
+pub use memory::MemoryBroker;
+
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// What an event is about; a broker keeps one subscription per subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// A channel topic, `"<channel>:<group>"`.
+    Topic(Arc<str>),
+}
+
+/// One event crossing nodes: an encoded push frame, the same bytes every
+/// recipient on every node receives.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The node that published it (nodes ignore their own events).
+    pub origin: Arc<str>,
+    /// What it is about.
+    pub subject: Subject,
+    /// The encoded push frame (UTF-8 JSON).
+    pub frame: Bytes,
+}
+
+/// Where a broker delivers events published by other nodes.
+pub trait Inbox: Send + Sync + 'static {
+    /// Delivers one event locally. Must not block.
+    fn deliver(&self, event: Event);
+}
+
+/// Moves events between nodes.
+///
+/// Every method must return quickly without blocking: they are called on
+/// the hot path and under the hub's locks. A broker that does I/O queues
+/// the work (bounded) and does it on its own task.
+pub trait Broker: Send + Sync + 'static {
+    /// Connects this node: events for its subjects go to `inbox`. Called
+    /// once, when the node is built.
+    fn attach(&self, node: Arc<str>, inbox: Arc<dyn Inbox>);
+
+    /// Sends an event to the other nodes interested in its subject.
+    fn publish(&self, event: Event);
+
+    /// The node became interested in `subject`.
+    fn subscribe(&self, subject: &Subject);
+
+    /// The node is no longer interested in `subject`.
+    fn unsubscribe(&self, subject: &Subject);
+}

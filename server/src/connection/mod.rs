@@ -1,0 +1,135 @@
+//! One WebSocket connection: upgrade, reader loop, and teardown.
+//!
+//! The task that ran the upgrade reads; a second task writes (`writer.rs`).
+//! Requests are handled in `dispatch.rs`: calls and subscribes in tasks of
+//! their own so a slow one never holds up the others; `send`s go through a
+//! per-topic ordered queue (`subscriptions.rs`).
+
+mod dispatch;
+mod subscriptions;
+mod writer;
+
+use crate::http::{HttpError, bearer_user};
+use crate::hub::ConnId;
+use crate::node::Node;
+use crate::outbox::{Outbox, outbox};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::StreamExt;
+use mizan_channels::{Cx, User};
+use mizan_protocol::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+use subscriptions::Subscriptions;
+use tracing::Instrument;
+
+/// How long teardown waits for the writer to flush its close frame.
+const WRITER_GRACE: Duration = Duration::from_secs(5);
+
+/// `GET {base}/ws`: authenticates the upgrade request, then serves the socket.
+pub(crate) async fn upgrade(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, HttpError> {
+    let user = bearer_user(&node, &headers)?;
+    let max = node.config.max_frame_bytes;
+    Ok(ws
+        .protocols([SUBPROTOCOL])
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(node, socket, user)))
+}
+
+/// A connection's shared state, read by its reader and its request tasks.
+pub(crate) struct Connection {
+    pub(crate) id: ConnId,
+    pub(crate) session: Arc<str>,
+    pub(crate) node: Arc<Node>,
+    pub(crate) outbox: Outbox,
+    user: RwLock<Option<Arc<User>>>,
+    subscriptions: Subscriptions,
+}
+
+impl Connection {
+    /// The request context for a request on this socket, as the user is now.
+    pub(crate) fn cx(&self) -> Cx {
+        let user = self.user.read().unwrap_or_else(PoisonError::into_inner).clone();
+        self.node.cx(user).with_session(Arc::clone(&self.session))
+    }
+
+    /// Replaces the socket's user (after an `auth` frame).
+    pub(crate) fn set_user(&self, user: Arc<User>) {
+        *self.user.write().unwrap_or_else(PoisonError::into_inner) = Some(user);
+    }
+
+    /// Queues a reply or push.
+    pub(crate) fn reply(&self, frame: &ServerFrame) {
+        self.outbox.send(frame);
+    }
+}
+
+async fn serve(node: Arc<Node>, socket: WebSocket, user: Option<Arc<User>>) {
+    let id = node.next_conn_id();
+    let session: Arc<str> = format!("{}-{id}", node.id).into();
+    let span = tracing::info_span!("conn", session = %session);
+    async move {
+        let (tx, rx) = outbox(node.config.outbound_queue_frames);
+        let (sink, mut stream) = socket.split();
+        let mut writer = tokio::spawn(writer::run(sink, rx).in_current_span());
+        let conn = Arc::new(Connection {
+            id,
+            session: Arc::clone(&session),
+            node: Arc::clone(&node),
+            outbox: tx,
+            user: RwLock::new(user.clone()),
+            subscriptions: Subscriptions::default(),
+        });
+        tracing::debug!(user = user.as_ref().map(|u| u.id.as_str()), "connected");
+        conn.reply(&ServerFrame::Hello {
+            protocol: PROTOCOL_VERSION,
+            node: node.id.to_string(),
+            session: session.to_string(),
+            user: user.map(|u| u.info()),
+        });
+        let code = loop {
+            let message = tokio::select! {
+                code = conn.outbox.closed() => break code,
+                message = stream.next() => message,
+            };
+            match message {
+                Some(Ok(Message::Text(text))) => dispatch::handle(&conn, &text),
+                Some(Ok(Message::Binary(_))) => break CloseCode::Binary,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => break CloseCode::Normal,
+                Some(Err(e)) => break read_error_code(e),
+            }
+        };
+        tracing::debug!(code = code.as_u16(), "closing");
+        subscriptions::leave_all(&conn);
+        conn.outbox.close(code);
+        if tokio::time::timeout(WRITER_GRACE, &mut writer).await.is_err() {
+            writer.abort();
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The close code for a read error: 1009 for an oversized frame.
+fn read_error_code(e: axum::Error) -> CloseCode {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match e.into_inner().downcast::<WsError>() {
+        Ok(e) if matches!(*e, WsError::Capacity(_)) => CloseCode::TooLarge,
+        Ok(e) => {
+            tracing::debug!(error = %e, "read failed");
+            CloseCode::Normal
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "read failed");
+            CloseCode::Normal
+        }
+    }
+}

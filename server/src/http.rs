@@ -1,0 +1,106 @@
+//! The HTTP side: routes, `POST /call/{fn}`, health, and error responses.
+
+use crate::connection;
+use crate::node::Node;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mizan_channels::{Error, User};
+use mizan_protocol::{ErrorCode, InvalidateEntry, MergeEntry, Payload};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// All of a node's routes.
+pub(crate) fn router(node: Arc<Node>) -> Router {
+    let api = Router::new()
+        .route("/ws", get(connection::upgrade))
+        .route("/call/{function}", post(call))
+        .layer(DefaultBodyLimit::max(node.config.max_frame_bytes));
+    Router::new()
+        .nest(&node.config.base_path, api)
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(node)
+}
+
+/// An error answered over HTTP: the status comes from the code, the body
+/// is the protocol's error object.
+pub(crate) struct HttpError {
+    status: StatusCode,
+    error: Error,
+}
+
+impl From<Error> for HttpError {
+    fn from(error: Error) -> Self {
+        let status = StatusCode::from_u16(error.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self { status, error }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let body = self.error.to_frame(None).encode();
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+/// The user of a request's `Authorization: Bearer` header, if any.
+/// A bad or expired token is refused with 401.
+pub(crate) fn bearer_user(node: &Node, headers: &HeaderMap) -> Result<Option<Arc<User>>, HttpError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    node.verify_header(value.as_bytes())
+        .map(|user| Some(Arc::new(user)))
+        .map_err(|e| Error::unauthenticated(e.to_string()).into())
+}
+
+#[derive(Serialize)]
+struct CallReply<'a> {
+    result: &'a Payload,
+    invalidate: &'a [InvalidateEntry],
+    merge: &'a [MergeEntry],
+}
+
+async fn call(
+    State(node): State<Arc<Node>>,
+    Path(function): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let user = bearer_user(&node, &headers)?;
+    let args = args_from_body(body)?;
+    let result = node.call(node.cx(user), &function, &args).await?;
+    let reply = CallReply {
+        result: &result,
+        invalidate: &[],
+        merge: &[],
+    };
+    let body = serde_json::to_string(&reply).map_err(Error::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The args object of a call: the body, `{}` when empty.
+fn args_from_body(body: Result<Bytes, BytesRejection>) -> Result<Payload, HttpError> {
+    let body = body.map_err(|rejection| {
+        let code = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::Limit,
+            _ => ErrorCode::BadFrame,
+        };
+        HttpError {
+            status: rejection.status(),
+            error: Error::new(code, rejection.body_text()),
+        }
+    })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Payload::empty_object());
+    }
+    let bad = |message: String| HttpError::from(Error::new(ErrorCode::BadFrame, message));
+    let text = std::str::from_utf8(&body).map_err(|_| bad("the body is not UTF-8".into()))?;
+    let args = Payload::from_json(text).map_err(|e| bad(format!("the body is not valid JSON: {e}")))?;
+    if !args.is_object() {
+        return Err(bad("the body must be a JSON object (the args)".into()));
+    }
+    Ok(args)
+}

@@ -1,0 +1,49 @@
+//! The Mizan server: an axum [`Router`](axum::Router) that speaks the Mizan
+//! protocol over WebSocket and HTTP.
+//!
+//! # Layout
+//!
+//! - [`Mizan`] and [`MizanBuilder`] (`app.rs`): assemble functions, channels,
+//!   auth, broker and config into a node, and hand out its router.
+//! - `node.rs`: the state every connection and request shares, and the two
+//!   operations both transports use: run a call, publish to a topic.
+//! - [`ServerConfig`] (`config.rs`): every setting, with defaults.
+//! - [`Jwt`] and [`AuthError`] (`auth.rs`): verifying bearer tokens.
+//! - `connection/`: one WebSocket: the upgrade and lifecycle (`mod.rs`), the
+//!   handling of each request (`dispatch.rs`), the socket's topics
+//!   (`subscriptions.rs`), and the writer task (`writer.rs`).
+//! - `outbox.rs`: a connection's bounded outbound queue and close signal.
+//! - `serial.rs`: a queue that runs jobs one after another, for the ordered
+//!   `send`s of one socket to one topic.
+//! - `hub.rs`: this node's topics and their local subscribers.
+//! - [`broker`]: fan-out between nodes: the [`Broker`](broker::Broker) trait
+//!   and the in-memory implementation.
+//! - `http.rs`: `POST /call/{fn}`, `/healthz`, and HTTP error responses.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use mizan_server::{Mizan, Jwt};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Mizan::builder().jwt(Jwt::hs256(b"secret")).build()?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app.router()).await?;
+//! # Ok(()) }
+//! ```
+
+mod app;
+mod auth;
+pub mod broker;
+mod config;
+mod connection;
+mod hub;
+mod http;
+mod node;
+mod outbox;
+mod serial;
+
+pub use app::{Mizan, MizanBuilder};
+pub use auth::{AuthError, Jwt};
+pub use config::ServerConfig;
+pub use mizan_channels as channels;
+pub use mizan_channels::protocol;

@@ -1,0 +1,163 @@
+//! The state every connection and request of a node shares, and the
+//! operations both transports use.
+
+use crate::auth::{AuthError, Jwt};
+use crate::broker::{Broker, Event, Inbox, Subject};
+use crate::config::ServerConfig;
+use crate::hub::{ConnId, Hub};
+use crate::outbox::Outbox;
+use axum::extract::ws::Utf8Bytes;
+use futures_util::FutureExt;
+use mizan_channels::{Cx, Error, Registry, User};
+use mizan_protocol::Payload;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+/// One node: its registry, hub, broker and settings.
+pub(crate) struct Node {
+    pub(crate) id: Arc<str>,
+    pub(crate) registry: Registry,
+    pub(crate) hub: Hub,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) jwt: Option<Jwt>,
+    pub(crate) config: ServerConfig,
+    next_conn: AtomicU64,
+}
+
+impl Node {
+    /// Builds the node and attaches it to its broker.
+    pub(crate) fn start(registry: Registry, broker: Arc<dyn Broker>, jwt: Option<Jwt>, config: ServerConfig) -> Arc<Self> {
+        let node = Arc::new(Self {
+            id: random_id().into(),
+            registry,
+            hub: Hub::default(),
+            broker,
+            jwt,
+            config,
+            next_conn: AtomicU64::new(1),
+        });
+        let inbox = Arc::new(NodeInbox(Arc::downgrade(&node)));
+        node.broker.attach(Arc::clone(&node.id), inbox);
+        node
+    }
+
+    /// A fresh connection id on this node.
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A request context for `user` on this node.
+    pub(crate) fn cx(&self, user: Option<Arc<User>>) -> Cx {
+        Cx::new(Arc::clone(&self.id)).with_user(user)
+    }
+
+    /// Verifies a bearer token.
+    pub(crate) fn verify_token(&self, token: &str) -> Result<User, AuthError> {
+        self.jwt.as_ref().ok_or(AuthError::NotConfigured)?.verify(token)
+    }
+
+    /// Verifies an `Authorization` header value.
+    pub(crate) fn verify_header(&self, header: &[u8]) -> Result<User, AuthError> {
+        self.jwt.as_ref().ok_or(AuthError::NotConfigured)?.verify_header(header)
+    }
+
+    /// Runs function `name`: looks it up, checks access, decodes the args,
+    /// runs the handler with panics caught.
+    pub(crate) async fn call(&self, cx: Cx, name: &str, args: &Payload) -> Result<Payload, Error> {
+        let function = self
+            .registry
+            .function(name)
+            .ok_or_else(|| Error::not_found(format!("unknown function `{name}`")))?;
+        guarded(name, function.call(cx, args)).await
+    }
+
+    /// Adds a local subscriber to `topic`, subscribing the node at the
+    /// broker when it is the first.
+    pub(crate) fn join_topic(&self, topic: &Arc<str>, conn: ConnId, outbox: Outbox) {
+        self.hub.join(topic, conn, outbox, || {
+            self.broker.subscribe(&Subject::Topic(Arc::clone(topic)));
+        });
+    }
+
+    /// Removes a local subscriber, unsubscribing the node at the broker
+    /// when it was the last.
+    pub(crate) fn leave_topic(&self, topic: &Arc<str>, conn: ConnId) {
+        self.hub.leave(topic, conn, || {
+            self.broker.unsubscribe(&Subject::Topic(Arc::clone(topic)));
+        });
+    }
+
+    /// Publishes an encoded push to `topic`: delivered to local
+    /// subscribers at once, and through the broker to other nodes.
+    pub(crate) fn publish_topic(&self, topic: &Arc<str>, frame: Utf8Bytes) -> usize {
+        let delivered = self.hub.deliver(topic, &frame);
+        self.broker.publish(Event {
+            origin: Arc::clone(&self.id),
+            subject: Subject::Topic(Arc::clone(topic)),
+            frame: frame.into(),
+        });
+        delivered
+    }
+}
+
+/// Runs a handler's future, turning a panic into an `internal` error and
+/// logging internal errors (whose text the client never sees).
+pub(crate) async fn guarded<T>(what: &str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let result = AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(Error::internal(format!("handler panicked: {}", panic_text(&*panic)))));
+    if let Err(e) = &result
+        && e.code() == mizan_protocol::ErrorCode::Internal
+    {
+        tracing::error!(target: "mizan::handler", handler = what, error = %e, "handler failed");
+    }
+    result
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic)")
+}
+
+/// Receives other nodes' events; holds the node weakly so the broker does
+/// not keep it alive.
+struct NodeInbox(Weak<Node>);
+
+impl Inbox for NodeInbox {
+    fn deliver(&self, event: Event) {
+        let Some(node) = self.0.upgrade() else { return };
+        if event.origin == node.id {
+            return;
+        }
+        let Ok(frame) = Utf8Bytes::try_from(event.frame) else {
+            tracing::warn!(origin = %event.origin, "dropped a remote event that is not UTF-8");
+            return;
+        };
+        match &event.subject {
+            Subject::Topic(topic) => {
+                node.hub.deliver(topic, &frame);
+            }
+        }
+    }
+}
+
+/// A random 16-hex-digit id (std's per-process random hash keys, no extra
+/// dependency).
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}

@@ -1,0 +1,269 @@
+//! Helpers that make the integration tests read like the protocol: start a
+//! real server on port 0, connect a real WebSocket client, `call`,
+//! `subscribe`, wait for a `reply` to an id or the next `push`.
+//!
+//! Each test file compiles this module separately and uses part of it, so
+//! unused helpers and `pub` items reachable only from the test are expected.
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "../../examples/fixture/app.rs"]
+pub mod fixture;
+
+use futures_util::{SinkExt, StreamExt};
+use mizan::protocol::ServerFrame;
+use mizan::{Mizan, MizanBuilder};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The fixture's secret, used to sign test tokens.
+pub const SECRET: &str = fixture::DEFAULT_SECRET;
+
+/// A server running in this process on a free loopback port.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: Mizan,
+}
+
+impl Server {
+    /// The fixture application.
+    pub async fn fixture() -> Self {
+        Self::start(fixture::builder(SECRET)).await
+    }
+
+    /// Any application.
+    pub async fn start(builder: MizanBuilder) -> Self {
+        let app = builder.build().expect("the app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = app.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self { addr, app }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/api/mizan/ws", self.addr)
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A client without a token.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.ws_url(), None).await
+    }
+
+    /// A client with a bearer token on the upgrade request.
+    pub async fn client_with_token(&self, token: &str) -> Client {
+        Client::connect(&self.ws_url(), Some(token)).await
+    }
+}
+
+/// An HS256 token for `sub`, valid for an hour.
+pub fn token(sub: &str, staff: bool) -> String {
+    token_with(json!({"sub": sub, "staff": staff, "exp": now() + 3600}), SECRET)
+}
+
+/// A token with any claims, signed with `secret`.
+pub fn token_with(claims: Value, secret: &str) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A WebSocket client that keeps frames it was not waiting for, so a test
+/// can wait for the reply to one id while pushes arrive in between.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pending: VecDeque<ServerFrame>,
+    next_id: u64,
+    /// The `hello` frame the server sent first.
+    pub hello: ServerFrame,
+}
+
+impl Client {
+    pub async fn connect(url: &str, token: Option<&str>) -> Self {
+        let mut request = url.into_client_request().unwrap();
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("upgrade succeeds");
+        let mut client = Self {
+            ws,
+            pending: VecDeque::new(),
+            next_id: 1,
+            hello: ServerFrame::Ok {
+                id: mizan::protocol::RequestId::new(0).unwrap(),
+                user: None,
+            },
+        };
+        client.hello = client.read().await;
+        assert!(matches!(client.hello, ServerFrame::Hello { .. }), "first frame is hello");
+        client
+    }
+
+    /// A fresh request id.
+    pub fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.ws.send(Message::text(text.into())).await.unwrap();
+    }
+
+    /// Sends a JSON frame.
+    pub async fn send_json(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    /// Sends a raw WebSocket message.
+    pub async fn send_message(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    /// Sends a request (an `id` is added) and returns its id.
+    pub async fn request(&mut self, mut frame: Value) -> u64 {
+        let id = self.id();
+        frame["id"] = json!(id);
+        self.send_json(frame).await;
+        id
+    }
+
+    /// Calls `function` and waits for the reply.
+    pub async fn call(&mut self, function: &str, args: Value) -> ServerFrame {
+        let id = self.request(json!({"type": "call", "fn": function, "args": args})).await;
+        self.reply(id).await
+    }
+
+    /// Subscribes and waits for the reply.
+    pub async fn subscribe(&mut self, channel: &str, params: Value) -> ServerFrame {
+        let id = self
+            .request(json!({"type": "subscribe", "channel": channel, "params": params}))
+            .await;
+        self.reply(id).await
+    }
+
+    /// Subscribes and returns the topic, failing the test otherwise.
+    pub async fn join(&mut self, channel: &str, params: Value) -> String {
+        match self.subscribe(channel, params).await {
+            ServerFrame::Subscribed { topic, .. } => topic,
+            other => panic!("expected subscribed, got {other:?}"),
+        }
+    }
+
+    /// The reply to request `id`, keeping other frames for later.
+    pub async fn reply(&mut self, id: u64) -> ServerFrame {
+        if let Some(at) = self.pending.iter().position(|f| frame_id_of(f) == Some(id)) {
+            return self.pending.remove(at).unwrap();
+        }
+        loop {
+            let frame = self.read().await;
+            if frame_id_of(&frame) == Some(id) {
+                return frame;
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// The next frame without an id (a push, or an error whose id could not
+    /// be read), keeping replies for later.
+    pub async fn push(&mut self) -> ServerFrame {
+        if let Some(at) = self.pending.iter().position(|f| frame_id_of(f).is_none()) {
+            return self.pending.remove(at).unwrap();
+        }
+        loop {
+            let frame = self.read().await;
+            if frame_id_of(&frame).is_none() {
+                return frame;
+            }
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// The next frame of any kind, in arrival order.
+    pub async fn push_or_reply(&mut self) -> ServerFrame {
+        match self.pending.pop_front() {
+            Some(frame) => frame,
+            None => self.read().await,
+        }
+    }
+
+    /// Asserts nothing arrives for `quiet`.
+    pub async fn assert_silent(&mut self, quiet: Duration) {
+        assert!(self.pending.is_empty(), "unexpected frames: {:?}", self.pending);
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(quiet, self.ws.next()).await {
+            panic!("unexpected message: {message:?}");
+        }
+    }
+
+    /// Waits for the server to close the socket; returns the close code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("server closes in time");
+            match message {
+                Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+                Some(Ok(Message::Close(None))) | None => return 1005,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("connection failed instead of closing: {e}"),
+            }
+        }
+    }
+
+    async fn read(&mut self) -> ServerFrame {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame arrives in time")
+                .expect("the socket is open")
+                .expect("the socket reads");
+            match message {
+                Message::Text(text) => return ServerFrame::decode(text.as_bytes()).expect("server frames decode"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("unexpected message: {other:?}"),
+            }
+        }
+    }
+}
+
+pub fn frame_id_of(frame: &ServerFrame) -> Option<u64> {
+    match frame {
+        ServerFrame::Ok { id, .. }
+        | ServerFrame::Result { id, .. }
+        | ServerFrame::Bundle { id, .. }
+        | ServerFrame::Subscribed { id, .. } => Some(id.get()),
+        ServerFrame::Error { id, .. } => id.map(|id| id.get()),
+        _ => None,
+    }
+}
+
+/// The JSON of a result frame's `result`, failing the test on anything else.
+pub fn result_json(frame: &ServerFrame) -> Value {
+    match frame {
+        ServerFrame::Result { result, .. } => serde_json::from_str(result.get()).unwrap(),
+        other => panic!("expected a result, got {other:?}"),
+    }
+}
+
+/// The code of an error frame, failing the test on anything else.
+pub fn error_code(frame: &ServerFrame) -> &'static str {
+    match frame {
+        ServerFrame::Error { code, .. } => code.as_str(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
