@@ -14,7 +14,9 @@ async fn echo_returns_its_text_with_empty_invalidate_and_merge() {
     let mut client = server.client().await;
     let reply = client.call("echo", json!({"text": "hi"})).await;
     assert_eq!(result_json(&reply), json!({"message": "hi"}));
-    let ServerFrame::Result { invalidate, merge, .. } = reply else { unreachable!() };
+    let ServerFrame::Result { invalidate, merge, .. } = reply else {
+        unreachable!()
+    };
     assert!(invalidate.is_empty() && merge.is_empty());
 }
 
@@ -46,8 +48,20 @@ async fn bad_frames_are_answered_and_the_socket_stays_open() {
         (r#"{"type":"call","id":8,"fn":"echo","args":[1]}"#, true),
     ] {
         client.send_text(text).await;
-        let frame = if has_id { client.reply(serde_json::from_str::<serde_json::Value>(text).unwrap()["id"].as_u64().unwrap()).await } else { client.push().await };
-        let ServerFrame::Error { code, message, .. } = &frame else { panic!("{frame:?}") };
+        let frame = if has_id {
+            client
+                .reply(
+                    serde_json::from_str::<serde_json::Value>(text).unwrap()["id"]
+                        .as_u64()
+                        .unwrap(),
+                )
+                .await
+        } else {
+            client.push().await
+        };
+        let ServerFrame::Error { code, message, .. } = &frame else {
+            panic!("{frame:?}")
+        };
         assert_eq!(code.as_str(), "bad_frame", "{text}");
         assert!(!message.is_empty());
         assert_open(&mut client).await;
@@ -59,10 +73,14 @@ async fn bad_frame_messages_say_what_was_wrong() {
     let server = Server::fixture().await;
     let mut client = server.client().await;
     client.send_text(r#"{"type":"call","id":5}"#).await;
-    let ServerFrame::Error { message, .. } = client.reply(5).await else { panic!() };
+    let ServerFrame::Error { message, .. } = client.reply(5).await else {
+        panic!()
+    };
     assert!(message.contains("`fn`"), "{message}");
     client.send_text(r#"{"type":"warp","id":6}"#).await;
-    let ServerFrame::Error { message, .. } = client.reply(6).await else { panic!() };
+    let ServerFrame::Error { message, .. } = client.reply(6).await else {
+        panic!()
+    };
     assert!(message.contains("warp"), "{message}");
 }
 
@@ -82,7 +100,12 @@ async fn invalid_args_say_where() {
     let server = Server::fixture().await;
     let mut client = server.client().await;
     let reply = client.call("echo", json!({"text": 5})).await;
-    let ServerFrame::Error { code, details, message, .. } = &reply else { panic!("{reply:?}") };
+    let ServerFrame::Error {
+        code, details, message, ..
+    } = &reply
+    else {
+        panic!("{reply:?}")
+    };
     assert_eq!(code.as_str(), "invalid_args");
     assert_eq!(details.as_ref().unwrap()["path"], "text");
     assert!(message.contains("text"), "{message}");
@@ -94,12 +117,21 @@ async fn invalid_args_say_where() {
 async fn unauthenticated_versus_forbidden() {
     let server = Server::fixture().await;
     let mut anonymous = server.client().await;
-    assert_eq!(error_code(&anonymous.call("whoami", json!({})).await), "unauthenticated");
-    assert_eq!(error_code(&anonymous.call("staff_only", json!({})).await), "unauthenticated");
+    assert_eq!(
+        error_code(&anonymous.call("whoami", json!({})).await),
+        "unauthenticated"
+    );
+    assert_eq!(
+        error_code(&anonymous.call("staff_only", json!({})).await),
+        "unauthenticated"
+    );
     assert_open(&mut anonymous).await;
 
     let mut alice = server.client_with_token(&token("alice", false)).await;
-    assert_eq!(result_json(&alice.call("whoami", json!({})).await), json!({"id": "alice", "staff": false}));
+    assert_eq!(
+        result_json(&alice.call("whoami", json!({})).await),
+        json!({"id": "alice", "staff": false})
+    );
     assert_eq!(error_code(&alice.call("staff_only", json!({})).await), "forbidden");
     assert_open(&mut alice).await;
 }
@@ -108,14 +140,23 @@ async fn unauthenticated_versus_forbidden() {
 async fn auth_frame_sets_and_renews_the_user() {
     let server = Server::fixture().await;
     let mut client = server.client().await;
-    let id = client.request(json!({"type": "auth", "token": token("42", false)})).await;
-    let ServerFrame::Ok { user: Some(user), .. } = client.reply(id).await else { panic!() };
+    let id = client
+        .request(json!({"type": "auth", "token": token("42", false)}))
+        .await;
+    let ServerFrame::Ok { user: Some(user), .. } = client.reply(id).await else {
+        panic!()
+    };
     assert_eq!((user.id.as_str(), user.staff, user.superuser), ("42", false, false));
     assert_eq!(result_json(&client.call("whoami", json!({})).await)["id"], "42");
 
-    let id = client.request(json!({"type": "auth", "token": token("43", true)})).await;
+    let id = client
+        .request(json!({"type": "auth", "token": token("43", true)}))
+        .await;
     assert!(matches!(client.reply(id).await, ServerFrame::Ok { .. }));
-    assert_eq!(result_json(&client.call("whoami", json!({})).await), json!({"id": "43", "staff": true}));
+    assert_eq!(
+        result_json(&client.call("whoami", json!({})).await),
+        json!({"id": "43", "staff": true})
+    );
 
     let bad = support::token_with(json!({"sub": "44", "exp": support::now() + 60}), "another-key");
     let id = client.request(json!({"type": "auth", "token": bad})).await;
@@ -136,7 +177,9 @@ async fn handler_errors_and_panics_answer_internal_without_leaking() {
     let mut client = server.client().await;
     for function in ["fail", "panics"] {
         let reply = client.call(function, json!({})).await;
-        let ServerFrame::Error { code, message, .. } = &reply else { panic!("{reply:?}") };
+        let ServerFrame::Error { code, message, .. } = &reply else {
+            panic!("{reply:?}")
+        };
         assert_eq!(code.as_str(), "internal");
         assert_eq!(message, "internal error");
         assert_open(&mut client).await;
@@ -149,7 +192,9 @@ async fn a_hundred_concurrent_calls_get_their_own_replies() {
     let mut client = server.client().await;
     let mut sent = Vec::new();
     for i in 0..100 {
-        let id = client.request(json!({"type": "call", "fn": "echo", "args": {"text": format!("m{i}")}})).await;
+        let id = client
+            .request(json!({"type": "call", "fn": "echo", "args": {"text": format!("m{i}")}}))
+            .await;
         sent.push((id, format!("m{i}")));
     }
     for (id, text) in sent.into_iter().rev() {
@@ -166,7 +211,9 @@ async fn a_slow_call_does_not_hold_up_a_fast_one() {
     let server = Server::start(support::fixture::builder(support::SECRET).function(slow)).await;
     let mut client = server.client().await;
     let slow_id = client.request(json!({"type": "call", "fn": "slow"})).await;
-    let fast_id = client.request(json!({"type": "call", "fn": "echo", "args": {"text": "fast"}})).await;
+    let fast_id = client
+        .request(json!({"type": "call", "fn": "echo", "args": {"text": "fast"}}))
+        .await;
     let started = std::time::Instant::now();
     // Read frames in arrival order: the fast reply must come first.
     let first = client.push_or_reply().await;
@@ -177,12 +224,25 @@ async fn a_slow_call_does_not_hold_up_a_fast_one() {
 
 #[tokio::test]
 async fn custom_access_predicates_see_the_args() {
-    let own = Function::new("own_note", |_cx: Cx, args: serde_json::Value| async move { Ok::<_, Error>(args) })
-        .access(Access::custom(|user, args| user.is_some_and(|u| args["owner"] == u.id.as_str())));
+    let own = Function::new("own_note", |_cx: Cx, args: serde_json::Value| async move {
+        Ok::<_, Error>(args)
+    })
+    .access(Access::custom(|user, args| {
+        user.is_some_and(|u| args["owner"] == u.id.as_str())
+    }));
     let server = Server::start(support::fixture::builder(support::SECRET).function(own)).await;
     let mut client = server.client_with_token(&token("ann", false)).await;
-    assert!(matches!(client.call("own_note", json!({"owner": "ann"})).await, ServerFrame::Result { .. }));
-    assert_eq!(error_code(&client.call("own_note", json!({"owner": "bob"})).await), "forbidden");
+    assert!(matches!(
+        client.call("own_note", json!({"owner": "ann"})).await,
+        ServerFrame::Result { .. }
+    ));
+    assert_eq!(
+        error_code(&client.call("own_note", json!({"owner": "bob"})).await),
+        "forbidden"
+    );
     let mut anonymous = server.client().await;
-    assert_eq!(error_code(&anonymous.call("own_note", json!({"owner": "ann"})).await), "unauthenticated");
+    assert_eq!(
+        error_code(&anonymous.call("own_note", json!({"owner": "ann"})).await),
+        "unauthenticated"
+    );
 }

@@ -1,10 +1,10 @@
 //! Channels: typed pub/sub topics with authorization and a receive handler.
 
+use crate::BoxFuture;
 use crate::access::Access;
 use crate::cx::Cx;
 use crate::error::Error;
 use crate::function::decode_args;
-use crate::BoxFuture;
 use mizan_protocol::Payload;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
@@ -134,7 +134,10 @@ impl ChannelEntry {
                 checked?;
                 let params = params?;
                 if !channel.authorize(&cx, &params).await {
-                    return Err(Error::forbidden(format!("not allowed to join this `{}` topic", C::NAME)));
+                    return Err(Error::forbidden(format!(
+                        "not allowed to join this `{}` topic",
+                        C::NAME
+                    )));
                 }
                 let topic = format!("{}:{}", C::NAME, channel.group(&params));
                 Ok(Subscription {

@@ -141,7 +141,9 @@ pub enum BuildError {
         second: &'static Location<'static>,
     },
     /// A name that cannot appear on the wire or in generated code.
-    #[error("{kind} name `{name}` (at {at}) is not valid: use 1-64 characters of a-z, 0-9 and `_`, starting with a letter")]
+    #[error(
+        "{kind} name `{name}` (at {at}) is not valid: use 1-64 characters of a-z, 0-9 and `_`, starting with a letter"
+    )]
     BadName {
         /// "function" or "channel".
         kind: &'static str,

@@ -1,9 +1,9 @@
 //! Server functions: typed async handlers, and their erased form.
 
+use crate::BoxFuture;
 use crate::access::Access;
 use crate::cx::Cx;
 use crate::error::Error;
-use crate::BoxFuture;
 use mizan_protocol::Payload;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
@@ -120,7 +120,8 @@ impl Function {
 
     fn check_access(&self, cx: &Cx, args: &Payload) -> Result<(), Error> {
         let json = if self.access.needs_args() {
-            args.parse().map_err(|e| Error::invalid_args(format!("args are not valid JSON: {e}")))?
+            args.parse()
+                .map_err(|e| Error::invalid_args(format!("args are not valid JSON: {e}")))?
         } else {
             serde_json::Value::Null
         };

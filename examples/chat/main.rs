@@ -31,11 +31,15 @@ impl<'de> Deserialize<'de> for RoomName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
         let valid = (1..=32).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if valid {
             Ok(Self(name))
         } else {
-            Err(serde::de::Error::custom("a room name is 1-32 characters of a-z, 0-9 and `-`"))
+            Err(serde::de::Error::custom(
+                "a room name is 1-32 characters of a-z, 0-9 and `-`",
+            ))
         }
     }
 }
@@ -76,7 +80,10 @@ impl Channel for Chat {
             return Err(Error::invalid_args("a message is 1-2000 characters"));
         }
         let name: String = say.name.trim().chars().take(40).collect();
-        let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         Ok(Some(Said {
             text: text.to_owned(),
             name: if name.is_empty() { "anonymous".into() } else { name },
@@ -92,7 +99,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let app = Mizan::builder().channel(Chat).build()?;
-    let router = app.router().route("/", get(|| async { Html(include_str!("index.html")) }));
+    let router = app
+        .router()
+        .route("/", get(|| async { Html(include_str!("index.html")) }));
     let listener = tokio::net::TcpListener::bind((args.host, args.port)).await?;
     println!("chat: open http://{}/ in two browser tabs", listener.local_addr()?);
     axum::serve(listener, router).await?;

@@ -128,14 +128,18 @@ pub(crate) fn object_payload(name: &str, raw: Option<&RawValue>) -> Result<Paylo
 
 /// A field holding any JSON value, which must be present.
 pub(crate) fn any_payload(name: &str, raw: Option<&RawValue>) -> Result<Payload, String> {
-    raw.map(Payload::from_raw).ok_or_else(|| format!("missing field `{name}`"))
+    raw.map(Payload::from_raw)
+        .ok_or_else(|| format!("missing field `{name}`"))
 }
 
 /// A params object, `{}` when absent.
 pub(crate) fn params(raw: Option<&RawValue>) -> Result<Params, String> {
     match raw {
         None => Ok(Params::new()),
-        Some(raw) => serde_json::from_str(raw.get()).map_err(|_| "`params` must be an object".to_owned()),
+        Some(raw) if !raw.get().starts_with('{') => Err("`params` must be an object".to_owned()),
+        Some(raw) => {
+            serde_json::from_str(raw.get()).map_err(|e| format!("`params` could not be read: {}", strip_position(&e)))
+        }
     }
 }
 

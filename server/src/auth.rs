@@ -76,6 +76,8 @@ impl Jwt {
 
 impl std::fmt::Debug for Jwt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jwt").field("algorithms", &self.validation.algorithms).finish_non_exhaustive()
+        f.debug_struct("Jwt")
+            .field("algorithms", &self.validation.algorithms)
+            .finish_non_exhaustive()
     }
 }

@@ -50,7 +50,9 @@ impl IntoResponse for HttpError {
 /// The user of a request's `Authorization: Bearer` header, if any.
 /// A bad or expired token is refused with 401.
 pub(crate) fn bearer_user(node: &Node, headers: &HeaderMap) -> Result<Option<Arc<User>>, HttpError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     node.verify_header(value.as_bytes())
         .map(|user| Some(Arc::new(user)))
         .map_err(|e| Error::unauthenticated(e.to_string()).into())

@@ -48,7 +48,9 @@ impl Hub {
     /// Queues `frame` to every local subscriber of `topic`; returns how
     /// many it reached.
     pub(crate) fn deliver(&self, topic: &str, frame: &Utf8Bytes) -> usize {
-        let Some(members) = self.topics.get(topic) else { return 0 };
+        let Some(members) = self.topics.get(topic) else {
+            return 0;
+        };
         members.values().filter(|outbox| outbox.push(frame.clone())).count()
     }
 

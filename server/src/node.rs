@@ -28,7 +28,12 @@ pub(crate) struct Node {
 
 impl Node {
     /// Builds the node and attaches it to its broker.
-    pub(crate) fn start(registry: Registry, broker: Arc<dyn Broker>, jwt: Option<Jwt>, config: ServerConfig) -> Arc<Self> {
+    pub(crate) fn start(
+        registry: Registry,
+        broker: Arc<dyn Broker>,
+        jwt: Option<Jwt>,
+        config: ServerConfig,
+    ) -> Arc<Self> {
         let node = Arc::new(Self {
             id: random_id().into(),
             registry,

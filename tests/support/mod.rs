@@ -80,7 +80,10 @@ pub fn token_with(claims: Value, secret: &str) -> String {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// A WebSocket client that keeps frames it was not waiting for, so a test
@@ -101,7 +104,9 @@ impl Client {
                 .headers_mut()
                 .insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("upgrade succeeds");
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("upgrade succeeds");
         let mut client = Self {
             ws,
             pending: VecDeque::new(),
@@ -112,7 +117,10 @@ impl Client {
             },
         };
         client.hello = client.read().await;
-        assert!(matches!(client.hello, ServerFrame::Hello { .. }), "first frame is hello");
+        assert!(
+            matches!(client.hello, ServerFrame::Hello { .. }),
+            "first frame is hello"
+        );
         client
     }
 
@@ -147,7 +155,9 @@ impl Client {
 
     /// Calls `function` and waits for the reply.
     pub async fn call(&mut self, function: &str, args: Value) -> ServerFrame {
-        let id = self.request(json!({"type": "call", "fn": function, "args": args})).await;
+        let id = self
+            .request(json!({"type": "call", "fn": function, "args": args}))
+            .await;
         self.reply(id).await
     }
 
@@ -215,7 +225,9 @@ impl Client {
     /// Waits for the server to close the socket; returns the close code.
     pub async fn closed(&mut self) -> u16 {
         loop {
-            let message = tokio::time::timeout(WAIT, self.ws.next()).await.expect("server closes in time");
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("server closes in time");
             match message {
                 Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
                 Some(Ok(Message::Close(None))) | None => return 1005,

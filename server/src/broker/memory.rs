@@ -33,6 +33,11 @@ impl MemoryBroker {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// How many nodes on this bus are interested in `subject`.
+    pub fn interested_nodes(&self, subject: &Subject) -> usize {
+        self.bus.interest.get(subject).map_or(0, |nodes| nodes.len())
+    }
 }
 
 impl Clone for MemoryBroker {
@@ -72,7 +77,11 @@ impl Broker for MemoryBroker {
 
     fn subscribe(&self, subject: &Subject) {
         if let Some(node) = self.node.get() {
-            self.bus.interest.entry(subject.clone()).or_default().insert(Arc::clone(node));
+            self.bus
+                .interest
+                .entry(subject.clone())
+                .or_default()
+                .insert(Arc::clone(node));
         }
     }
 

@@ -46,4 +46,3 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str) {
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),
     }
 }
-

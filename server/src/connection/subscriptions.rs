@@ -108,7 +108,10 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
             Err(e) => conn.reply(&e.to_frame(Some(id))),
         }
     };
-    if sends.push(Box::pin(job), conn.node.config.pending_sends_per_topic).is_err() {
+    if sends
+        .push(Box::pin(job), conn.node.config.pending_sends_per_topic)
+        .is_err()
+    {
         conn.reply(&Error::limit(format!("too many pending sends to `{topic}`")).to_frame(Some(id)));
     }
 }
