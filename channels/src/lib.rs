@@ -38,7 +38,7 @@
 //! });
 //! let registry = Registry::builder().function(echo).build().unwrap();
 //! assert!(registry.function("echo").is_some());
-//! assert_eq!(registry.function("echo").unwrap().access(), &Access::Public);
+//! assert_eq!(registry.function("echo").unwrap().access_level(), &Access::Public);
 //! ```
 
 mod access;
