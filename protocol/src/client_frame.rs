@@ -117,21 +117,15 @@ impl ClientFrame {
                 function: required("fn", f.function)?,
                 args: object_payload("args", f.args)?,
             },
-            "fetch" => Self::Fetch {
-                id,
-                context: required("context", f.context)?,
-                params: params(f.params)?,
-            },
-            "watch" => Self::Watch {
-                id,
-                context: required("context", f.context)?,
-                params: params(f.params)?,
-            },
-            "unwatch" => Self::Unwatch {
-                id,
-                context: required("context", f.context)?,
-                params: params(f.params)?,
-            },
+            "fetch" | "watch" | "unwatch" => {
+                let context = required("context", f.context)?;
+                let params = params(f.params)?;
+                match kind {
+                    "fetch" => Self::Fetch { id, context, params },
+                    "watch" => Self::Watch { id, context, params },
+                    _ => Self::Unwatch { id, context, params },
+                }
+            }
             "subscribe" => Self::Subscribe {
                 id,
                 channel: required("channel", f.channel)?,
