@@ -152,4 +152,54 @@ pub enum BuildError {
         /// Where it was declared.
         at: &'static Location<'static>,
     },
+    /// An `affects` target names nothing that can be invalidated.
+    #[error("function `{function}` (at {at}) declares affects = \"{target}\", but {reason}")]
+    AffectsTarget {
+        /// The mutation.
+        function: String,
+        /// The target as written.
+        target: String,
+        /// Where the mutation was declared.
+        at: &'static Location<'static>,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A `merge` target is not a context with exactly one matching slot.
+    #[error("function `{function}` (at {at}) declares merge = \"{target}\", but {reason}")]
+    MergeTarget {
+        /// The mutation.
+        function: String,
+        /// The target as written.
+        target: String,
+        /// Where the mutation was declared.
+        at: &'static Location<'static>,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// Two functions of a context declare the same param with different types.
+    #[error(
+        "context `{context}`: functions `{first}` and `{second}` (at {at}) both take `{param}` but with different types; a context's functions must agree on each param's type"
+    )]
+    ParamTypes {
+        /// The context.
+        context: String,
+        /// The param.
+        param: String,
+        /// The function that declared it first.
+        first: String,
+        /// The function that disagrees.
+        second: String,
+        /// Where the second was declared.
+        at: &'static Location<'static>,
+    },
+    /// A function of the `global` context takes args.
+    #[error(
+        "function `{function}` (at {at}) is in the `global` context, which takes no params; remove its args or use another context"
+    )]
+    GlobalWithParams {
+        /// The function.
+        function: String,
+        /// Where it was declared.
+        at: &'static Location<'static>,
+    },
 }

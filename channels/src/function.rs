@@ -8,6 +8,7 @@ use mizan_protocol::Payload;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -41,6 +42,46 @@ pub struct Function {
     args_schema: SchemaFn,
     output_schema: SchemaFn,
     handler: Arc<Handler>,
+    args: Vec<Arg>,
+    output_type: (TypeId, &'static str),
+    context: Option<String>,
+    affects: Vec<String>,
+    merge: Vec<String>,
+}
+
+/// One named argument: a field of the args object, and its JSON Schema
+/// (compared across the functions of a context).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Arg {
+    pub(crate) name: String,
+    pub(crate) schema: serde_json::Value,
+}
+
+/// A function declared with `#[mizan::function]`: a constant that builds
+/// the [`Function`] when the registry is assembled.
+///
+/// ```
+/// use mizan_channels::{Cx, Error, Function, FunctionDecl, NoArgs, Registry};
+/// const PING: FunctionDecl = FunctionDecl::new(|| {
+///     Function::new("ping", |_cx: Cx, _: NoArgs| async { Ok::<_, Error>("pong") })
+/// });
+/// let registry = Registry::builder().functions([PING]).build().unwrap();
+/// assert!(registry.function("ping").is_some());
+/// ```
+#[derive(Clone, Copy)]
+pub struct FunctionDecl(fn() -> Function);
+
+impl FunctionDecl {
+    /// Wraps the function that builds the declaration.
+    pub const fn new(build: fn() -> Function) -> Self {
+        Self(build)
+    }
+}
+
+impl From<FunctionDecl> for Function {
+    fn from(decl: FunctionDecl) -> Self {
+        (decl.0)()
+    }
 }
 
 impl Function {
@@ -72,7 +113,38 @@ impl Function {
             args_schema: |g| g.subschema_for::<A>(),
             output_schema: |g| g.subschema_for::<O>(),
             handler: Arc::new(handler),
+            args: args_of::<A>(),
+            output_type: (TypeId::of::<O>(), std::any::type_name::<O>()),
+            context: None,
+            affects: Vec::new(),
+            merge: Vec::new(),
         }
+    }
+
+    /// Makes it a read function of context `context`: its name becomes a
+    /// slot of the context's bundle, its args the context's params.
+    #[must_use]
+    pub fn context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
+    /// Declares that a successful call makes `target` stale: a context
+    /// name, or the name of a context function (a function-level entry).
+    /// May be given several times.
+    #[must_use]
+    pub fn affects(mut self, target: impl Into<String>) -> Self {
+        self.affects.push(target.into());
+        self
+    }
+
+    /// Declares that a successful call's output replaces the slot of
+    /// context `context` whose function has the same output type. May be
+    /// given several times.
+    #[must_use]
+    pub fn merge(mut self, context: impl Into<String>) -> Self {
+        self.merge.push(context.into());
+        self
     }
 
     /// Sets who may call it.
@@ -95,6 +167,35 @@ impl Function {
     /// Who may call it.
     pub fn access_level(&self) -> &Access {
         &self.access
+    }
+
+    /// The context it reads for, if it is a context function.
+    pub fn context_name(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+
+    /// The declared `affects` targets.
+    pub fn affects_targets(&self) -> &[String] {
+        &self.affects
+    }
+
+    /// The declared `merge` targets.
+    pub fn merge_targets(&self) -> &[String] {
+        &self.merge
+    }
+
+    /// The names of its args (the fields of its args object), sorted.
+    pub fn arg_names(&self) -> impl Iterator<Item = &str> {
+        self.args.iter().map(|a| a.name.as_str())
+    }
+
+    pub(crate) fn args(&self) -> &[Arg] {
+        &self.args
+    }
+
+    /// The output type's identity and name (merge slots are found by it).
+    pub(crate) fn output_type(&self) -> (TypeId, &'static str) {
+        self.output_type
     }
 
     /// The JSON Schema of the args, with definitions collected in `generator`.
@@ -135,8 +236,34 @@ impl fmt::Debug for Function {
             .field("name", &self.name)
             .field("access", &self.access)
             .field("declared_at", &self.declared_at)
+            .field("context", &self.context)
+            .field("affects", &self.affects)
+            .field("merge", &self.merge)
             .finish_non_exhaustive()
     }
+}
+
+/// The named fields of an args type, from its JSON Schema.
+fn args_of<A: JsonSchema>() -> Vec<Arg> {
+    let generator = schemars::generate::SchemaSettings::default()
+        .for_deserialize()
+        .into_generator();
+    let schema = generator.into_root_schema_for::<A>();
+    let mut args: Vec<Arg> = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, schema)| Arg {
+                    name: name.clone(),
+                    schema: schema.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    args.sort_by(|a, b| a.name.cmp(&b.name));
+    args
 }
 
 /// Decodes a JSON object into `T`, naming the failing path in the error.

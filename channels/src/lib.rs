@@ -12,6 +12,10 @@
 //! - [`Channel`] (`channel.rs`): the trait a channel implements
 //!   (`authorize`, `group`, `receive`), and [`ChannelEntry`], its erased
 //!   form.
+//! - [`Context`] (`context.rs`): a named group of read functions sharing
+//!   params, and its bundle.
+//! - [`Effects`] (`effects.rs`): a mutation's `affects` and `merge` targets,
+//!   resolved when the registry is built, and the entries a call produces.
 //! - [`Access`] (`access.rs`): public, user, staff, superuser, or a custom
 //!   predicate, checked before any handler runs.
 //! - [`Cx`] and [`User`] (`cx.rs`, `user.rs`): who is asking, on which node
@@ -43,7 +47,9 @@
 
 mod access;
 mod channel;
+mod context;
 mod cx;
+mod effects;
 mod error;
 mod function;
 mod registry;
@@ -51,9 +57,11 @@ mod user;
 
 pub use access::Access;
 pub use channel::{Channel, ChannelEntry, Subscription};
+pub use context::{Context, GLOBAL};
 pub use cx::Cx;
+pub use effects::Effects;
 pub use error::{BuildError, Error};
-pub use function::{Function, NoArgs};
+pub use function::{Function, FunctionDecl, NoArgs};
 pub use mizan_protocol as protocol;
 pub use registry::{Registry, RegistryBuilder};
 pub use user::User;

@@ -1,8 +1,12 @@
 //! The registry: every function and channel, validated once.
 
 use crate::channel::{Channel, ChannelEntry};
-use crate::error::BuildError;
+use crate::context::{Context, build_contexts};
+use crate::cx::Cx;
+use crate::effects::{Effects, resolve};
+use crate::error::{BuildError, Error};
 use crate::function::Function;
+use mizan_protocol::{Params, Payload};
 use std::collections::HashMap;
 use std::panic::Location;
 
@@ -12,6 +16,8 @@ use std::panic::Location;
 pub struct Registry {
     functions: HashMap<String, Function>,
     channels: HashMap<&'static str, ChannelEntry>,
+    contexts: HashMap<String, Context>,
+    effects: HashMap<String, Effects>,
 }
 
 impl Registry {
@@ -28,6 +34,32 @@ impl Registry {
     /// A channel by name.
     pub fn channel(&self, name: &str) -> Option<&ChannelEntry> {
         self.channels.get(name)
+    }
+
+    /// A context by name.
+    pub fn context(&self, name: &str) -> Option<&Context> {
+        self.contexts.get(name)
+    }
+
+    /// What a successful call of function `name` affects.
+    pub fn effects(&self, name: &str) -> Option<&Effects> {
+        self.effects.get(name)
+    }
+
+    /// The bundle of context `name` for `params` (see [`Context::bundle`]).
+    pub async fn bundle(&self, cx: Cx, name: &str, params: &Params) -> Result<Payload, Error> {
+        let context = self
+            .contexts
+            .get(name)
+            .ok_or_else(|| Error::not_found(format!("unknown context `{name}`")))?;
+        context.bundle(&self.functions, cx, params).await
+    }
+
+    /// Every context, sorted by name.
+    pub fn contexts(&self) -> Vec<&Context> {
+        let mut all: Vec<_> = self.contexts.values().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
     }
 
     /// Every function, sorted by name.
@@ -63,15 +95,16 @@ pub struct RegistryBuilder {
 }
 
 impl RegistryBuilder {
-    /// Adds a function.
-    pub fn function(mut self, function: Function) -> Self {
-        self.functions.push(function);
+    /// Adds a function (a [`Function`], or a [`FunctionDecl`](crate::FunctionDecl)
+    /// made by `#[mizan::function]`).
+    pub fn function(mut self, function: impl Into<Function>) -> Self {
+        self.functions.push(function.into());
         self
     }
 
     /// Adds several functions.
-    pub fn functions(mut self, functions: impl IntoIterator<Item = Function>) -> Self {
-        self.functions.extend(functions);
+    pub fn functions<F: Into<Function>>(mut self, functions: impl IntoIterator<Item = F>) -> Self {
+        self.functions.extend(functions.into_iter().map(Into::into));
         self
     }
 
@@ -99,6 +132,15 @@ impl RegistryBuilder {
             }
             registry.channels.insert(c.name(), c);
         }
+        for context in registry.functions.values().filter_map(Function::context_name) {
+            check_name(
+                "context",
+                context,
+                registry.functions[context_owner(&registry, context)].declared_at(),
+            )?;
+        }
+        registry.contexts = build_contexts(&registry.functions)?;
+        registry.effects = resolve(&registry.functions, &registry.contexts)?;
         Ok(registry)
     }
 }
@@ -115,6 +157,17 @@ fn duplicate(
         first,
         second,
     }
+}
+
+/// The first function (by name) declaring `context`, for error locations.
+fn context_owner<'a>(registry: &'a Registry, context: &str) -> &'a str {
+    registry
+        .functions
+        .values()
+        .filter(|f| f.context_name() == Some(context))
+        .map(Function::name)
+        .min()
+        .unwrap_or_default()
 }
 
 /// Names travel on the wire and become identifiers in generated code.

@@ -1,0 +1,144 @@
+//! Contexts: named groups of read functions that share params, and their
+//! bundles.
+
+use crate::cx::Cx;
+use crate::error::{BuildError, Error};
+use crate::function::Function;
+use futures_util::future::try_join_all;
+use mizan_protocol::{Params, Payload};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+/// The context that takes no params, fetched once per page.
+pub const GLOBAL: &str = "global";
+
+/// A context: its slots (the names of its functions) and its params (the
+/// union of their args).
+#[derive(Debug, Clone)]
+pub struct Context {
+    name: String,
+    slots: Vec<String>,
+    /// Param name -> (its JSON Schema, the first function declaring it).
+    params: BTreeMap<String, (serde_json::Value, String)>,
+}
+
+impl Context {
+    /// The context's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its slots, sorted: the function names that make up its bundle.
+    pub fn slots(&self) -> &[String] {
+        &self.slots
+    }
+
+    /// Whether `name` is one of its params.
+    pub fn has_param(&self, name: &str) -> bool {
+        self.params.contains_key(name)
+    }
+
+    /// Its param names, sorted.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.params.keys().map(String::as_str)
+    }
+
+    /// Computes the bundle for `params`: every slot's function called with
+    /// the params it declares, concurrently; `{slot: value}` in slot order.
+    /// A param the context does not have is `invalid_args`; a member
+    /// function's access check or args decoding failing fails the bundle.
+    pub async fn bundle(
+        &self,
+        functions: &HashMap<String, Function>,
+        cx: Cx,
+        params: &Params,
+    ) -> Result<Payload, Error> {
+        if let Some(unknown) = params.keys().find(|k| !self.has_param(k)) {
+            let known: Vec<&str> = self.param_names().collect();
+            return Err(Error::invalid_args(format!(
+                "context `{}` has no param `{unknown}` (its params: {})",
+                self.name,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        let calls = self.slots.iter().map(|slot| {
+            let function = &functions[slot];
+            let args: Params = function
+                .arg_names()
+                .filter_map(|name| params.get(name).map(|v| (name.to_owned(), v.clone())))
+                .collect();
+            let args = Payload::from_value(&args).expect("a JSON map always encodes");
+            function.call(cx.clone(), &args)
+        });
+        let values = try_join_all(calls).await?;
+        let mut data = String::from("{");
+        for (i, (slot, value)) in self.slots.iter().zip(&values).enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            let _ = write!(data, "\"{slot}\":{}", value.get());
+        }
+        data.push('}');
+        Payload::from_json(&data).map_err(Error::internal)
+    }
+
+    /// The JSON Schema of its params object.
+    pub fn params_schema(&self) -> serde_json::Value {
+        let properties: serde_json::Map<String, serde_json::Value> = self
+            .params
+            .iter()
+            .map(|(name, (schema, _))| (name.clone(), schema.clone()))
+            .collect();
+        serde_json::json!({
+            "type": "object",
+            "properties": properties,
+            "required": self.params.keys().collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Groups context functions into contexts and checks that they agree.
+pub(crate) fn build_contexts(functions: &HashMap<String, Function>) -> Result<HashMap<String, Context>, BuildError> {
+    let mut members: Vec<&Function> = functions.values().filter(|f| f.context_name().is_some()).collect();
+    members.sort_by(|a, b| a.name().cmp(b.name()));
+    let mut contexts: HashMap<String, Context> = HashMap::new();
+    for function in members {
+        let name = function.context_name().unwrap_or_default();
+        if name == GLOBAL && function.arg_names().next().is_some() {
+            return Err(BuildError::GlobalWithParams {
+                function: function.name().to_owned(),
+                at: function.declared_at(),
+            });
+        }
+        let context = contexts.entry(name.to_owned()).or_insert_with(|| Context {
+            name: name.to_owned(),
+            slots: Vec::new(),
+            params: BTreeMap::new(),
+        });
+        context.slots.push(function.name().to_owned());
+        for arg in function.args() {
+            match context.params.get(&arg.name) {
+                Some((schema, first)) if *schema != arg.schema => {
+                    return Err(BuildError::ParamTypes {
+                        context: name.to_owned(),
+                        param: arg.name.clone(),
+                        first: first.clone(),
+                        second: function.name().to_owned(),
+                        at: function.declared_at(),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    context
+                        .params
+                        .insert(arg.name.clone(), (arg.schema.clone(), function.name().to_owned()));
+                }
+            }
+        }
+    }
+    Ok(contexts)
+}

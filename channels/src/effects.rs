@@ -1,0 +1,227 @@
+//! What a mutation affects: `affects` and `merge` targets resolved once,
+//! when the registry is built, into the entries a call produces.
+
+use crate::context::Context;
+use crate::error::BuildError;
+use crate::function::Function;
+use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload};
+use std::collections::HashMap;
+
+/// A mutation's resolved targets. Which args scope which target was worked
+/// out at build time; a call only picks their values out of its args.
+///
+/// ```
+/// use mizan_channels::{Cx, Error, Function, Registry};
+/// use mizan_protocol::{InvalidateEntry, Payload};
+/// # use schemars::JsonSchema; use serde::{Deserialize, Serialize};
+/// #[derive(Deserialize, JsonSchema)] struct ById { user_id: i64 }
+/// #[derive(Deserialize, JsonSchema)] struct Rename { user_id: i64, name: String }
+///
+/// let profile = Function::new("user_profile", |_cx: Cx, a: ById| async move { Ok::<_, Error>(a.user_id) })
+///     .context("user");
+/// let update = Function::new("update_profile", |_cx: Cx, _a: Rename| async move { Ok::<_, Error>(true) })
+///     .affects("user");
+/// let registry = Registry::builder().function(profile).function(update).build().unwrap();
+///
+/// let args = Payload::from_json(r#"{"user_id":5,"name":"Ann"}"#).unwrap();
+/// let (invalidate, merge) = registry.effects("update_profile").unwrap().entries(&args, &Payload::empty_object());
+/// assert_eq!(serde_json::to_string(&invalidate).unwrap(), r#"[{"context":"user","params":{"user_id":5}}]"#);
+/// assert!(merge.is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    invalidate: Vec<Target>,
+    merge: Vec<Target>,
+    /// Whether any target is scoped (else the args need not be parsed).
+    scoped: bool,
+}
+
+/// One resolved target.
+#[derive(Debug, Clone)]
+struct Target {
+    context: String,
+    /// The function (slot) of a function-level invalidation, or the slot of
+    /// a merge.
+    slot: Option<String>,
+    /// The mutation's args that are params of the context, sorted.
+    scope: Vec<String>,
+}
+
+impl Effects {
+    /// Whether the function affects nothing.
+    pub fn is_empty(&self) -> bool {
+        self.invalidate.is_empty() && self.merge.is_empty()
+    }
+
+    /// The entries of one successful call with `args` returning `output`.
+    pub fn entries(&self, args: &Payload, output: &Payload) -> (Vec<InvalidateEntry>, Vec<MergeEntry>) {
+        let args: Params = match self.scoped {
+            true => args.parse().unwrap_or_default(),
+            false => Params::new(),
+        };
+        let invalidate = self
+            .invalidate
+            .iter()
+            .map(|t| InvalidateEntry {
+                context: t.context.clone(),
+                function: t.slot.clone(),
+                params: t.params(&args),
+            })
+            .collect();
+        let merge = self
+            .merge
+            .iter()
+            .map(|t| MergeEntry {
+                context: t.context.clone(),
+                slot: t.slot.clone().unwrap_or_default(),
+                params: t.params(&args),
+                value: output.clone(),
+            })
+            .collect();
+        (invalidate, merge)
+    }
+}
+
+impl Target {
+    /// The entry's scope: the scoping args present in this call; `None`
+    /// (broad) when there are none.
+    fn params(&self, args: &Params) -> Option<Params> {
+        let params: Params = self
+            .scope
+            .iter()
+            .filter_map(|name| args.get(name).map(|v| (name.clone(), v.clone())))
+            .collect();
+        (!params.is_empty()).then_some(params)
+    }
+}
+
+/// Resolves every function's `affects` and `merge` against the contexts.
+///
+/// A target names a context when a context has that name, else a context
+/// function (function-level). Merge targets must be contexts with exactly
+/// one slot of the mutation's output type.
+pub(crate) fn resolve(
+    functions: &HashMap<String, Function>,
+    contexts: &HashMap<String, Context>,
+) -> Result<HashMap<String, Effects>, BuildError> {
+    let mut all = HashMap::new();
+    for function in functions.values() {
+        let mut effects = Effects::default();
+        for target in function.affects_targets() {
+            let (context, slot) = affected(function, target, functions, contexts)?;
+            effects.invalidate.push(Target {
+                scope: scope(function, context),
+                context: context.name().to_owned(),
+                slot,
+            });
+        }
+        for target in function.merge_targets() {
+            let context = contexts.get(target).ok_or_else(|| BuildError::MergeTarget {
+                function: function.name().to_owned(),
+                target: target.clone(),
+                at: function.declared_at(),
+                reason: match functions.get(target).and_then(Function::context_name) {
+                    Some(owner) => format!("it is a function; merge names a context: write merge = \"{owner}\""),
+                    None => format!("no context is named `{target}` (known: {})", known(contexts)),
+                },
+            })?;
+            effects.merge.push(Target {
+                scope: scope(function, context),
+                context: context.name().to_owned(),
+                slot: Some(merge_slot(function, context, functions)?),
+            });
+        }
+        effects.scoped = effects
+            .invalidate
+            .iter()
+            .chain(&effects.merge)
+            .any(|t| !t.scope.is_empty());
+        all.insert(function.name().to_owned(), effects);
+    }
+    Ok(all)
+}
+
+/// The context (and function, for a function-level target) `target` names.
+fn affected<'a>(
+    function: &Function,
+    target: &str,
+    functions: &HashMap<String, Function>,
+    contexts: &'a HashMap<String, Context>,
+) -> Result<(&'a Context, Option<String>), BuildError> {
+    if let Some(context) = contexts.get(target) {
+        return Ok((context, None));
+    }
+    let unknown = |reason: String| BuildError::AffectsTarget {
+        function: function.name().to_owned(),
+        target: target.to_owned(),
+        at: function.declared_at(),
+        reason,
+    };
+    let named = functions.get(target).ok_or_else(|| {
+        unknown(format!(
+            "no context or function has that name (contexts: {})",
+            known(contexts)
+        ))
+    })?;
+    let owner = named.context_name().ok_or_else(|| {
+        unknown(format!(
+            "function `{target}` belongs to no context: give it `context = \"...\"`, or name a context"
+        ))
+    })?;
+    Ok((&contexts[owner], Some(target.to_owned())))
+}
+
+/// The one slot of `context` whose output type is `function`'s.
+fn merge_slot(
+    function: &Function,
+    context: &Context,
+    functions: &HashMap<String, Function>,
+) -> Result<String, BuildError> {
+    let (output, type_name) = function.output_type();
+    let slots: Vec<&String> = context
+        .slots()
+        .iter()
+        .filter(|slot| functions[slot.as_str()].output_type().0 == output)
+        .collect();
+    match slots.as_slice() {
+        [slot] => Ok((*slot).clone()),
+        [] => Err(BuildError::MergeTarget {
+            function: function.name().to_owned(),
+            target: context.name().to_owned(),
+            at: function.declared_at(),
+            reason: format!(
+                "no function of context `{}` returns `{type_name}`; merge replaces the slot whose function returns the mutation's output type",
+                context.name()
+            ),
+        }),
+        several => Err(BuildError::MergeTarget {
+            function: function.name().to_owned(),
+            target: context.name().to_owned(),
+            at: function.declared_at(),
+            reason: format!(
+                "several functions of context `{}` return `{type_name}` ({}); give them distinct output types, or invalidate instead",
+                context.name(),
+                several.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+/// The mutation's args that are params of `context`.
+fn scope(function: &Function, context: &Context) -> Vec<String> {
+    function
+        .arg_names()
+        .filter(|a| context.has_param(a))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn known(contexts: &HashMap<String, Context>) -> String {
+    let mut names: Vec<&str> = contexts.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
