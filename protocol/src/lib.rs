@@ -16,6 +16,9 @@
 //!   HTTP statuses, and the WebSocket close codes.
 //! - [`InvalidateEntry`] and [`MergeEntry`] (`entries.rs`): what a mutation
 //!   reports as stale or patched.
+//! - [`invalidate_header`] and [`parse_invalidate_header`] (`header.rs`): the
+//!   [`INVALIDATE_HEADER`] (`X-Mizan-Invalidate`) an HTTP reply carries for
+//!   caches in front of the server, its [`HeaderEntry`] and [`HeaderError`].
 //! - [`RequestId`], [`Payload`], [`Params`], [`UserInfo`] (`values.rs`): the
 //!   small value types frames are made of.
 //! - `fields.rs` (private): the field-by-field reader both decoders share.
@@ -39,12 +42,14 @@ mod client_frame;
 mod codes;
 mod entries;
 mod fields;
+mod header;
 mod server_frame;
 mod values;
 
 pub use client_frame::{ClientFrame, FrameError};
 pub use codes::{CloseCode, ErrorCode};
 pub use entries::{InvalidateEntry, MergeEntry};
+pub use header::{HeaderEntry, HeaderError, INVALIDATE_HEADER, invalidate_header, parse_invalidate_header};
 pub use server_frame::ServerFrame;
 pub use values::{Params, Payload, RequestId, UserInfo};
 
