@@ -25,6 +25,50 @@
 //! # Ok(()) }
 //! ```
 
-pub use mizan_channels::{Access, Channel, Cx, Error, Function, NoArgs, User};
+pub use mizan_channels::{Access, Channel, Cx, Error, Function, FunctionDecl, NoArgs, User};
 pub use mizan_protocol as protocol;
 pub use mizan_server::{Jwt, Mizan, MizanBuilder, ServerConfig, broker};
+
+/// Declares a server function: an `async fn` whose first parameter is the
+/// request context and whose other parameters are its args becomes a
+/// [`FunctionDecl`] constant of the same name, ready for
+/// [`MizanBuilder::functions`].
+///
+/// ```
+/// use mizan::{Cx, Error, Mizan};
+/// use schemars::JsonSchema;
+/// use serde::Serialize;
+///
+/// #[derive(Serialize, JsonSchema)]
+/// struct Profile { id: i64, name: String }
+///
+/// /// A user's public profile.
+/// #[mizan::function(context = "user")]
+/// async fn user_profile(_cx: &Cx, user_id: i64) -> Result<Profile, Error> {
+///     Ok(Profile { id: user_id, name: "Ada".into() })
+/// }
+///
+/// /// Renames a user; their open `user` contexts refetch.
+/// #[mizan::function(affects = "user", auth = "user")]
+/// async fn rename_user(cx: &Cx, user_id: i64, name: String) -> Result<bool, Error> {
+///     Ok(cx.user().is_some_and(|u| u.id == user_id.to_string()) && !name.is_empty())
+/// }
+///
+/// let app = Mizan::builder().functions([user_profile, rename_user]).build().unwrap();
+/// # drop(app);
+/// ```
+///
+/// The args travel as a JSON object (`{"user_id": 7, "name": "Ada"}` for
+/// `rename_user`) and its JSON Schema is named after the fn
+/// (`RenameUserArgs`). See `docs/functions.md` for everything the attribute
+/// generates and the mistakes it reports.
+pub use mizan_macros::function;
+
+/// What `#[mizan::function]` expands to names these, so that a crate using
+/// the attribute needs no direct dependency on them. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use mizan_channels;
+    pub use schemars;
+    pub use serde;
+}

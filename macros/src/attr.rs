@@ -1,0 +1,189 @@
+//! The attribute's arguments: `context`, `affects`, `merge` and `auth`.
+
+use crate::Errors;
+use proc_macro2::Span;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
+
+/// The keys the attribute accepts, in the order the docs list them.
+const KEYS: &str = "`context`, `affects`, `merge`, `auth`";
+
+/// The access levels `auth` accepts as a string.
+const LEVELS: &str = "\"public\", \"user\", \"staff\", \"superuser\"";
+
+/// What `#[mizan::function(...)]` declared.
+#[derive(Default)]
+pub(crate) struct FunctionAttr {
+    /// `context = "name"`: the context this function reads for.
+    pub(crate) context: Option<LitStr>,
+    /// `affects = "target"` or `affects = ["a", "b"]`.
+    pub(crate) affects: Vec<LitStr>,
+    /// `merge = "context"` or `merge = ["a", "b"]`.
+    pub(crate) merge: Vec<LitStr>,
+    /// `auth = ...`, with the span of the key for duplicate errors.
+    pub(crate) auth: Option<Auth>,
+}
+
+/// Who may call the function.
+pub(crate) enum Auth {
+    /// A built-in level: the `Access` variant's name, spanned at the string.
+    Level(&'static str, Span),
+    /// A path to a predicate `fn(Option<&User>, &serde_json::Value) -> bool`.
+    Custom(Path),
+}
+
+impl FunctionAttr {
+    /// Parses the tokens between the attribute's parentheses, reporting
+    /// every mistake at once.
+    pub(crate) fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Self> {
+        let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens)?;
+        let mut attr = Self::default();
+        let mut errors = Errors::default();
+        for meta in metas {
+            if let Err(e) = attr.add(meta) {
+                errors.push(e);
+            }
+        }
+        errors.finish(attr)
+    }
+
+    fn add(&mut self, meta: Meta) -> syn::Result<()> {
+        let key = match meta.path().get_ident() {
+            Some(key) => key.to_string(),
+            None => return Err(unknown_key(meta.path())),
+        };
+        if !matches!(key.as_str(), "context" | "affects" | "merge" | "auth") {
+            return Err(unknown_key(meta.path()));
+        }
+        let value = match meta {
+            Meta::NameValue(nv) => nv.value,
+            other => {
+                return Err(syn::Error::new_spanned(
+                    &other,
+                    format!("`{key}` needs a value: write {}", example(&key)),
+                ));
+            }
+        };
+        match key.as_str() {
+            "context" => {
+                let name = name_value(&value, "context")?;
+                if self.context.is_some() {
+                    return Err(syn::Error::new(
+                        value.span(),
+                        "`context` is given twice: a function reads for at most one context \
+                         (to make others stale, use `affects`)",
+                    ));
+                }
+                self.context = Some(name);
+            }
+            "affects" => self.affects.extend(name_list(&value, "affects")?),
+            "merge" => self.merge.extend(name_list(&value, "merge")?),
+            _ => {
+                let auth = auth(&value)?;
+                if self.auth.is_some() {
+                    return Err(syn::Error::new(value.span(), "`auth` is given twice"));
+                }
+                self.auth = Some(auth);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unknown_key(path: &Path) -> syn::Error {
+    let shown = quote::ToTokens::to_token_stream(path).to_string().replace(' ', "");
+    syn::Error::new_spanned(path, format!("unknown key `{shown}`; expected one of {KEYS}"))
+}
+
+fn example(key: &str) -> String {
+    match key {
+        "context" => "`context = \"user\"`".to_owned(),
+        "auth" => "`auth = \"user\"`".to_owned(),
+        _ => format!("`{key} = \"user\"` or `{key} = [\"user\", \"notifications\"]`"),
+    }
+}
+
+fn string_literal(value: &Expr) -> Option<&LitStr> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Some(s),
+        _ => None,
+    }
+}
+
+/// A non-empty string literal naming a context or function.
+fn name_value(value: &Expr, key: &str) -> syn::Result<LitStr> {
+    let lit = string_literal(value).ok_or_else(|| {
+        let what = if key == "context" {
+            "`context` takes the context's name as a string: `context = \"user\"`"
+        } else {
+            "expected a string"
+        };
+        syn::Error::new_spanned(value, what)
+    })?;
+    if lit.value().is_empty() {
+        return Err(syn::Error::new_spanned(
+            lit,
+            format!("`{key}` needs a name, not an empty string"),
+        ));
+    }
+    Ok(lit.clone())
+}
+
+/// A string or an array of strings.
+fn name_list(value: &Expr, key: &str) -> syn::Result<Vec<LitStr>> {
+    let wrong = |span: &dyn quote::ToTokens| {
+        syn::Error::new_spanned(
+            span,
+            format!(
+                "`{key}` takes a context or function name, or a list of them: `{key} = \"user\"` or `{key} = [\"user\", \"notifications\"]`"
+            ),
+        )
+    };
+    match value {
+        Expr::Array(array) => {
+            let mut names = Vec::with_capacity(array.elems.len());
+            for elem in &array.elems {
+                if string_literal(elem).is_none() {
+                    return Err(wrong(elem));
+                }
+                names.push(name_value(elem, key)?);
+            }
+            Ok(names)
+        }
+        _ if string_literal(value).is_some() => Ok(vec![name_value(value, key)?]),
+        _ => Err(wrong(value)),
+    }
+}
+
+fn auth(value: &Expr) -> syn::Result<Auth> {
+    if let Some(lit) = string_literal(value) {
+        let level = match lit.value().as_str() {
+            "public" => "Public",
+            "user" => "User",
+            "staff" => "Staff",
+            "superuser" => "Superuser",
+            other => {
+                return Err(syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "unknown access level \"{other}\"; expected one of {LEVELS}, \
+                         or a path to a predicate `fn(Option<&User>, &serde_json::Value) -> bool`"
+                    ),
+                ));
+            }
+        };
+        return Ok(Auth::Level(level, lit.span()));
+    }
+    match value {
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(Auth::Custom(p.path.clone())),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`auth` takes an access level ({LEVELS}) or a path to a predicate \
+                 `fn(Option<&User>, &serde_json::Value) -> bool`, e.g. `auth = \"user\"` or `auth = is_owner`"
+            ),
+        )),
+    }
+}
