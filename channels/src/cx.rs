@@ -1,7 +1,43 @@
 //! The request context every handler receives.
 
+use crate::error::Error;
 use crate::user::User;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Values the application hands every handler, one per type (a database
+/// pool, an in-memory store). Built once with the node.
+///
+/// ```
+/// use mizan_channels::{AppState, Cx};
+/// struct Db(&'static str);
+/// let state = AppState::default().with(Db("pool"));
+/// let cx = Cx::new("n").with_state(state);
+/// assert_eq!(cx.state::<Db>().unwrap().0, "pool");
+/// assert!(cx.state::<String>().is_err());
+/// ```
+#[derive(Clone, Default)]
+pub struct AppState(Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+
+impl AppState {
+    /// Adds a value, replacing any earlier value of the same type.
+    #[must_use]
+    pub fn with<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        Arc::make_mut(&mut self.0).insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    fn get<T: 'static>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref())
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppState({} values)", self.0.len())
+    }
+}
 
 /// Who is asking and where: the first argument of every handler.
 ///
@@ -19,6 +55,7 @@ pub struct Cx {
     user: Option<Arc<User>>,
     node: Arc<str>,
     session: Option<Arc<str>>,
+    state: AppState,
 }
 
 impl Cx {
@@ -28,7 +65,26 @@ impl Cx {
             user: None,
             node: node.into(),
             session: None,
+            state: AppState::default(),
         }
+    }
+
+    /// Sets the application state.
+    #[must_use]
+    pub fn with_state(mut self, state: AppState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// The application's value of type `T`; `internal` when the node was
+    /// built without one (a setup mistake, logged, never shown to clients).
+    pub fn state<T: 'static>(&self) -> Result<&T, Error> {
+        self.state.get::<T>().ok_or_else(|| {
+            Error::internal(format!(
+                "no state of type `{}`: add `.state(..)` to the builder",
+                std::any::type_name::<T>()
+            ))
+        })
     }
 
     /// Sets the user.

@@ -16,6 +16,8 @@
 //!   params, and its bundle.
 //! - [`Effects`] (`effects.rs`): a mutation's `affects` and `merge` targets,
 //!   resolved when the registry is built, and the entries a call produces.
+//! - [`WatchIndex`] (`watch_index.rs`): which watchers of a context an
+//!   entry reaches, through an index by param value.
 //! - [`Access`] (`access.rs`): public, user, staff, superuser, or a custom
 //!   predicate, checked before any handler runs.
 //! - [`Cx`] and [`User`] (`cx.rs`, `user.rs`): who is asking, on which node
@@ -54,17 +56,19 @@ mod error;
 mod function;
 mod registry;
 mod user;
+mod watch_index;
 
 pub use access::Access;
 pub use channel::{Channel, ChannelEntry, Subscription};
 pub use context::{Context, GLOBAL};
-pub use cx::Cx;
+pub use cx::{AppState, Cx};
 pub use effects::Effects;
 pub use error::{BuildError, Error};
 pub use function::{Function, FunctionDecl, NoArgs};
 pub use mizan_protocol as protocol;
 pub use registry::{Registry, RegistryBuilder};
 pub use user::User;
+pub use watch_index::WatchIndex;
 
 /// A boxed, sendable future, as erased handlers return.
 pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;

@@ -4,7 +4,7 @@ use crate::auth::Jwt;
 use crate::broker::{Broker, MemoryBroker};
 use crate::config::ServerConfig;
 use crate::node::Node;
-use mizan_channels::{BuildError, Channel, Function, RegistryBuilder};
+use mizan_channels::{AppState, BuildError, Channel, Function, RegistryBuilder};
 use std::sync::Arc;
 
 /// A built Mizan node. Cheap to clone; every clone is the same node.
@@ -44,6 +44,11 @@ impl Mizan {
     pub fn local_topic_count(&self) -> usize {
         self.node.hub.topic_count()
     }
+
+    /// How many context watches sockets on this node hold.
+    pub fn local_watch_count(&self) -> usize {
+        self.node.watchers.count()
+    }
 }
 
 /// Collects functions, channels, auth, broker and settings.
@@ -54,18 +59,27 @@ pub struct MizanBuilder {
     jwt: Option<Jwt>,
     broker: Option<Arc<dyn Broker>>,
     config: ServerConfig,
+    state: AppState,
 }
 
 impl MizanBuilder {
-    /// Adds a server function.
-    pub fn function(mut self, function: Function) -> Self {
+    /// Adds a server function (a [`Function`], or a function declared with
+    /// `#[mizan::function]`).
+    pub fn function(mut self, function: impl Into<Function>) -> Self {
         self.registry = self.registry.function(function);
         self
     }
 
     /// Adds several server functions.
-    pub fn functions(mut self, functions: impl IntoIterator<Item = Function>) -> Self {
+    pub fn functions<F: Into<Function>>(mut self, functions: impl IntoIterator<Item = F>) -> Self {
         self.registry = self.registry.functions(functions);
+        self
+    }
+
+    /// Hands `value` to every handler, as `cx.state::<T>()`. One value per
+    /// type; a later one replaces an earlier one.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state = self.state.with(value);
         self
     }
 
@@ -101,7 +115,7 @@ impl MizanBuilder {
         let registry = self.registry.build()?;
         let broker = self.broker.unwrap_or_else(|| Arc::new(MemoryBroker::new()));
         Ok(Mizan {
-            node: Node::start(registry, broker, self.jwt, self.config),
+            node: Node::start(registry, broker, self.jwt, self.config, self.state),
         })
     }
 }

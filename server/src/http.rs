@@ -6,11 +6,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mizan_channels::{Error, User};
-use mizan_protocol::{ErrorCode, InvalidateEntry, MergeEntry, Payload};
+use mizan_protocol::{ErrorCode, INVALIDATE_HEADER, InvalidateEntry, MergeEntry, Params, Payload, invalidate_header};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
     let api = Router::new()
         .route("/ws", get(connection::upgrade))
         .route("/call/{function}", post(call))
+        .route("/fetch/{context}", post(fetch))
         .layer(DefaultBodyLimit::max(node.config.max_frame_bytes));
     Router::new()
         .nest(&node.config.base_path, api)
@@ -72,19 +73,60 @@ async fn call(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let user = bearer_user(&node, &headers)?;
-    let args = args_from_body(body)?;
-    let result = node.call(node.cx(user), &function, &args).await?;
+    let args = object_body(body)?;
+    let outcome = node.call(node.cx(user), &function, &args).await?;
     let reply = CallReply {
-        result: &result,
-        invalidate: &[],
-        merge: &[],
+        result: &outcome.result,
+        invalidate: &outcome.invalidate,
+        merge: &outcome.merge,
     };
     let body = serde_json::to_string(&reply).map_err(Error::internal)?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let mut response = json_response(body);
+    if let Some(value) = invalidate_header(&outcome.invalidate, &outcome.merge) {
+        // The codec percent-encodes everything outside RFC 3986's unreserved
+        // set, so the value is always a valid header value.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(INVALIDATE_HEADER.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
 }
 
-/// The args object of a call: the body, `{}` when empty.
-fn args_from_body(body: Result<Bytes, BytesRejection>) -> Result<Payload, HttpError> {
+#[derive(Serialize)]
+struct FetchReply<'a> {
+    context: &'a str,
+    params: &'a Params,
+    data: &'a Payload,
+}
+
+/// `POST {base}/fetch/{context}`: one bundle, for server-side rendering.
+async fn fetch(
+    State(node): State<Arc<Node>>,
+    Path(context): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let user = bearer_user(&node, &headers)?;
+    let params: Params = object_body(body)?.parse().map_err(Error::internal)?;
+    let data = node.bundle(node.cx(user), &context, &params).await?;
+    let reply = FetchReply {
+        context: &context,
+        params: &params,
+        data: &data,
+    };
+    Ok(json_response(serde_json::to_string(&reply).map_err(Error::internal)?))
+}
+
+fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The JSON object of a request body (a call's args or a fetch's params),
+/// `{}` when empty.
+fn object_body(body: Result<Bytes, BytesRejection>) -> Result<Payload, HttpError> {
     let body = body.map_err(|rejection| {
         let code = match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::Limit,
@@ -102,7 +144,7 @@ fn args_from_body(body: Result<Bytes, BytesRejection>) -> Result<Payload, HttpEr
     let text = std::str::from_utf8(&body).map_err(|_| bad("the body is not UTF-8".into()))?;
     let args = Payload::from_json(text).map_err(|e| bad(format!("the body is not valid JSON: {e}")))?;
     if !args.is_object() {
-        return Err(bad("the body must be a JSON object (the args)".into()));
+        return Err(bad("the body must be a JSON object".into()));
     }
     Ok(args)
 }

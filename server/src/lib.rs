@@ -16,6 +16,8 @@
 //! - `serial.rs`: a queue that runs jobs one after another, for the ordered
 //!   `send`s of one socket to one topic.
 //! - `hub.rs`: this node's topics and their local subscribers.
+//! - `watchers.rs`: this node's context watchers, indexed by param value,
+//!   and the watch-before-compute hold-back of pushes.
 //! - [`broker`]: fan-out between nodes: the [`Broker`](broker::Broker) trait
 //!   and the in-memory implementation.
 //! - `http.rs`: `POST /call/{fn}`, `/healthz`, and HTTP error responses.
@@ -41,6 +43,7 @@ mod hub;
 mod node;
 mod outbox;
 mod serial;
+mod watchers;
 
 pub use app::{Mizan, MizanBuilder};
 pub use auth::{AuthError, Jwt};

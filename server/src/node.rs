@@ -6,10 +6,11 @@ use crate::broker::{Broker, Event, Inbox, Subject};
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
 use crate::outbox::Outbox;
+use crate::watchers::{Watch, Watchers};
 use axum::extract::ws::Utf8Bytes;
 use futures_util::FutureExt;
-use mizan_channels::{Cx, Error, Registry, User};
-use mizan_protocol::Payload;
+use mizan_channels::{AppState, Cx, Error, Registry, User};
+use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload, ServerFrame};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,9 +21,11 @@ pub(crate) struct Node {
     pub(crate) id: Arc<str>,
     pub(crate) registry: Registry,
     pub(crate) hub: Hub,
+    pub(crate) watchers: Watchers,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) jwt: Option<Jwt>,
     pub(crate) config: ServerConfig,
+    state: AppState,
     next_conn: AtomicU64,
 }
 
@@ -33,14 +36,17 @@ impl Node {
         broker: Arc<dyn Broker>,
         jwt: Option<Jwt>,
         config: ServerConfig,
+        state: AppState,
     ) -> Arc<Self> {
         let node = Arc::new(Self {
             id: random_id().into(),
             registry,
             hub: Hub::default(),
+            watchers: Watchers::default(),
             broker,
             jwt,
             config,
+            state,
             next_conn: AtomicU64::new(1),
         });
         let inbox = Arc::new(NodeInbox(Arc::downgrade(&node)));
@@ -55,7 +61,9 @@ impl Node {
 
     /// A request context for `user` on this node.
     pub(crate) fn cx(&self, user: Option<Arc<User>>) -> Cx {
-        Cx::new(Arc::clone(&self.id)).with_user(user)
+        Cx::new(Arc::clone(&self.id))
+            .with_user(user)
+            .with_state(self.state.clone())
     }
 
     /// Verifies a bearer token.
@@ -68,14 +76,62 @@ impl Node {
         self.jwt.as_ref().ok_or(AuthError::NotConfigured)?.verify_header(header)
     }
 
-    /// Runs function `name`: looks it up, checks access, decodes the args,
-    /// runs the handler with panics caught.
-    pub(crate) async fn call(&self, cx: Cx, name: &str, args: &Payload) -> Result<Payload, Error> {
+    /// Runs function `name` (lookup, access check, args, handler with
+    /// panics caught), then publishes what it affects to every matching
+    /// watcher on every node.
+    pub(crate) async fn call(&self, cx: Cx, name: &str, args: &Payload) -> Result<CallOutcome, Error> {
         let function = self
             .registry
             .function(name)
             .ok_or_else(|| Error::not_found(format!("unknown function `{name}`")))?;
-        guarded(name, function.call(cx, args)).await
+        let result = guarded(name, function.call(cx, args)).await?;
+        let (invalidate, merge) = match self.registry.effects(name) {
+            Some(effects) if !effects.is_empty() => effects.entries(args, &result),
+            _ => (Vec::new(), Vec::new()),
+        };
+        for entry in &invalidate {
+            self.publish_context(&entry.context, ServerFrame::Invalidate(entry.clone()));
+        }
+        for entry in &merge {
+            self.publish_context(&entry.context, ServerFrame::Merge(entry.clone()));
+        }
+        Ok(CallOutcome {
+            result,
+            invalidate,
+            merge,
+        })
+    }
+
+    /// Computes the bundle of `context` for `params`, panics caught.
+    pub(crate) async fn bundle(&self, cx: Cx, context: &str, params: &Params) -> Result<Payload, Error> {
+        guarded(context, self.registry.bundle(cx, context, params)).await
+    }
+
+    /// Registers a pending watch, subscribing the node to the context at the
+    /// broker when it is the first.
+    pub(crate) fn watch(&self, context: &Arc<str>, conn: ConnId, params: Params, outbox: Outbox) -> Arc<Watch> {
+        self.watchers.watch(context, conn, params, outbox, || {
+            self.broker.subscribe(&Subject::Context(Arc::clone(context)));
+        })
+    }
+
+    /// Removes a watch, unsubscribing at the broker when it was the last.
+    pub(crate) fn unwatch(&self, context: &Arc<str>, conn: ConnId, canonical_params: &Arc<str>) -> bool {
+        self.watchers.unwatch(context, conn, canonical_params, || {
+            self.broker.unsubscribe(&Subject::Context(Arc::clone(context)));
+        })
+    }
+
+    /// Publishes an invalidate or merge push: encoded once, delivered to
+    /// local watchers at once, and through the broker to other nodes.
+    fn publish_context(&self, context: &str, push: ServerFrame) {
+        let frame: Utf8Bytes = push.encode().into();
+        self.watchers.deliver(context, push_params(&push), &frame);
+        self.broker.publish(Event {
+            origin: Arc::clone(&self.id),
+            subject: Subject::Context(context.into()),
+            frame: frame.into(),
+        });
     }
 
     /// Adds a local subscriber to `topic`, subscribing the node at the
@@ -104,6 +160,22 @@ impl Node {
             frame: frame.into(),
         });
         delivered
+    }
+}
+
+/// A successful call: its result and what it affected.
+pub(crate) struct CallOutcome {
+    pub(crate) result: Payload,
+    pub(crate) invalidate: Vec<InvalidateEntry>,
+    pub(crate) merge: Vec<MergeEntry>,
+}
+
+/// The scope of an invalidate or merge push.
+fn push_params(push: &ServerFrame) -> Option<&Params> {
+    match push {
+        ServerFrame::Invalidate(e) => e.params.as_ref(),
+        ServerFrame::Merge(e) => e.params.as_ref(),
+        _ => None,
     }
 }
 
@@ -148,6 +220,12 @@ impl Inbox for NodeInbox {
             Subject::Topic(topic) => {
                 node.hub.deliver(topic, &frame);
             }
+            Subject::Context(context) => match ServerFrame::decode(frame.as_bytes()) {
+                Ok(push) => {
+                    node.watchers.deliver(context, push_params(&push), &frame);
+                }
+                Err(e) => tracing::warn!(origin = %event.origin, error = %e, "dropped an undecodable remote push"),
+            },
         }
     }
 }

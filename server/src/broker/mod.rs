@@ -4,7 +4,8 @@
 //! once, and hands it to the broker only so that *other* nodes get it. The
 //! broker is told which subjects this node is interested in (a topic gains
 //! its first local subscriber, or loses its last), and delivers the events
-//! other nodes publish on those subjects to this node's [`Inbox`].
+//! other nodes publish on those subjects to this node's [`Inbox`]. Subjects
+//! are channel topics and contexts (for invalidations and merges).
 //!
 //! [`MemoryBroker`] connects nodes in one process (and is the default for a
 //! single node, where it has nobody to deliver to). The Redis broker
@@ -22,6 +23,8 @@ use std::sync::Arc;
 pub enum Subject {
     /// A channel topic, `"<channel>:<group>"`.
     Topic(Arc<str>),
+    /// A context's invalidations and merges.
+    Context(Arc<str>),
 }
 
 /// One event crossing nodes: an encoded push frame, the same bytes every

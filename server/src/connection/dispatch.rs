@@ -1,6 +1,6 @@
 //! Handling each request frame of a socket.
 
-use super::{Connection, subscriptions};
+use super::{Connection, subscriptions, watches};
 use mizan_channels::Error;
 use mizan_protocol::{ClientFrame, ServerFrame};
 use std::sync::Arc;
@@ -25,22 +25,20 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str) {
             let conn = Arc::clone(conn);
             tokio::spawn(async move {
                 let reply = match conn.node.call(conn.cx(), &function, &args).await {
-                    Ok(result) => ServerFrame::Result {
+                    Ok(outcome) => ServerFrame::Result {
                         id,
-                        result,
-                        invalidate: Vec::new(),
-                        merge: Vec::new(),
+                        result: outcome.result,
+                        invalidate: outcome.invalidate,
+                        merge: outcome.merge,
                     },
                     Err(e) => e.to_frame(Some(id)),
                 };
                 conn.reply(&reply);
             });
         }
-        ClientFrame::Fetch { id, context, .. }
-        | ClientFrame::Watch { id, context, .. }
-        | ClientFrame::Unwatch { id, context, .. } => {
-            conn.reply(&Error::not_found(format!("unknown context `{context}`")).to_frame(Some(id)));
-        }
+        ClientFrame::Fetch { id, context, params } => watches::fetch(conn, id, context, params),
+        ClientFrame::Watch { id, context, params } => watches::watch(conn, id, context, params),
+        ClientFrame::Unwatch { id, context, params } => watches::unwatch(conn, id, &context, &params),
         ClientFrame::Subscribe { id, channel, params } => subscriptions::subscribe(conn, id, &channel, params),
         ClientFrame::Send { id, topic, data } => subscriptions::send(conn, id, &topic, data),
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),

@@ -3,10 +3,12 @@
 //! The task that ran the upgrade reads; a second task writes (`writer.rs`).
 //! Requests are handled in `dispatch.rs`: calls and subscribes in tasks of
 //! their own so a slow one never holds up the others; `send`s go through a
-//! per-topic ordered queue (`subscriptions.rs`).
+//! per-topic ordered queue (`subscriptions.rs`); context watches are kept
+//! in `watches.rs`.
 
 mod dispatch;
 mod subscriptions;
+mod watches;
 mod writer;
 
 use crate::http::{HttpError, bearer_user};
@@ -24,6 +26,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use subscriptions::Subscriptions;
 use tracing::Instrument;
+use watches::Watches;
 
 /// How long teardown waits for the writer to flush its close frame.
 const WRITER_GRACE: Duration = Duration::from_secs(5);
@@ -51,6 +54,7 @@ pub(crate) struct Connection {
     pub(crate) outbox: Outbox,
     user: RwLock<Option<Arc<User>>>,
     subscriptions: Subscriptions,
+    watches: Watches,
 }
 
 impl Connection {
@@ -86,6 +90,7 @@ async fn serve(node: Arc<Node>, socket: WebSocket, user: Option<Arc<User>>) {
             outbox: tx,
             user: RwLock::new(user.clone()),
             subscriptions: Subscriptions::default(),
+            watches: Watches::default(),
         });
         tracing::debug!(user = user.as_ref().map(|u| u.id.as_str()), "connected");
         conn.reply(&ServerFrame::Hello {
@@ -109,6 +114,7 @@ async fn serve(node: Arc<Node>, socket: WebSocket, user: Option<Arc<User>>) {
         };
         tracing::debug!(code = code.as_u16(), "closing");
         subscriptions::leave_all(&conn);
+        watches::unwatch_all(&conn);
         conn.outbox.close(code);
         if tokio::time::timeout(WRITER_GRACE, &mut writer).await.is_err() {
             writer.abort();

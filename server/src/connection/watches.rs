@@ -1,0 +1,101 @@
+//! The contexts one socket watches, and `fetch`, `watch`, `unwatch`.
+
+use super::Connection;
+use crate::watchers::canonical;
+use mizan_channels::Error;
+use mizan_protocol::{Params, RequestId, ServerFrame};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// (context, canonical params) of every watch this socket holds.
+#[derive(Default)]
+pub(super) struct Watches {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    keys: HashSet<(Arc<str>, Arc<str>)>,
+    /// Set at teardown: a watch arriving later must not register.
+    closed: bool,
+}
+
+impl Watches {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `fetch`: the bundle, once, computed in a task of its own.
+pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
+    let conn = Arc::clone(conn);
+    tokio::spawn(async move {
+        let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
+            Ok(data) => ServerFrame::Bundle {
+                id,
+                context,
+                params,
+                data,
+            },
+            Err(e) => e.to_frame(Some(id)),
+        };
+        conn.reply(&reply);
+    });
+}
+
+/// `watch`: registers the watcher first, then computes the bundle; pushes
+/// that match meanwhile follow the bundle reply.
+pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
+    if conn.node.registry.context(&context).is_none() {
+        conn.reply(&Error::not_found(format!("unknown context `{context}`")).to_frame(Some(id)));
+        return;
+    }
+    let context: Arc<str> = context.into();
+    let key = canonical(&params);
+    let watch = {
+        let mut inner = conn.watches.lock();
+        if inner.closed {
+            return;
+        }
+        inner.keys.insert((Arc::clone(&context), Arc::clone(&key)));
+        conn.node.watch(&context, conn.id, params.clone(), conn.outbox.clone())
+    };
+    let conn = Arc::clone(conn);
+    tokio::spawn(async move {
+        match conn.node.bundle(conn.cx(), &context, &params).await {
+            Ok(data) => watch.go_live(&ServerFrame::Bundle {
+                id,
+                context: context.to_string(),
+                params,
+                data,
+            }),
+            Err(e) => {
+                remove(&conn, &context, &key);
+                conn.reply(&e.to_frame(Some(id)));
+            }
+        }
+    });
+}
+
+/// `unwatch`: stops the pushes. Unwatching what is not watched is `ok`
+/// too: the client's wish (no pushes) holds either way.
+pub(super) fn unwatch(conn: &Connection, id: RequestId, context: &str, params: &Params) {
+    remove(conn, &context.into(), &canonical(params));
+    conn.reply(&ServerFrame::Ok { id, user: None });
+}
+
+fn remove(conn: &Connection, context: &Arc<str>, key: &Arc<str>) {
+    let mut inner = conn.watches.lock();
+    if inner.keys.remove(&(Arc::clone(context), Arc::clone(key))) {
+        conn.node.unwatch(context, conn.id, key);
+    }
+}
+
+/// Teardown: drops every watch; later watches will not register.
+pub(super) fn unwatch_all(conn: &Connection) {
+    let mut inner = conn.watches.lock();
+    inner.closed = true;
+    for (context, key) in inner.keys.drain() {
+        conn.node.unwatch(&context, conn.id, &key);
+    }
+}

@@ -1,0 +1,226 @@
+//! This node's context watchers: a sharded map from context to a
+//! [`WatchIndex`] (which decides who an entry reaches without scanning every
+//! watcher), and each watch's delivery state.
+//!
+//! A watch is registered *before* its bundle is computed. Until the bundle
+//! reply is queued, matching pushes are held back in the watch (bounded) and
+//! sent right after it, so none is lost and none arrives before the bundle.
+
+use crate::hub::ConnId;
+use crate::outbox::Outbox;
+use axum::extract::ws::Utf8Bytes;
+use dashmap::DashMap;
+use mizan_channels::WatchIndex;
+use mizan_protocol::{InvalidateEntry, Params, ServerFrame};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Pushes held back while a bundle is computed, at most; past that they
+/// are replaced by one broad invalidation (the client refetches anyway).
+const HELD_BACK: usize = 64;
+
+/// One watch: a connection's interest in one context with one param set.
+pub(crate) struct Watch {
+    context: Arc<str>,
+    outbox: Outbox,
+    state: Mutex<WatchState>,
+}
+
+enum WatchState {
+    /// The bundle is being computed; pushes wait here.
+    Pending { held: Vec<Utf8Bytes>, overflowed: bool },
+    /// The bundle was sent; pushes go straight to the outbox.
+    Live,
+}
+
+impl Watch {
+    fn state(&self) -> MutexGuard<'_, WatchState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn deliver(&self, frame: &Utf8Bytes) {
+        match &mut *self.state() {
+            WatchState::Live => {
+                self.outbox.push(frame.clone());
+            }
+            WatchState::Pending { held, overflowed } => {
+                if held.len() < HELD_BACK {
+                    held.push(frame.clone());
+                } else {
+                    *overflowed = true;
+                }
+            }
+        }
+    }
+
+    /// Queues the bundle reply, then every push held back meanwhile, and
+    /// from then on delivers pushes directly.
+    pub(crate) fn go_live(&self, bundle: &ServerFrame) {
+        let mut state = self.state();
+        self.outbox.send(bundle);
+        if let WatchState::Pending { held, overflowed } = std::mem::replace(&mut *state, WatchState::Live) {
+            if overflowed {
+                let broad = ServerFrame::Invalidate(InvalidateEntry::broad(&*self.context));
+                self.outbox.send(&broad);
+            } else {
+                for frame in held {
+                    self.outbox.push(frame);
+                }
+            }
+        }
+    }
+}
+
+/// Identifies a watch: its connection and its canonical params.
+type WatchKey = (ConnId, Arc<str>);
+
+/// Context name -> its watchers on this node.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    contexts: DashMap<Arc<str>, WatchIndex<WatchKey, Arc<Watch>>>,
+}
+
+/// A param set's canonical text (keys are sorted).
+pub(crate) fn canonical(params: &Params) -> Arc<str> {
+    serde_json::to_string(params).expect("params always encode").into()
+}
+
+impl Watchers {
+    /// Registers a pending watch (replacing the same connection's watch of
+    /// the same params). `on_first` runs, under the context's lock, when it
+    /// is the context's first watcher on this node.
+    pub(crate) fn watch(
+        &self,
+        context: &Arc<str>,
+        conn: ConnId,
+        params: Params,
+        outbox: Outbox,
+        on_first: impl FnOnce(),
+    ) -> Arc<Watch> {
+        let key: WatchKey = (conn, canonical(&params));
+        let mut watchers = self.contexts.entry(Arc::clone(context)).or_default();
+        if watchers.is_empty() {
+            on_first();
+        }
+        let watch = Arc::new(Watch {
+            context: Arc::clone(context),
+            outbox,
+            state: Mutex::new(WatchState::Pending {
+                held: Vec::new(),
+                overflowed: false,
+            }),
+        });
+        watchers.insert(key, params, Arc::clone(&watch));
+        watch
+    }
+
+    /// Removes a watch; `on_last` runs, under the context's lock, when the
+    /// context has no watcher left on this node. Returns whether it existed.
+    pub(crate) fn unwatch(
+        &self,
+        context: &str,
+        conn: ConnId,
+        canonical_params: &Arc<str>,
+        on_last: impl FnOnce(),
+    ) -> bool {
+        let key: WatchKey = (conn, Arc::clone(canonical_params));
+        let mut existed = false;
+        self.contexts.remove_if_mut(context, |_, watchers| {
+            existed = watchers.remove(&key).is_some();
+            let empty = watchers.is_empty();
+            if empty {
+                on_last();
+            }
+            empty
+        });
+        existed
+    }
+
+    /// Queues `frame` to every watcher of `context` matching `params`;
+    /// returns how many matched.
+    pub(crate) fn deliver(&self, context: &str, params: Option<&Params>, frame: &Utf8Bytes) -> usize {
+        match self.contexts.get(context) {
+            Some(watchers) => watchers.for_each_match(params, |watch| watch.deliver(frame)),
+            None => 0,
+        }
+    }
+
+    /// How many watches this node holds.
+    pub(crate) fn count(&self) -> usize {
+        self.contexts.iter().map(|c| c.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{OutboxReceiver, outbox};
+    use serde_json::json;
+
+    fn params(v: serde_json::Value) -> Params {
+        v.as_object().unwrap().clone()
+    }
+
+    fn live(w: &Watchers, conn: ConnId, p: serde_json::Value) -> (Arc<Watch>, OutboxReceiver) {
+        let (tx, rx) = outbox(16);
+        let watch = w.watch(&"user".into(), conn, params(p), tx, || {});
+        watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
+        (watch, rx)
+    }
+
+    fn drain(rx: &mut OutboxReceiver) -> Vec<String> {
+        std::iter::from_fn(|| rx.frames.try_recv().ok().map(|f| f.as_str().to_owned())).collect()
+    }
+
+    #[test]
+    fn deliver_reaches_matching_live_watchers() {
+        let w = Watchers::default();
+        let (_a, mut a) = live(&w, 1, json!({"user_id": 5}));
+        let (_b, mut b) = live(&w, 2, json!({"user_id": 6}));
+        drain(&mut a);
+        drain(&mut b);
+        assert_eq!(w.deliver("user", Some(&params(json!({"user_id": 5}))), &"x".into()), 1);
+        assert_eq!((drain(&mut a), drain(&mut b).len()), (vec!["x".to_owned()], 0));
+        assert_eq!(w.deliver("other", None, &"none".into()), 0);
+    }
+
+    #[test]
+    fn pending_watches_hold_pushes_until_the_bundle_is_queued() {
+        let w = Watchers::default();
+        let (tx, mut rx) = outbox(16);
+        let watch = w.watch(&"user".into(), 1, params(json!({"user_id": 5})), tx, || {});
+        w.deliver("user", None, &"early".into());
+        assert!(drain(&mut rx).is_empty());
+        watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
+        let frames = drain(&mut rx);
+        assert!(frames[0].contains("bundle"));
+        assert_eq!(frames[1], "early");
+    }
+
+    #[test]
+    fn overflowing_pending_pushes_collapse_into_one_broad_invalidation() {
+        let w = Watchers::default();
+        let (tx, mut rx) = outbox(256);
+        let watch = w.watch(&"user".into(), 1, Params::new(), tx, || {});
+        for _ in 0..HELD_BACK + 1 {
+            w.deliver("user", None, &"push".into());
+        }
+        watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
+        let frames = drain(&mut rx);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1], r#"{"type":"invalidate","context":"user"}"#);
+    }
+
+    #[test]
+    fn unwatch_removes_from_the_index_and_reports_the_last() {
+        let w = Watchers::default();
+        let (_a, _ra) = live(&w, 1, json!({"user_id": 5}));
+        let (_b, _rb) = live(&w, 2, json!({"user_id": 5}));
+        let key = canonical(&params(json!({"user_id": 5})));
+        let mut lasts = 0;
+        assert!(w.unwatch("user", 1, &key, || lasts += 1));
+        assert!(!w.unwatch("user", 1, &key, || lasts += 1));
+        assert_eq!(w.deliver("user", Some(&params(json!({"user_id": 5}))), &"x".into()), 1);
+        assert!(w.unwatch("user", 2, &key, || lasts += 1));
+        assert_eq!((lasts, w.count()), (1, 0));
+    }
+}
