@@ -72,8 +72,13 @@ async fn an_oversized_body_is_refused() {
 }
 
 #[tokio::test]
-async fn healthz_answers() {
+async fn healthz_and_readyz_answer() {
     let server = Server::fixture().await;
     let response = reqwest::get(server.http_url("/healthz")).await.unwrap();
     assert_eq!(response.status(), 200);
+    let response = reqwest::get(server.http_url("/readyz")).await.unwrap();
+    assert_eq!(
+        (response.status().as_u16(), response.text().await.unwrap()),
+        (200, "ready".to_owned())
+    );
 }

@@ -24,7 +24,19 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
     Router::new()
         .nest(&node.config.base_path, api)
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .with_state(node)
+}
+
+/// `GET /readyz`: 200 while the node can serve everything, 503 while its
+/// broker is disconnected (local delivery still works, but other nodes'
+/// events do not arrive).
+async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
+    if node.broker.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "broker disconnected")
+    }
 }
 
 /// An error answered over HTTP: the status comes from the code, the body

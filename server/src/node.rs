@@ -228,6 +228,12 @@ impl Inbox for NodeInbox {
             },
         }
     }
+
+    fn resync(&self) {
+        let Some(node) = self.0.upgrade() else { return };
+        let reached = node.watchers.invalidate_all();
+        tracing::info!(watchers = reached, "broker reconnected: told every watcher to refetch");
+    }
 }
 
 /// A random 16-hex-digit id (std's per-process random hash keys, no extra

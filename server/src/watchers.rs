@@ -144,6 +144,19 @@ impl Watchers {
         }
     }
 
+    /// Sends every watcher a broad invalidation of the context it watches
+    /// (after events may have been lost): one encoded frame per context.
+    pub(crate) fn invalidate_all(&self) -> usize {
+        let mut reached = 0;
+        for watchers in self.contexts.iter() {
+            let frame: Utf8Bytes = ServerFrame::Invalidate(InvalidateEntry::broad(&**watchers.key()))
+                .encode()
+                .into();
+            reached += watchers.for_each_match(None, |watch| watch.deliver(&frame));
+        }
+        reached
+    }
+
     /// How many watches this node holds.
     pub(crate) fn count(&self) -> usize {
         self.contexts.iter().map(|c| c.len()).sum()
@@ -181,6 +194,20 @@ mod tests {
         assert_eq!(w.deliver("user", Some(&params(json!({"user_id": 5}))), &"x".into()), 1);
         assert_eq!((drain(&mut a), drain(&mut b).len()), (vec!["x".to_owned()], 0));
         assert_eq!(w.deliver("other", None, &"none".into()), 0);
+    }
+
+    #[test]
+    fn invalidate_all_sends_each_watcher_a_broad_entry_for_its_context() {
+        let w = Watchers::default();
+        let (_a, mut a) = live(&w, 1, json!({"user_id": 5}));
+        let (tx, mut b) = outbox(16);
+        let notes = w.watch(&"notifications".into(), 2, Params::new(), tx, || {});
+        notes.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
+        drain(&mut a);
+        drain(&mut b);
+        assert_eq!(w.invalidate_all(), 2);
+        assert_eq!(drain(&mut a), [r#"{"type":"invalidate","context":"user"}"#]);
+        assert_eq!(drain(&mut b), [r#"{"type":"invalidate","context":"notifications"}"#]);
     }
 
     #[test]

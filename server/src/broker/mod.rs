@@ -43,6 +43,26 @@ pub struct Event {
 pub trait Inbox: Send + Sync + 'static {
     /// Delivers one event locally. Must not block.
     fn deliver(&self, event: Event);
+
+    /// Events from other nodes may have been lost (the broker was
+    /// disconnected): tells every local watcher to refetch, with a broad
+    /// `invalidate` push for each watched context. Must not block.
+    fn resync(&self);
+}
+
+/// A broker's counters, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerStats {
+    /// Events handed to other nodes.
+    pub published: u64,
+    /// Events received from other nodes.
+    pub received: u64,
+    /// Events dropped (the publish buffer was full while disconnected).
+    pub dropped: u64,
+    /// Reconnections after a lost connection.
+    pub reconnects: u64,
+    /// Whether the broker is connected now.
+    pub connected: bool,
 }
 
 /// Moves events between nodes.
@@ -63,4 +83,17 @@ pub trait Broker: Send + Sync + 'static {
 
     /// The node is no longer interested in `subject`.
     fn unsubscribe(&self, subject: &Subject);
+
+    /// Whether the broker can move events now (`/readyz` reports it).
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    /// The broker's counters.
+    fn stats(&self) -> BrokerStats {
+        BrokerStats {
+            connected: self.is_ready(),
+            ..BrokerStats::default()
+        }
+    }
 }
