@@ -25,9 +25,12 @@
 //! # Ok(()) }
 //! ```
 
-pub use mizan_channels::{Access, Channel, Cx, Error, Function, FunctionDecl, NoArgs, User};
+pub use mizan_channels::{Access, AppState, Channel, Cx, Error, Function, FunctionDecl, NoArgs, User};
 pub use mizan_protocol as protocol;
-pub use mizan_server::{Jwt, Mizan, MizanBuilder, ServerConfig, broker};
+pub use mizan_server::{
+    AuthError, AuthFuture, Authenticator, BuildError, Identity, Jwt, Mizan, MizanBuilder, OriginPolicy, ServerConfig,
+    broker,
+};
 
 /// Declares a server function: an `async fn` whose first parameter is the
 /// request context and whose other parameters are its args becomes a

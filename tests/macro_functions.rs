@@ -209,7 +209,7 @@ fn context_affects_and_merge_are_as_declared() {
     let (invalidate, _) = registry
         .effects("update_profile")
         .unwrap()
-        .entries(&args, &Payload::empty_object());
+        .entries(&args, &Payload::empty_object(), None);
     assert_eq!(
         serde_json::to_value(&invalidate).unwrap(),
         json!([{"context": "user", "params": {"user_id": 5}}])

@@ -17,6 +17,7 @@ pub const GLOBAL: &str = "global";
 #[derive(Debug, Clone)]
 pub struct Context {
     name: String,
+    per_user: bool,
     slots: Vec<String>,
     /// Param name -> (its JSON Schema, the first function declaring it).
     params: BTreeMap<String, (serde_json::Value, String)>,
@@ -31,6 +32,11 @@ impl Context {
     /// Its slots, sorted: the function names that make up its bundle.
     pub fn slots(&self) -> &[String] {
         &self.slots
+    }
+
+    /// Whether its data depends on who asks (see [`Function::per_user`]).
+    pub fn is_per_user(&self) -> bool {
+        self.per_user
     }
 
     /// Whether `name` is one of its params.
@@ -116,9 +122,20 @@ pub(crate) fn build_contexts(functions: &HashMap<String, Function>) -> Result<Ha
         }
         let context = contexts.entry(name.to_owned()).or_insert_with(|| Context {
             name: name.to_owned(),
+            per_user: function.is_per_user(),
             slots: Vec::new(),
             params: BTreeMap::new(),
         });
+        if context.per_user != function.is_per_user() {
+            let marked = |per_user| if per_user { "is marked per_user" } else { "is not" };
+            return Err(BuildError::PerUserMismatch {
+                context: name.to_owned(),
+                first: context.slots[0].clone(),
+                first_is: marked(context.per_user),
+                second: function.name().to_owned(),
+                at: function.declared_at(),
+            });
+        }
         context.slots.push(function.name().to_owned());
         for arg in function.args() {
             match context.params.get(&arg.name) {

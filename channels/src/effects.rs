@@ -24,7 +24,7 @@ use std::collections::HashMap;
 /// let registry = Registry::builder().function(profile).function(update).build().unwrap();
 ///
 /// let args = Payload::from_json(r#"{"user_id":5,"name":"Ann"}"#).unwrap();
-/// let (invalidate, merge) = registry.effects("update_profile").unwrap().entries(&args, &Payload::empty_object());
+/// let (invalidate, merge) = registry.effects("update_profile").unwrap().entries(&args, &Payload::empty_object(), None);
 /// assert_eq!(serde_json::to_string(&invalidate).unwrap(), r#"[{"context":"user","params":{"user_id":5}}]"#);
 /// assert!(merge.is_empty());
 /// ```
@@ -45,6 +45,8 @@ struct Target {
     slot: Option<String>,
     /// The mutation's args that are params of the context, sorted.
     scope: Vec<String>,
+    /// Whether the context is per-user (entries carry the caller).
+    per_user: bool,
 }
 
 impl Effects {
@@ -54,30 +56,46 @@ impl Effects {
     }
 
     /// The entries of one successful call with `args` returning `output`.
-    pub fn entries(&self, args: &Payload, output: &Payload) -> (Vec<InvalidateEntry>, Vec<MergeEntry>) {
+    ///
+    /// `caller` is the id of the calling user. Entries for a per-user
+    /// context carry it as their audience, so they reach only that user's
+    /// watchers. A merge into a per-user context by a caller without a user
+    /// is never pushed: it becomes a broad invalidation (no data travels).
+    pub fn entries(
+        &self,
+        args: &Payload,
+        output: &Payload,
+        caller: Option<&str>,
+    ) -> (Vec<InvalidateEntry>, Vec<MergeEntry>) {
         let args: Params = match self.scoped {
             true => args.parse().unwrap_or_default(),
             false => Params::new(),
         };
-        let invalidate = self
+        let audience = |t: &Target| if t.per_user { caller.map(str::to_owned) } else { None };
+        let mut invalidate: Vec<InvalidateEntry> = self
             .invalidate
             .iter()
             .map(|t| InvalidateEntry {
                 context: t.context.clone(),
                 function: t.slot.clone(),
                 params: t.params(&args),
+                user: audience(t),
             })
             .collect();
-        let merge = self
-            .merge
-            .iter()
-            .map(|t| MergeEntry {
+        let mut merge = Vec::with_capacity(self.merge.len());
+        for t in &self.merge {
+            if t.per_user && caller.is_none() {
+                invalidate.push(InvalidateEntry::broad(&t.context));
+                continue;
+            }
+            merge.push(MergeEntry {
                 context: t.context.clone(),
                 slot: t.slot.clone().unwrap_or_default(),
                 params: t.params(&args),
+                user: audience(t),
                 value: output.clone(),
-            })
-            .collect();
+            });
+        }
         (invalidate, merge)
     }
 }
@@ -113,6 +131,7 @@ pub(crate) fn resolve(
                 scope: scope(function, context),
                 context: context.name().to_owned(),
                 slot,
+                per_user: context.is_per_user(),
             });
         }
         for target in function.merge_targets() {
@@ -129,6 +148,7 @@ pub(crate) fn resolve(
                 scope: scope(function, context),
                 context: context.name().to_owned(),
                 slot: Some(merge_slot(function, context, functions)?),
+                per_user: context.is_per_user(),
             });
         }
         effects.scoped = effects

@@ -29,6 +29,8 @@ pub struct Error {
     code: ErrorCode,
     message: String,
     details: Option<serde_json::Value>,
+    /// An `internal` error whose message is safe to show (a timeout).
+    exposed: bool,
 }
 
 impl Error {
@@ -39,6 +41,16 @@ impl Error {
             code,
             message: message.into(),
             details: None,
+            exposed: false,
+        }
+    }
+
+    /// The handler did not finish within `limit`: `internal`, with a
+    /// message that says so.
+    pub fn timeout(limit: std::time::Duration) -> Self {
+        Self {
+            exposed: true,
+            ..Self::new(ErrorCode::Internal, format!("the handler timed out after {limit:?}"))
         }
     }
 
@@ -87,7 +99,7 @@ impl Error {
     /// The message the client sees.
     pub fn public_message(&self) -> &str {
         match self.code {
-            ErrorCode::Internal => "internal error",
+            ErrorCode::Internal if !self.exposed => "internal error",
             _ => &self.message,
         }
     }
@@ -190,6 +202,22 @@ pub enum BuildError {
         /// The function that disagrees.
         second: String,
         /// Where the second was declared.
+        at: &'static Location<'static>,
+    },
+    /// Some functions of a context are per-user and some are not.
+    #[error(
+        "context `{context}`: `{first}` {first_is} but `{second}` (at {at}) differs; mark every function of a per-user context `per_user`, or none"
+    )]
+    PerUserMismatch {
+        /// The context.
+        context: String,
+        /// The first function of the context.
+        first: String,
+        /// "is marked per_user" or "is not".
+        first_is: &'static str,
+        /// The function that differs.
+        second: String,
+        /// Where it was declared.
         at: &'static Location<'static>,
     },
     /// A function of the `global` context takes args.

@@ -45,6 +45,7 @@ pub struct Function {
     args: Vec<Arg>,
     output_type: (TypeId, &'static str),
     context: Option<String>,
+    per_user: bool,
     affects: Vec<String>,
     merge: Vec<String>,
 }
@@ -116,6 +117,7 @@ impl Function {
             args: args_of::<A>(),
             output_type: (TypeId::of::<O>(), std::any::type_name::<O>()),
             context: None,
+            per_user: false,
             affects: Vec::new(),
             merge: Vec::new(),
         }
@@ -126,6 +128,16 @@ impl Function {
     #[must_use]
     pub fn context(mut self, context: impl Into<String>) -> Self {
         self.context = Some(context.into());
+        self
+    }
+
+    /// Marks its context as per-user: its data depends on who asks. Every
+    /// function of the context must say so. A per-user context needs a
+    /// signed-in user, and what mutations report about it reaches only the
+    /// watchers of the user who made the change (see `docs/security.md`).
+    #[must_use]
+    pub fn per_user(mut self) -> Self {
+        self.per_user = true;
         self
     }
 
@@ -172,6 +184,11 @@ impl Function {
     /// The context it reads for, if it is a context function.
     pub fn context_name(&self) -> Option<&str> {
         self.context.as_deref()
+    }
+
+    /// Whether its context is per-user.
+    pub fn is_per_user(&self) -> bool {
+        self.per_user
     }
 
     /// The declared `affects` targets.
@@ -237,6 +254,7 @@ impl fmt::Debug for Function {
             .field("access", &self.access)
             .field("declared_at", &self.declared_at)
             .field("context", &self.context)
+            .field("per_user", &self.per_user)
             .field("affects", &self.affects)
             .field("merge", &self.merge)
             .finish_non_exhaustive()

@@ -1,4 +1,5 @@
-//! The attribute's arguments: `context`, `affects`, `merge` and `auth`.
+//! The attribute's arguments: `context`, `per_user`, `affects`, `merge` and
+//! `auth`.
 
 use crate::Errors;
 use proc_macro2::Span;
@@ -8,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
 
 /// The keys the attribute accepts, in the order the docs list them.
-const KEYS: &str = "`context`, `affects`, `merge`, `auth`";
+const KEYS: &str = "`context`, `per_user`, `affects`, `merge`, `auth`";
 
 /// The access levels `auth` accepts as a string.
 const LEVELS: &str = "\"public\", \"user\", \"staff\", \"superuser\"";
@@ -18,6 +19,8 @@ const LEVELS: &str = "\"public\", \"user\", \"staff\", \"superuser\"";
 pub(crate) struct FunctionAttr {
     /// `context = "name"`: the context this function reads for.
     pub(crate) context: Option<LitStr>,
+    /// `per_user`: the context's data depends on who asks.
+    pub(crate) per_user: Option<Span>,
     /// `affects = "target"` or `affects = ["a", "b"]`.
     pub(crate) affects: Vec<LitStr>,
     /// `merge = "context"` or `merge = ["a", "b"]`.
@@ -46,6 +49,12 @@ impl FunctionAttr {
                 errors.push(e);
             }
         }
+        if let (Some(span), None) = (attr.per_user, &attr.context) {
+            errors.push(syn::Error::new(
+                span,
+                "`per_user` marks a context function: add `context = \"...\"` (e.g. `context = \"me\", per_user`)",
+            ));
+        }
         errors.finish(attr)
     }
 
@@ -54,8 +63,20 @@ impl FunctionAttr {
             Some(key) => key.to_string(),
             None => return Err(unknown_key(meta.path())),
         };
-        if !matches!(key.as_str(), "context" | "affects" | "merge" | "auth") {
+        if !matches!(key.as_str(), "context" | "per_user" | "affects" | "merge" | "auth") {
             return Err(unknown_key(meta.path()));
+        }
+        if key == "per_user" {
+            return match meta {
+                Meta::Path(path) => {
+                    self.per_user = Some(path.span());
+                    Ok(())
+                }
+                other => Err(syn::Error::new_spanned(
+                    &other,
+                    "`per_user` is a flag: write `per_user` alone, e.g. `context = \"me\", per_user`",
+                )),
+            };
         }
         let value = match meta {
             Meta::NameValue(nv) => nv.value,

@@ -52,6 +52,7 @@ pub(crate) fn expand(attr: FunctionAttr, mut item: ItemFn, args: Vec<Arg>) -> sy
         ::mizan::__private::mizan_channels::Function::new(#wire_name, #handler)
     };
     let context = attr.context.iter().map(|c| quote!(.context(#c)));
+    let per_user = attr.per_user.map(|_| quote!(.per_user()));
     let affects = attr.affects.iter().map(|a| quote!(.affects(#a)));
     let merge = attr.merge.iter().map(|m| quote!(.merge(#m)));
     let access = match &attr.auth {
@@ -78,6 +79,7 @@ pub(crate) fn expand(attr: FunctionAttr, mut item: ItemFn, args: Vec<Arg>) -> sy
 
             #new
             #(#context)*
+            #per_user
             #(#affects)*
             #(#merge)*
             .access(#access)

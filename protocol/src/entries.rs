@@ -22,6 +22,9 @@ pub struct InvalidateEntry {
     /// The scope; absent for a broad entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Params>,
+    /// For a per-user context: the only user whose watchers it reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 impl InvalidateEntry {
@@ -31,6 +34,7 @@ impl InvalidateEntry {
             context: context.into(),
             function: None,
             params: None,
+            user: None,
         }
     }
 }
@@ -45,6 +49,9 @@ pub struct MergeEntry {
     /// The scope; absent when no mutation arg names a context param.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Params>,
+    /// For a per-user context: the only user whose watchers it reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// The new value of the slot.
     pub value: Payload,
 }

@@ -14,6 +14,8 @@
 //!   server sends, with [`ServerFrame::encode`] and [`ServerFrame::decode`].
 //! - [`ErrorCode`] and [`CloseCode`] (`codes.rs`): the error codes with their
 //!   HTTP statuses, and the WebSocket close codes.
+//! - [`exceeds_depth`] (`depth.rs`): a one-pass nesting-depth check that
+//!   runs before parsing, so deep input is refused cheaply.
 //! - [`InvalidateEntry`] and [`MergeEntry`] (`entries.rs`): what a mutation
 //!   reports as stale or patched.
 //! - [`invalidate_header`] and [`parse_invalidate_header`] (`header.rs`): the
@@ -40,6 +42,7 @@
 
 mod client_frame;
 mod codes;
+mod depth;
 mod entries;
 mod fields;
 mod header;
@@ -48,6 +51,7 @@ mod values;
 
 pub use client_frame::{ClientFrame, FrameError};
 pub use codes::{CloseCode, ErrorCode};
+pub use depth::exceeds_depth;
 pub use entries::{InvalidateEntry, MergeEntry};
 pub use header::{HeaderEntry, HeaderError, INVALIDATE_HEADER, invalidate_header, parse_invalidate_header};
 pub use server_frame::ServerFrame;

@@ -159,11 +159,13 @@ impl ServerFrame {
                 context: required("context", f.context)?,
                 function: optional("fn", f.function)?,
                 params: optional("params", f.params)?,
+                user: optional("user", f.user)?,
             }),
             "merge" => Self::Merge(MergeEntry {
                 context: required("context", f.context)?,
                 slot: required("slot", f.slot)?,
                 params: optional("params", f.params)?,
+                user: optional("user", f.user)?,
                 value: any_payload("value", f.value)?,
             }),
             other => return Err(format!("unknown frame type `{other}`")),

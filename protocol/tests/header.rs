@@ -26,6 +26,7 @@ fn params(value: Value) -> Params {
 
 fn inv(context: &str, p: Value) -> InvalidateEntry {
     InvalidateEntry {
+        user: None,
         context: context.into(),
         function: None,
         params: Some(params(p)),
@@ -38,6 +39,7 @@ fn broad(context: &str) -> InvalidateEntry {
 
 fn func(context: &str, function: &str, p: Value) -> InvalidateEntry {
     InvalidateEntry {
+        user: None,
         context: context.into(),
         function: Some(function.into()),
         params: Some(params(p)),
@@ -46,6 +48,7 @@ fn func(context: &str, function: &str, p: Value) -> InvalidateEntry {
 
 fn merge(context: &str, slot: &str, p: Option<Value>) -> MergeEntry {
     MergeEntry {
+        user: None,
         context: context.into(),
         slot: slot.into(),
         params: p.map(params),
@@ -101,6 +104,7 @@ fn function_level_entry_is_written_like_its_context() {
     assert_eq!(
         header(&[
             InvalidateEntry {
+                user: None,
                 params: None,
                 ..function_level.clone()
             },
@@ -173,6 +177,7 @@ fn params_are_written_in_key_order() {
     p.insert("alpha".into(), json!(2));
     p.insert("mid".into(), json!(3));
     let entry = InvalidateEntry {
+        user: None,
         context: "c".into(),
         function: None,
         params: Some(p),
@@ -181,6 +186,7 @@ fn params_are_written_in_key_order() {
 
     let parsed: Params = serde_json::from_str(r#"{"b":"x","a":"y","B":"z"}"#).expect("an object");
     let entry = InvalidateEntry {
+        user: None,
         context: "c".into(),
         function: None,
         params: Some(parsed),
@@ -562,7 +568,7 @@ proptest! {
     ) {
         let invalidate: Vec<InvalidateEntry> = invalidations
             .iter()
-            .map(|(context, function, params)| InvalidateEntry {
+            .map(|(context, function, params)| InvalidateEntry { user: None,
                 context: context.clone(),
                 function: function.clone(),
                 params: to_params(params),
@@ -570,7 +576,7 @@ proptest! {
             .collect();
         let merge: Vec<MergeEntry> = merges
             .iter()
-            .map(|(context, function, params)| MergeEntry {
+            .map(|(context, function, params)| MergeEntry { user: None,
                 context: context.clone(),
                 slot: function.clone().unwrap_or_else(|| "slot".into()),
                 params: to_params(params),

@@ -1,11 +1,22 @@
 //! Assembling a node: [`Mizan`] and its builder.
 
-use crate::auth::Jwt;
+use crate::auth::{Authenticator, Jwt, NoAuthenticator};
 use crate::broker::{Broker, MemoryBroker};
 use crate::config::ServerConfig;
 use crate::node::Node;
-use mizan_channels::{AppState, BuildError, Channel, Function, RegistryBuilder};
+use mizan_channels::{AppState, Channel, Function, RegistryBuilder};
 use std::sync::Arc;
+
+/// Why a node could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The functions, contexts or channels do not fit together.
+    #[error(transparent)]
+    Registry(#[from] mizan_channels::BuildError),
+    /// `production` is set and the setup is unsafe.
+    #[error("refusing to start in production: {0}")]
+    Insecure(String),
+}
 
 /// A built Mizan node. Cheap to clone; every clone is the same node.
 ///
@@ -45,6 +56,11 @@ impl Mizan {
         self.node.hub.topic_count()
     }
 
+    /// How many sockets this node serves now.
+    pub fn connection_count(&self) -> usize {
+        self.node.connections.total()
+    }
+
     /// How many context watches sockets on this node hold.
     pub fn local_watch_count(&self) -> usize {
         self.node.watchers.count()
@@ -56,7 +72,7 @@ impl Mizan {
 #[must_use]
 pub struct MizanBuilder {
     registry: RegistryBuilder,
-    jwt: Option<Jwt>,
+    auth: Option<Arc<dyn Authenticator>>,
     broker: Option<Arc<dyn Broker>>,
     config: ServerConfig,
     state: AppState,
@@ -90,10 +106,16 @@ impl MizanBuilder {
         self
     }
 
-    /// Verifies bearer tokens with `jwt`. Without it, every token is refused
-    /// and every caller is anonymous.
-    pub fn jwt(mut self, jwt: Jwt) -> Self {
-        self.jwt = Some(jwt);
+    /// Verifies bearer tokens with `jwt` (the same as
+    /// `.authenticator(jwt)`). Without an authenticator every credential is
+    /// refused and every caller is anonymous.
+    pub fn jwt(self, jwt: Jwt) -> Self {
+        self.authenticator(jwt)
+    }
+
+    /// Identifies callers with `authenticator` (a session cookie, say).
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.auth = Some(Arc::new(authenticator));
         self
     }
 
@@ -110,12 +132,35 @@ impl MizanBuilder {
         self
     }
 
-    /// Validates everything and starts the node.
+    /// Validates everything and starts the node. An insecure
+    /// authenticator (a development JWT secret) is refused when
+    /// `config.production` is set, and warned about loudly otherwise.
     pub fn build(self) -> Result<Mizan, BuildError> {
         let registry = self.registry.build()?;
+        let auth = self.auth.unwrap_or_else(|| Arc::new(NoAuthenticator));
+        if let Some(reason) = auth.insecure_reason() {
+            if self.config.production {
+                return Err(BuildError::Insecure(reason));
+            }
+            warn_insecure(&reason);
+        }
         let broker = self.broker.unwrap_or_else(|| Arc::new(MemoryBroker::new()));
         Ok(Mizan {
-            node: Node::start(registry, broker, self.jwt, self.config, self.state),
+            node: Node::start(registry, broker, auth, self.config, self.state),
         })
     }
+}
+
+/// A development setup must be impossible to miss in the logs.
+fn warn_insecure(reason: &str) {
+    let banner = format!(
+        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+         !! MIZAN IS RUNNING WITH AN INSECURE SETUP: {reason}.\n\
+         !! Anyone who knows it can sign in as any user. Fine for development;\n\
+         !! set `production` (MIZAN_PRODUCTION=1) to refuse to start like this.\n\
+         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    );
+    tracing::warn!("{banner}");
+    // Also on stderr: the warning must show even without a tracing subscriber.
+    eprintln!("{banner}");
 }

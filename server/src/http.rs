@@ -1,5 +1,6 @@
 //! The HTTP side: routes, `POST /call/{fn}`, health, and error responses.
 
+use crate::auth::Identity;
 use crate::connection;
 use crate::node::Node;
 use axum::Router;
@@ -42,8 +43,8 @@ async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
 /// An error answered over HTTP: the status comes from the code, the body
 /// is the protocol's error object.
 pub(crate) struct HttpError {
-    status: StatusCode,
-    error: Error,
+    pub(crate) status: StatusCode,
+    pub(crate) error: Error,
 }
 
 impl From<Error> for HttpError {
@@ -60,15 +61,19 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// The user of a request's `Authorization: Bearer` header, if any.
-/// A bad or expired token is refused with 401.
-pub(crate) fn bearer_user(node: &Node, headers: &HeaderMap) -> Result<Option<Arc<User>>, HttpError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    node.verify_header(value.as_bytes())
-        .map(|user| Some(Arc::new(user)))
+/// The identity of a request (its bearer token, or whatever the
+/// authenticator reads), if any. A bad or expired credential is refused
+/// with 401.
+pub(crate) async fn identify(node: &Node, headers: &HeaderMap) -> Result<Option<Identity>, HttpError> {
+    node.auth
+        .authenticate_request(headers)
+        .await
         .map_err(|e| Error::unauthenticated(e.to_string()).into())
+}
+
+/// The user of a request, for a one-shot HTTP call.
+async fn request_user(node: &Node, headers: &HeaderMap) -> Result<Option<Arc<User>>, HttpError> {
+    Ok(identify(node, headers).await?.map(|identity| Arc::new(identity.user)))
 }
 
 #[derive(Serialize)]
@@ -84,7 +89,7 @@ async fn call(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    let user = bearer_user(&node, &headers)?;
+    let user = request_user(&node, &headers).await?;
     let args = object_body(body)?;
     let outcome = node.call(node.cx(user), &function, &args).await?;
     let reply = CallReply {
@@ -121,7 +126,7 @@ async fn fetch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
-    let user = bearer_user(&node, &headers)?;
+    let user = request_user(&node, &headers).await?;
     let params: Params = object_body(body)?.parse().map_err(Error::internal)?;
     let data = node.bundle(node.cx(user), &context, &params).await?;
     let reply = FetchReply {
@@ -129,7 +134,14 @@ async fn fetch(
         params: &params,
         data: &data,
     };
-    Ok(json_response(serde_json::to_string(&reply).map_err(Error::internal)?))
+    let mut response = json_response(serde_json::to_string(&reply).map_err(Error::internal)?);
+    if node.registry.context(&context).is_some_and(|c| c.is_per_user()) {
+        // One user's data: no shared cache (a CDN) may keep it.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    Ok(response)
 }
 
 fn json_response(body: String) -> Response {

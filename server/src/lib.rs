@@ -8,7 +8,10 @@
 //! - `node.rs`: the state every connection and request shares, and the two
 //!   operations both transports use: run a call, publish to a topic.
 //! - [`ServerConfig`] (`config.rs`): every setting, with defaults.
-//! - [`Jwt`] and [`AuthError`] (`auth.rs`): verifying bearer tokens.
+//! - [`Authenticator`], [`Identity`], [`Jwt`] (`auth/`): who a request or
+//!   socket acts as; JWT with the algorithm pinned.
+//! - `limits.rs`: connection counts (node and user) and the per-socket
+//!   token bucket.
 //! - `connection/`: one WebSocket: the upgrade and lifecycle (`mod.rs`), the
 //!   handling of each request (`dispatch.rs`), the socket's topics
 //!   (`subscriptions.rs`), and the writer task (`writer.rs`).
@@ -40,13 +43,14 @@ mod config;
 mod connection;
 mod http;
 mod hub;
+mod limits;
 mod node;
 mod outbox;
 mod serial;
 mod watchers;
 
-pub use app::{Mizan, MizanBuilder};
-pub use auth::{AuthError, Jwt};
-pub use config::ServerConfig;
+pub use app::{BuildError, Mizan, MizanBuilder};
+pub use auth::{AuthError, AuthFuture, Authenticator, Identity, Jwt};
+pub use config::{OriginPolicy, ServerConfig};
 pub use mizan_channels as channels;
 pub use mizan_channels::protocol;

@@ -1,10 +1,11 @@
 //! The state every connection and request of a node shares, and the
 //! operations both transports use.
 
-use crate::auth::{AuthError, Jwt};
+use crate::auth::Authenticator;
 use crate::broker::{Broker, Event, Inbox, Subject};
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
+use crate::limits::Connections;
 use crate::outbox::Outbox;
 use crate::watchers::{Watch, Watchers};
 use axum::extract::ws::Utf8Bytes;
@@ -23,7 +24,8 @@ pub(crate) struct Node {
     pub(crate) hub: Hub,
     pub(crate) watchers: Watchers,
     pub(crate) broker: Arc<dyn Broker>,
-    pub(crate) jwt: Option<Jwt>,
+    pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) connections: Arc<Connections>,
     pub(crate) config: ServerConfig,
     state: AppState,
     next_conn: AtomicU64,
@@ -34,7 +36,7 @@ impl Node {
     pub(crate) fn start(
         registry: Registry,
         broker: Arc<dyn Broker>,
-        jwt: Option<Jwt>,
+        auth: Arc<dyn Authenticator>,
         config: ServerConfig,
         state: AppState,
     ) -> Arc<Self> {
@@ -44,7 +46,8 @@ impl Node {
             hub: Hub::default(),
             watchers: Watchers::default(),
             broker,
-            jwt,
+            auth,
+            connections: Arc::default(),
             config,
             state,
             next_conn: AtomicU64::new(1),
@@ -66,16 +69,6 @@ impl Node {
             .with_state(self.state.clone())
     }
 
-    /// Verifies a bearer token.
-    pub(crate) fn verify_token(&self, token: &str) -> Result<User, AuthError> {
-        self.jwt.as_ref().ok_or(AuthError::NotConfigured)?.verify(token)
-    }
-
-    /// Verifies an `Authorization` header value.
-    pub(crate) fn verify_header(&self, header: &[u8]) -> Result<User, AuthError> {
-        self.jwt.as_ref().ok_or(AuthError::NotConfigured)?.verify_header(header)
-    }
-
     /// Runs function `name` (lookup, access check, args, handler with
     /// panics caught), then publishes what it affects to every matching
     /// watcher on every node.
@@ -84,9 +77,10 @@ impl Node {
             .registry
             .function(name)
             .ok_or_else(|| Error::not_found(format!("unknown function `{name}`")))?;
-        let result = guarded(name, function.call(cx, args)).await?;
+        let caller = cx.user().map(|u| u.id.clone());
+        let result = self.guarded(name, function.call(cx, args)).await?;
         let (invalidate, merge) = match self.registry.effects(name) {
-            Some(effects) if !effects.is_empty() => effects.entries(args, &result),
+            Some(effects) if !effects.is_empty() => effects.entries(args, &result, caller.as_deref()),
             _ => (Vec::new(), Vec::new()),
         };
         for entry in &invalidate {
@@ -104,13 +98,20 @@ impl Node {
 
     /// Computes the bundle of `context` for `params`, panics caught.
     pub(crate) async fn bundle(&self, cx: Cx, context: &str, params: &Params) -> Result<Payload, Error> {
-        guarded(context, self.registry.bundle(cx, context, params)).await
+        self.guarded(context, self.registry.bundle(cx, context, params)).await
     }
 
-    /// Registers a pending watch, subscribing the node to the context at the
-    /// broker when it is the first.
-    pub(crate) fn watch(&self, context: &Arc<str>, conn: ConnId, params: Params, outbox: Outbox) -> Arc<Watch> {
-        self.watchers.watch(context, conn, params, outbox, || {
+    /// Registers a pending watch (indexed by `params`, see
+    /// [`crate::watchers::indexed`]), subscribing the node to the context at
+    /// the broker when it is the first.
+    pub(crate) fn watch(
+        &self,
+        context: &Arc<str>,
+        key: (ConnId, &Arc<str>),
+        params: Params,
+        outbox: Outbox,
+    ) -> Arc<Watch> {
+        self.watchers.watch(context, key, params, outbox, || {
             self.broker.subscribe(&Subject::Context(Arc::clone(context)));
         })
     }
@@ -126,7 +127,8 @@ impl Node {
     /// local watchers at once, and through the broker to other nodes.
     fn publish_context(&self, context: &str, push: ServerFrame) {
         let frame: Utf8Bytes = push.encode().into();
-        self.watchers.deliver(context, push_params(&push), &frame);
+        let (params, user) = push_scope(&push);
+        self.watchers.deliver(context, params, user, &frame);
         self.broker.publish(Event {
             origin: Arc::clone(&self.id),
             subject: Subject::Context(context.into()),
@@ -170,28 +172,33 @@ pub(crate) struct CallOutcome {
     pub(crate) merge: Vec<MergeEntry>,
 }
 
-/// The scope of an invalidate or merge push.
-fn push_params(push: &ServerFrame) -> Option<&Params> {
+/// The scope and audience of an invalidate or merge push.
+fn push_scope(push: &ServerFrame) -> (Option<&Params>, Option<&str>) {
     match push {
-        ServerFrame::Invalidate(e) => e.params.as_ref(),
-        ServerFrame::Merge(e) => e.params.as_ref(),
-        _ => None,
+        ServerFrame::Invalidate(e) => (e.params.as_ref(), e.user.as_deref()),
+        ServerFrame::Merge(e) => (e.params.as_ref(), e.user.as_deref()),
+        _ => (None, None),
     }
 }
 
-/// Runs a handler's future, turning a panic into an `internal` error and
-/// logging internal errors (whose text the client never sees).
-pub(crate) async fn guarded<T>(what: &str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    let result = AssertUnwindSafe(fut)
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| Err(Error::internal(format!("handler panicked: {}", panic_text(&*panic)))));
-    if let Err(e) = &result
-        && e.code() == mizan_protocol::ErrorCode::Internal
-    {
-        tracing::error!(target: "mizan::handler", handler = what, error = %e, "handler failed");
+impl Node {
+    /// Runs a handler's future: a panic becomes an `internal` error, a run
+    /// longer than the configured timeout an `internal` "timed out", and
+    /// internal errors are logged (their text never reaches the client).
+    pub(crate) async fn guarded<T>(&self, what: &str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let limit = self.config.handler_timeout;
+        let result = match tokio::time::timeout(limit, AssertUnwindSafe(fut).catch_unwind()).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Err(Error::internal(format!("handler panicked: {}", panic_text(&*panic)))),
+            Err(_) => Err(Error::timeout(limit)),
+        };
+        if let Err(e) = &result
+            && e.code() == mizan_protocol::ErrorCode::Internal
+        {
+            tracing::error!(target: "mizan::handler", handler = what, error = %e, "handler failed");
+        }
+        result
     }
-    result
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
@@ -222,7 +229,8 @@ impl Inbox for NodeInbox {
             }
             Subject::Context(context) => match ServerFrame::decode(frame.as_bytes()) {
                 Ok(push) => {
-                    node.watchers.deliver(context, push_params(&push), &frame);
+                    let (params, user) = push_scope(&push);
+                    node.watchers.deliver(context, params, user, &frame);
                 }
                 Err(e) => tracing::warn!(origin = %event.origin, error = %e, "dropped an undecodable remote push"),
             },

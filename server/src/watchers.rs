@@ -73,6 +73,19 @@ impl Watch {
 /// Identifies a watch: its connection and its canonical params.
 type WatchKey = (ConnId, Arc<str>);
 
+/// The reserved param under which a per-user watch is indexed by its
+/// user. Never sent on the wire; `$` cannot start a declared param name.
+const AUDIENCE: &str = "$user";
+
+/// The params a watch is indexed by: its own, plus its user for a
+/// per-user context.
+pub(crate) fn indexed(mut params: Params, user: Option<&str>) -> Params {
+    if let Some(user) = user {
+        params.insert(AUDIENCE.to_owned(), user.into());
+    }
+    params
+}
+
 /// Context name -> its watchers on this node.
 #[derive(Default)]
 pub(crate) struct Watchers {
@@ -85,18 +98,20 @@ pub(crate) fn canonical(params: &Params) -> Arc<str> {
 }
 
 impl Watchers {
-    /// Registers a pending watch (replacing the same connection's watch of
-    /// the same params). `on_first` runs, under the context's lock, when it
-    /// is the context's first watcher on this node.
+    /// Registers a pending watch, identified by the connection and the
+    /// client's canonical params, indexed by `params` (see [`indexed`]);
+    /// replaces the connection's earlier watch of the same params.
+    /// `on_first` runs, under the context's lock, when it is the context's
+    /// first watcher on this node.
     pub(crate) fn watch(
         &self,
         context: &Arc<str>,
-        conn: ConnId,
+        (conn, canonical_params): (ConnId, &Arc<str>),
         params: Params,
         outbox: Outbox,
         on_first: impl FnOnce(),
     ) -> Arc<Watch> {
-        let key: WatchKey = (conn, canonical(&params));
+        let key: WatchKey = (conn, Arc::clone(canonical_params));
         let mut watchers = self.contexts.entry(Arc::clone(context)).or_default();
         if watchers.is_empty() {
             on_first();
@@ -135,12 +150,35 @@ impl Watchers {
         existed
     }
 
-    /// Queues `frame` to every watcher of `context` matching `params`;
-    /// returns how many matched.
-    pub(crate) fn deliver(&self, context: &str, params: Option<&Params>, frame: &Utf8Bytes) -> usize {
-        match self.contexts.get(context) {
-            Some(watchers) => watchers.for_each_match(params, |watch| watch.deliver(frame)),
-            None => 0,
+    /// Indexes an existing watch under new params (its user changed).
+    pub(crate) fn reindex(&self, context: &str, conn: ConnId, canonical_params: &Arc<str>, params: Params) {
+        let key: WatchKey = (conn, Arc::clone(canonical_params));
+        if let Some(mut watchers) = self.contexts.get_mut(context)
+            && let Some(watch) = watchers.remove(&key)
+        {
+            watchers.insert(key, params, watch);
+        }
+    }
+
+    /// Queues `frame` to every watcher of `context` matching `params` and,
+    /// for an entry with an audience, watched by `user`; returns how many
+    /// matched.
+    pub(crate) fn deliver(
+        &self,
+        context: &str,
+        params: Option<&Params>,
+        user: Option<&str>,
+        frame: &Utf8Bytes,
+    ) -> usize {
+        let Some(watchers) = self.contexts.get(context) else {
+            return 0;
+        };
+        match user {
+            None => watchers.for_each_match(params, |watch| watch.deliver(frame)),
+            Some(user) => {
+                let scope = indexed(params.cloned().unwrap_or_default(), Some(user));
+                watchers.for_each_match(Some(&scope), |watch| watch.deliver(frame))
+            }
         }
     }
 
@@ -175,7 +213,8 @@ mod tests {
 
     fn live(w: &Watchers, conn: ConnId, p: serde_json::Value) -> (Arc<Watch>, OutboxReceiver) {
         let (tx, rx) = outbox(16);
-        let watch = w.watch(&"user".into(), conn, params(p), tx, || {});
+        let p = params(p);
+        let watch = w.watch(&"user".into(), (conn, &canonical(&p)), p, tx, || {});
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         (watch, rx)
     }
@@ -191,9 +230,31 @@ mod tests {
         let (_b, mut b) = live(&w, 2, json!({"user_id": 6}));
         drain(&mut a);
         drain(&mut b);
-        assert_eq!(w.deliver("user", Some(&params(json!({"user_id": 5}))), &"x".into()), 1);
+        assert_eq!(
+            w.deliver("user", Some(&params(json!({"user_id": 5}))), None, &"x".into()),
+            1
+        );
         assert_eq!((drain(&mut a), drain(&mut b).len()), (vec!["x".to_owned()], 0));
-        assert_eq!(w.deliver("other", None, &"none".into()), 0);
+        assert_eq!(w.deliver("other", None, None, &"none".into()), 0);
+    }
+
+    #[test]
+    fn an_audience_limits_delivery_to_that_users_watchers() {
+        let w = Watchers::default();
+        let (ann, mut ann_rx) = live(&w, 1, json!({"$user": "ann"}));
+        let (_bob, mut bob_rx) = live(&w, 2, json!({"$user": "bob"}));
+        drain(&mut ann_rx);
+        drain(&mut bob_rx);
+        assert_eq!(w.deliver("user", None, Some("ann"), &"mine".into()), 1);
+        assert_eq!(w.deliver("user", None, None, &"everyone".into()), 2);
+        assert_eq!(drain(&mut ann_rx), ["mine", "everyone"]);
+        assert_eq!(drain(&mut bob_rx), ["everyone"]);
+        // The socket's user changed: its watch now follows the new user.
+        let key = canonical(&params(json!({"$user": "ann"})));
+        w.reindex("user", 1, &key, indexed(Params::new(), Some("carl")));
+        assert_eq!(w.deliver("user", None, Some("ann"), &"x".into()), 0);
+        assert_eq!(w.deliver("user", None, Some("carl"), &"y".into()), 1);
+        drop(ann);
     }
 
     #[test]
@@ -201,7 +262,13 @@ mod tests {
         let w = Watchers::default();
         let (_a, mut a) = live(&w, 1, json!({"user_id": 5}));
         let (tx, mut b) = outbox(16);
-        let notes = w.watch(&"notifications".into(), 2, Params::new(), tx, || {});
+        let notes = w.watch(
+            &"notifications".into(),
+            (2, &canonical(&Params::new())),
+            Params::new(),
+            tx,
+            || {},
+        );
         notes.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         drain(&mut a);
         drain(&mut b);
@@ -214,8 +281,9 @@ mod tests {
     fn pending_watches_hold_pushes_until_the_bundle_is_queued() {
         let w = Watchers::default();
         let (tx, mut rx) = outbox(16);
-        let watch = w.watch(&"user".into(), 1, params(json!({"user_id": 5})), tx, || {});
-        w.deliver("user", None, &"early".into());
+        let p = params(json!({"user_id": 5}));
+        let watch = w.watch(&"user".into(), (1, &canonical(&p)), p, tx, || {});
+        w.deliver("user", None, None, &"early".into());
         assert!(drain(&mut rx).is_empty());
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         let frames = drain(&mut rx);
@@ -227,9 +295,15 @@ mod tests {
     fn overflowing_pending_pushes_collapse_into_one_broad_invalidation() {
         let w = Watchers::default();
         let (tx, mut rx) = outbox(256);
-        let watch = w.watch(&"user".into(), 1, Params::new(), tx, || {});
+        let watch = w.watch(
+            &"user".into(),
+            (1, &canonical(&Params::new())),
+            Params::new(),
+            tx,
+            || {},
+        );
         for _ in 0..HELD_BACK + 1 {
-            w.deliver("user", None, &"push".into());
+            w.deliver("user", None, None, &"push".into());
         }
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         let frames = drain(&mut rx);
@@ -246,7 +320,10 @@ mod tests {
         let mut lasts = 0;
         assert!(w.unwatch("user", 1, &key, || lasts += 1));
         assert!(!w.unwatch("user", 1, &key, || lasts += 1));
-        assert_eq!(w.deliver("user", Some(&params(json!({"user_id": 5}))), &"x".into()), 1);
+        assert_eq!(
+            w.deliver("user", Some(&params(json!({"user_id": 5}))), None, &"x".into()),
+            1
+        );
         assert!(w.unwatch("user", 2, &key, || lasts += 1));
         assert_eq!((lasts, w.count()), (1, 0));
     }

@@ -8,6 +8,7 @@
 
 #[path = "../../examples/fixture/app.rs"]
 pub mod fixture;
+pub mod processes;
 
 use futures_util::{SinkExt, StreamExt};
 use mizan::protocol::ServerFrame;
@@ -107,6 +108,11 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("upgrade succeeds");
+        Self::from_stream(ws).await
+    }
+
+    /// A client on an already upgraded socket (custom headers); reads `hello`.
+    pub async fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         let mut client = Self {
             ws,
             pending: VecDeque::new(),

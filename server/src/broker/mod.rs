@@ -8,11 +8,13 @@
 //! are channel topics and contexts (for invalidations and merges).
 //!
 //! [`MemoryBroker`] connects nodes in one process (and is the default for a
-//! single node, where it has nobody to deliver to). The Redis broker
-//! implements the same trait.
+//! single node, where it has nobody to deliver to). [`RedisBroker`] connects
+//! nodes in several processes through Redis pub/sub (`docs/scaling.md`).
 
 mod memory;
+mod redis;
 
+pub use self::redis::{RedisBroker, RedisBrokerError, RedisConfig};
 pub use memory::MemoryBroker;
 
 use bytes::Bytes;

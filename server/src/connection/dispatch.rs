@@ -1,26 +1,20 @@
 //! Handling each request frame of a socket.
 
-use super::{Connection, subscriptions, watches};
+use super::{Connection, identity, subscriptions, watches};
 use mizan_channels::Error;
-use mizan_protocol::{ClientFrame, ServerFrame};
+use mizan_protocol::{ClientFrame, FrameError, ServerFrame, exceeds_depth};
 use std::sync::Arc;
 
-/// Decodes one text frame and starts handling it. Never waits on a
-/// handler: calls and subscribes run in tasks of their own.
-pub(super) fn handle(conn: &Arc<Connection>, text: &str) {
-    let frame = match ClientFrame::decode(text.as_bytes()) {
+/// Decodes one text frame and handles it. Only `auth` is awaited (so the
+/// requests after it run as its user); calls, fetches and subscribes run
+/// in tasks of their own.
+pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
+    let frame = match decode(conn, text) {
         Ok(frame) => frame,
-        Err(e) => return conn.reply(&e.into()),
+        Err(reply) => return conn.reply(&reply),
     };
     match frame {
-        ClientFrame::Auth { id, token } => match conn.node.verify_token(&token) {
-            Ok(user) => {
-                let info = user.info();
-                conn.set_user(Arc::new(user));
-                conn.reply(&ServerFrame::Ok { id, user: Some(info) });
-            }
-            Err(e) => conn.reply(&Error::unauthenticated(e.to_string()).to_frame(Some(id))),
-        },
+        ClientFrame::Auth { id, token } => identity::auth(conn, id, &token).await,
         ClientFrame::Call { id, function, args } => {
             let conn = Arc::clone(conn);
             tokio::spawn(async move {
@@ -43,4 +37,23 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str) {
         ClientFrame::Send { id, topic, data } => subscriptions::send(conn, id, &topic, data),
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),
     }
+}
+
+/// A frame over the socket's rate: answered `limit` and dropped.
+pub(super) fn rate_limited(conn: &Connection, text: &str) {
+    let id = ClientFrame::decode(text.as_bytes()).map_or_else(|e| e.id, |f| Some(f.id()));
+    let rate = conn.node.config.messages_per_second;
+    conn.reply(&Error::limit(format!("too many frames: at most {rate} a second on average")).to_frame(id));
+}
+
+/// Decodes a frame, refusing one nested deeper than the configured limit
+/// (with its id, when it has one).
+fn decode(conn: &Connection, text: &str) -> Result<ClientFrame, ServerFrame> {
+    let max = conn.node.config.max_json_depth;
+    let decoded = ClientFrame::decode(text.as_bytes());
+    if exceeds_depth(text.as_bytes(), max) {
+        let id = decoded.map_or_else(|e: FrameError| e.id, |f| Some(f.id()));
+        return Err(Error::limit(format!("the frame nests deeper than {max} levels")).to_frame(id));
+    }
+    decoded.map_err(ServerFrame::from)
 }

@@ -4,25 +4,29 @@
 //! Requests are handled in `dispatch.rs`: calls and subscribes in tasks of
 //! their own so a slow one never holds up the others; `send`s go through a
 //! per-topic ordered queue (`subscriptions.rs`); context watches are kept
-//! in `watches.rs`.
+//! in `watches.rs`; who the socket acts as, and until when, in
+//! `identity.rs`.
 
 mod dispatch;
+mod identity;
 mod subscriptions;
 mod watches;
 mod writer;
 
-use crate::http::{HttpError, bearer_user};
+use crate::http::{HttpError, identify};
 use crate::hub::ConnId;
+use crate::limits::{RateLimiter, Refused};
 use crate::node::Node;
 use crate::outbox::{Outbox, outbox};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::StreamExt;
-use mizan_channels::{Cx, User};
+use identity::SocketIdentity;
+use mizan_channels::{Cx, Error};
 use mizan_protocol::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use subscriptions::Subscriptions;
 use tracing::Instrument;
@@ -31,19 +35,40 @@ use watches::Watches;
 /// How long teardown waits for the writer to flush its close frame.
 const WRITER_GRACE: Duration = Duration::from_secs(5);
 
-/// `GET {base}/ws`: authenticates the upgrade request, then serves the socket.
+/// `GET {base}/ws`: checks the origin, authenticates the request and
+/// counts the socket against the limits, then serves it.
 pub(crate) async fn upgrade(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
-    let user = bearer_user(&node, &headers)?;
-    let max = node.config.max_frame_bytes;
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !node.config.origins.allows(origin, host) {
+        tracing::warn!(origin, "refused a WebSocket from a disallowed origin");
+        return Err(Error::forbidden(format!("origin `{}` may not open a socket here", origin.unwrap_or(""))).into());
+    }
+    let identity = identify(&node, &headers).await?;
+    let config = &node.config;
+    let user = identity.as_ref().map(|i| i.user.id.as_str());
+    let slot = node
+        .connections
+        .open(user, config.max_connections, config.max_connections_per_user)
+        .map_err(|refused| HttpError::from(refused_error(refused)))?;
+    let max = config.max_frame_bytes;
     Ok(ws
         .protocols([SUBPROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(node, socket, user)))
+        .on_upgrade(move |socket| serve(node, socket, SocketIdentity::new(identity, slot))))
+}
+
+/// The `limit` error for a socket the connection limits refuse.
+pub(crate) fn refused_error(refused: Refused) -> Error {
+    match refused {
+        Refused::Node(max) => Error::limit(format!("this node serves at most {max} sockets")),
+        Refused::User(max) => Error::limit(format!("a user may have at most {max} sockets on this node")),
+    }
 }
 
 /// A connection's shared state, read by its reader and its request tasks.
@@ -52,7 +77,7 @@ pub(crate) struct Connection {
     pub(crate) session: Arc<str>,
     pub(crate) node: Arc<Node>,
     pub(crate) outbox: Outbox,
-    user: RwLock<Option<Arc<User>>>,
+    identity: SocketIdentity,
     subscriptions: Subscriptions,
     watches: Watches,
 }
@@ -60,13 +85,9 @@ pub(crate) struct Connection {
 impl Connection {
     /// The request context for a request on this socket, as the user is now.
     pub(crate) fn cx(&self) -> Cx {
-        let user = self.user.read().unwrap_or_else(PoisonError::into_inner).clone();
-        self.node.cx(user).with_session(Arc::clone(&self.session))
-    }
-
-    /// Replaces the socket's user (after an `auth` frame).
-    pub(crate) fn set_user(&self, user: Arc<User>) {
-        *self.user.write().unwrap_or_else(PoisonError::into_inner) = Some(user);
+        self.node
+            .cx(self.identity.user())
+            .with_session(Arc::clone(&self.session))
     }
 
     /// Queues a reply or push.
@@ -75,7 +96,7 @@ impl Connection {
     }
 }
 
-async fn serve(node: Arc<Node>, socket: WebSocket, user: Option<Arc<User>>) {
+async fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) {
     let id = node.next_conn_id();
     let session: Arc<str> = format!("{}-{id}", node.id).into();
     let span = tracing::info_span!("conn", session = %session);
@@ -83,12 +104,13 @@ async fn serve(node: Arc<Node>, socket: WebSocket, user: Option<Arc<User>>) {
         let (tx, rx) = outbox(node.config.outbound_queue_frames);
         let (sink, mut stream) = socket.split();
         let mut writer = tokio::spawn(writer::run(sink, rx).in_current_span());
+        let user = identity.user();
         let conn = Arc::new(Connection {
             id,
             session: Arc::clone(&session),
             node: Arc::clone(&node),
             outbox: tx,
-            user: RwLock::new(user.clone()),
+            identity,
             subscriptions: Subscriptions::default(),
             watches: Watches::default(),
         });
@@ -99,13 +121,20 @@ async fn serve(node: Arc<Node>, socket: WebSocket, user: Option<Arc<User>>) {
             session: session.to_string(),
             user: user.map(|u| u.info()),
         });
+        let mut rate = RateLimiter::new(node.config.messages_per_second, node.config.message_burst);
         let code = loop {
+            let deadline = conn.identity.deadline();
             let message = tokio::select! {
                 code = conn.outbox.closed() => break code,
+                () = identity::sleep_until(deadline) => match identity::on_deadline(&conn) {
+                    Some(code) => break code,
+                    None => continue,
+                },
                 message = stream.next() => message,
             };
             match message {
-                Some(Ok(Message::Text(text))) => dispatch::handle(&conn, &text),
+                Some(Ok(Message::Text(text))) if rate.allow() => dispatch::handle(&conn, &text).await,
+                Some(Ok(Message::Text(text))) => dispatch::rate_limited(&conn, &text),
                 Some(Ok(Message::Binary(_))) => break CloseCode::Binary,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Close(_))) | None => break CloseCode::Normal,

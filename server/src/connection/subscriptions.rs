@@ -1,7 +1,6 @@
 //! The topics one socket has joined, and `subscribe`, `send`, `unsubscribe`.
 
 use super::Connection;
-use crate::node::guarded;
 use crate::serial::Serial;
 use mizan_channels::{ChannelEntry, Error, Subscription};
 use mizan_protocol::{Payload, RequestId, ServerFrame};
@@ -45,29 +44,32 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
     };
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
-        match guarded(entry.name(), entry.join(conn.cx(), &params)).await {
-            Ok(subscription) => {
-                let topic = Arc::clone(subscription.topic());
-                if add(&conn, subscription, entry) {
-                    conn.reply(&ServerFrame::Subscribed {
-                        id,
-                        topic: topic.to_string(),
-                    });
-                }
-            }
-            Err(e) => conn.reply(&e.to_frame(Some(id))),
-        }
+        let joined = conn.node.guarded(entry.name(), entry.join(conn.cx(), &params)).await;
+        let reply = match joined.and_then(|subscription| add(&conn, subscription, entry)) {
+            Ok(Some(topic)) => ServerFrame::Subscribed {
+                id,
+                topic: topic.to_string(),
+            },
+            Ok(None) => return,
+            Err(e) => e.to_frame(Some(id)),
+        };
+        conn.reply(&reply);
     });
 }
 
 /// Records the membership and joins the hub; joining a topic again only
-/// replaces the params. False when the socket is already torn down.
-fn add(conn: &Connection, subscription: Subscription, channel: ChannelEntry) -> bool {
+/// replaces the params. `None` when the socket is already torn down.
+fn add(conn: &Connection, subscription: Subscription, channel: ChannelEntry) -> Result<Option<Arc<str>>, Error> {
     let mut inner = conn.subscriptions.lock();
     if inner.closed {
-        return false;
+        return Ok(None);
     }
-    match inner.topics.entry(Arc::clone(subscription.topic())) {
+    let topic = Arc::clone(subscription.topic());
+    let max = conn.node.config.max_subscriptions_per_connection;
+    if inner.topics.len() >= max && !inner.topics.contains_key(&topic) {
+        return Err(Error::limit(format!("a socket may join at most {max} topics")));
+    }
+    match inner.topics.entry(Arc::clone(&topic)) {
         Entry::Occupied(mut joined) => joined.get_mut().subscription = subscription,
         Entry::Vacant(slot) => {
             conn.node.join_topic(slot.key(), conn.id, conn.outbox.clone());
@@ -78,7 +80,7 @@ fn add(conn: &Connection, subscription: Subscription, channel: ChannelEntry) -> 
             });
         }
     }
-    true
+    Ok(Some(topic))
 }
 
 /// `send`: queued behind this socket's earlier sends to the same topic.
@@ -94,7 +96,7 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
         let conn = job_conn;
         let topic = joined.subscription.topic();
         let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);
-        match guarded(topic, received).await {
+        match conn.node.guarded(topic, received).await {
             Ok(answer) => {
                 if let Some(data) = answer {
                     let frame = ServerFrame::Message {

@@ -1,9 +1,9 @@
 //! The contexts one socket watches, and `fetch`, `watch`, `unwatch`.
 
 use super::Connection;
-use crate::watchers::canonical;
+use crate::watchers::{canonical, indexed};
 use mizan_channels::Error;
-use mizan_protocol::{Params, RequestId, ServerFrame};
+use mizan_protocol::{InvalidateEntry, Params, RequestId, ServerFrame};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -46,10 +46,22 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
 /// `watch`: registers the watcher first, then computes the bundle; pushes
 /// that match meanwhile follow the bundle reply.
 pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
-    if conn.node.registry.context(&context).is_none() {
+    let Some(declared) = conn.node.registry.context(&context) else {
         conn.reply(&Error::not_found(format!("unknown context `{context}`")).to_frame(Some(id)));
         return;
-    }
+    };
+    let cx = conn.cx();
+    // A per-user watch is indexed by its user, so entries about another
+    // user's data never reach it.
+    let audience = match (declared.is_per_user(), cx.user()) {
+        (false, _) => None,
+        (true, Some(user)) => Some(user.id.clone()),
+        (true, None) => {
+            let e = Error::unauthenticated(format!("context `{context}` is per-user: it needs a signed-in user"));
+            conn.reply(&e.to_frame(Some(id)));
+            return;
+        }
+    };
     let context: Arc<str> = context.into();
     let key = canonical(&params);
     let watch = {
@@ -57,12 +69,20 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
         if inner.closed {
             return;
         }
-        inner.keys.insert((Arc::clone(&context), Arc::clone(&key)));
-        conn.node.watch(&context, conn.id, params.clone(), conn.outbox.clone())
+        let entry = (Arc::clone(&context), Arc::clone(&key));
+        let max = conn.node.config.max_watches_per_connection;
+        if inner.keys.len() >= max && !inner.keys.contains(&entry) {
+            drop(inner);
+            conn.reply(&Error::limit(format!("a socket may hold at most {max} watches")).to_frame(Some(id)));
+            return;
+        }
+        inner.keys.insert(entry);
+        let index = indexed(params.clone(), audience.as_deref());
+        conn.node.watch(&context, (conn.id, &key), index, conn.outbox.clone())
     };
     let conn = Arc::clone(conn);
     tokio::spawn(async move {
-        match conn.node.bundle(conn.cx(), &context, &params).await {
+        match conn.node.bundle(cx, &context, &params).await {
             Ok(data) => watch.go_live(&ServerFrame::Bundle {
                 id,
                 context: context.to_string(),
@@ -88,6 +108,22 @@ fn remove(conn: &Connection, context: &Arc<str>, key: &Arc<str>) {
     let mut inner = conn.watches.lock();
     if inner.keys.remove(&(Arc::clone(context), Arc::clone(key))) {
         conn.node.unwatch(context, conn.id, key);
+    }
+}
+
+/// The socket's user changed to `user`: its per-user watches now follow
+/// the new user, and each is told to refetch (its data was the old user's).
+pub(super) fn user_changed(conn: &Connection, user: &str) {
+    let inner = conn.watches.lock();
+    for (context, key) in &inner.keys {
+        if !conn.node.registry.context(context).is_some_and(|c| c.is_per_user()) {
+            continue;
+        }
+        let params: Params = serde_json::from_str(key).unwrap_or_default();
+        conn.node
+            .watchers
+            .reindex(context, conn.id, key, indexed(params, Some(user)));
+        conn.reply(&ServerFrame::Invalidate(InvalidateEntry::broad(&**context)));
     }
 }
 

@@ -1,0 +1,308 @@
+//! The subscriber task: one pub/sub connection per node.
+//!
+//! The broker's `subscribe`/`unsubscribe` only record the node's interest
+//! and wake this task, which brings the connection's `SUBSCRIBE`s in line
+//! with it (so a topic joined and left before the task runs costs nothing).
+//! Messages are decoded and handed to the node's inbox, except the node's
+//! own echoes, which it already delivered locally. When the connection is
+//! lost, the task reconnects with backoff, subscribes to every subject the
+//! node still wants, and then tells the node to resync its watchers: events
+//! published meanwhile never reached it.
+
+use super::backoff::Backoff;
+use super::{Failure, RedisConfig, Shared, pause, wire, within};
+use crate::broker::{Event, Subject};
+use ::redis::Client;
+use ::redis::aio::{PubSubSink, PubSubStream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Channels per `SUBSCRIBE`/`UNSUBSCRIBE` command, at most.
+const CHANNELS_PER_COMMAND: usize = 256;
+
+/// Resyncs asked for by other nodes' notices are run at most this often.
+const RESYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Origins remembered (to share their `Arc<str>`), at most.
+const ORIGINS_KEPT: usize = 1024;
+
+/// A pub/sub connection: commands go through the sink, messages come out
+/// of the stream.
+pub(super) type Connection = (PubSubSink, PubSubStream);
+
+/// Opens the pub/sub connection and subscribes it to the control channel,
+/// within the configured timeouts.
+pub(super) async fn connect(client: &Client, config: &RedisConfig) -> Result<Connection, Failure> {
+    let (mut sink, stream) = within(config.connect_timeout, client.get_async_pubsub()).await?.split();
+    within(
+        config.command_timeout,
+        sink.subscribe(wire::control_channel(&config.prefix)),
+    )
+    .await?;
+    Ok((sink, stream))
+}
+
+/// Why serving a connection ended.
+enum End {
+    /// The broker was dropped.
+    Stopped,
+    /// The connection failed; reconnect.
+    Lost(String),
+}
+
+struct Subscriber {
+    shared: Arc<Shared>,
+    control: String,
+    /// What the connection is subscribed to (or about to be), by channel;
+    /// messages on any other channel are ignored.
+    active: HashMap<String, Subject>,
+    origins: HashMap<Box<str>, Arc<str>>,
+    last_resync: Option<Instant>,
+    /// A resync asked for too soon after the last one waits until then.
+    resync_at: Option<Instant>,
+}
+
+/// Runs until the broker is dropped.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    client: Client,
+    first: Connection,
+    mut wake: mpsc::Receiver<()>,
+    mut stop: watch::Receiver<()>,
+) {
+    let config = &shared.config;
+    let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
+    let mut subscriber = Subscriber {
+        control: wire::control_channel(&config.prefix),
+        shared: Arc::clone(&shared),
+        active: HashMap::new(),
+        origins: HashMap::new(),
+        last_resync: None,
+        resync_at: None,
+    };
+    let mut connection = Some(first);
+    let mut lost_before = false;
+    let mut attempts = 0u32;
+    loop {
+        let (mut sink, mut stream) = match connection.take() {
+            Some(connection) => connection,
+            None => {
+                if !pause(backoff.next_delay(), &mut stop).await {
+                    return;
+                }
+                attempts += 1;
+                match connect(&client, config).await {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        if attempts == 1 {
+                            tracing::warn!(%error, "Redis is unreachable; retrying with backoff");
+                        } else {
+                            tracing::debug!(%error, attempts, "Redis is still unreachable");
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Err(error) = subscriber.subscribe_all(&mut sink).await {
+            tracing::warn!(%error, "subscribing on the new Redis connection failed; reconnecting");
+            continue;
+        }
+        shared.connected.store(true, Ordering::Relaxed);
+        backoff.reset();
+        if lost_before {
+            shared.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                attempts,
+                subjects = subscriber.active.len(),
+                "reconnected to Redis and subscribed again"
+            );
+            // Whatever other nodes published while we were away is lost:
+            // every watcher refetches.
+            subscriber.resync();
+        }
+        attempts = 0;
+        let end = subscriber.serve(&mut sink, &mut stream, &mut wake, &mut stop).await;
+        shared.connected.store(false, Ordering::Relaxed);
+        match end {
+            End::Stopped => return,
+            End::Lost(reason) => {
+                lost_before = true;
+                shared.redis_lost.notify_one();
+                tracing::warn!(%reason, "lost the Redis pub/sub connection; local delivery goes on, reconnecting");
+            }
+        }
+    }
+}
+
+impl Subscriber {
+    /// On a fresh connection: subscribes to every subject the node wants.
+    async fn subscribe_all(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
+        let wanted: Vec<(String, Subject)> = {
+            let mut interest = self.shared.interest();
+            interest.dirty.clear();
+            interest
+                .desired
+                .iter()
+                .map(|(channel, subject)| (channel.clone(), subject.clone()))
+                .collect()
+        };
+        self.active.clear();
+        let channels: Vec<&str> = wanted.iter().map(|(channel, _)| channel.as_str()).collect();
+        for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
+            within(self.shared.config.command_timeout, sink.subscribe(chunk)).await?;
+        }
+        self.active.extend(wanted);
+        Ok(())
+    }
+
+    /// Brings the subscriptions in line with the interest changes recorded
+    /// since the last time.
+    async fn reconcile(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
+        let mut joins = Vec::new();
+        let mut leaves = Vec::new();
+        {
+            let mut interest = self.shared.interest();
+            let dirty = std::mem::take(&mut interest.dirty);
+            for channel in dirty {
+                match (interest.desired.get(&channel), self.active.contains_key(&channel)) {
+                    (Some(subject), false) => joins.push((channel, subject.clone())),
+                    (None, true) => leaves.push(channel),
+                    _ => {}
+                }
+            }
+        }
+        // Recorded before the commands go out: messages of a channel being
+        // joined are accepted, those of a channel being left are not.
+        for channel in &leaves {
+            self.active.remove(channel);
+        }
+        let limit = self.shared.config.command_timeout;
+        for chunk in leaves.chunks(CHANNELS_PER_COMMAND) {
+            within(limit, sink.unsubscribe(chunk)).await?;
+        }
+        let channels: Vec<&str> = joins.iter().map(|(channel, _)| channel.as_str()).collect();
+        for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
+            within(limit, sink.subscribe(chunk)).await?;
+        }
+        self.active.extend(joins);
+        Ok(())
+    }
+
+    /// Handles messages, interest changes and health checks until the
+    /// connection fails or the broker stops.
+    async fn serve(
+        &mut self,
+        sink: &mut PubSubSink,
+        stream: &mut PubSubStream,
+        wake: &mut mpsc::Receiver<()>,
+        stop: &mut watch::Receiver<()>,
+    ) -> End {
+        let interval = self.shared.config.ping_interval;
+        let limit = self.shared.config.command_timeout;
+        let mut ping_at = Instant::now() + interval;
+        loop {
+            let resync_at = self.resync_at;
+            tokio::select! {
+                _ = stop.changed() => return End::Stopped,
+                message = stream.next() => match message {
+                    Some(message) => self.handle(&message),
+                    None => return End::Lost("the connection closed".into()),
+                },
+                woken = wake.recv() => match woken {
+                    Some(()) => {
+                        if let Err(e) = self.reconcile(sink).await {
+                            return End::Lost(format!("updating subscriptions failed: {e}"));
+                        }
+                    }
+                    None => return End::Stopped,
+                },
+                () = tokio::time::sleep_until(ping_at) => {
+                    if let Err(e) = within(limit, sink.ping::<::redis::Value>()).await {
+                        return End::Lost(format!("PING failed: {e}"));
+                    }
+                    ping_at = Instant::now() + interval;
+                }
+                () = sleep_until_some(resync_at) => self.resync(),
+            }
+        }
+    }
+
+    /// One message from Redis.
+    fn handle(&mut self, message: &::redis::Msg) {
+        let channel = message.get_channel_name();
+        let Ok((origin, frame)) = wire::decode(message.get_payload_bytes()) else {
+            tracing::debug!(channel, "ignored a Redis message that is not a Mizan envelope");
+            return;
+        };
+        // The node delivered its own events locally when it published them.
+        if self.shared.node.get().is_some_and(|node| **node == *origin) {
+            return;
+        }
+        if channel == self.control {
+            if frame == wire::RESYNC_NOTICE {
+                tracing::info!(origin, "another node lost events: resyncing watchers");
+                self.request_resync();
+            }
+            return;
+        }
+        let Some(subject) = self.active.get(channel).cloned() else {
+            return;
+        };
+        let Some(inbox) = self.shared.inbox.get().cloned() else {
+            return;
+        };
+        let event = Event {
+            origin: self.origin(origin),
+            subject,
+            frame: Bytes::copy_from_slice(frame),
+        };
+        self.shared.received.fetch_add(1, Ordering::Relaxed);
+        inbox.deliver(event);
+    }
+
+    /// A shared `Arc<str>` for an origin (a few nodes send everything).
+    fn origin(&mut self, origin: &str) -> Arc<str> {
+        if let Some(known) = self.origins.get(origin) {
+            return Arc::clone(known);
+        }
+        if self.origins.len() >= ORIGINS_KEPT {
+            self.origins.clear();
+        }
+        let shared: Arc<str> = origin.into();
+        self.origins.insert(origin.into(), Arc::clone(&shared));
+        shared
+    }
+
+    /// Resyncs now, or once a second has passed since the last resync.
+    fn request_resync(&mut self) {
+        match self.last_resync {
+            Some(last) if last.elapsed() < RESYNC_EVERY => {
+                self.resync_at.get_or_insert(last + RESYNC_EVERY);
+            }
+            _ => self.resync(),
+        }
+    }
+
+    fn resync(&mut self) {
+        self.resync_at = None;
+        self.last_resync = Some(Instant::now());
+        if let Some(inbox) = self.shared.inbox.get() {
+            inbox.resync();
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
