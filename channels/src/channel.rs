@@ -202,8 +202,14 @@ impl ChannelEntry {
         (self.receive)(cx, sub, data)
     }
 
-    /// The JSON Schemas of the params, client message and server message.
-    pub fn schemas(&self, generator: &mut SchemaGenerator) -> [Schema; 3] {
-        self.schemas.map(|f| f(generator))
+    /// The JSON Schemas of the params and the client message (what the
+    /// server reads), with definitions collected in `generator`.
+    pub fn input_schemas(&self, generator: &mut SchemaGenerator) -> [Schema; 2] {
+        [(self.schemas[0])(generator), (self.schemas[1])(generator)]
+    }
+
+    /// The JSON Schema of the server message (what the server writes).
+    pub fn output_schema(&self, generator: &mut SchemaGenerator) -> Schema {
+        (self.schemas[2])(generator)
     }
 }

@@ -263,10 +263,7 @@ impl fmt::Debug for Function {
 
 /// The named fields of an args type, from its JSON Schema.
 fn args_of<A: JsonSchema>() -> Vec<Arg> {
-    let generator = schemars::generate::SchemaSettings::default()
-        .for_deserialize()
-        .into_generator();
-    let schema = generator.into_root_schema_for::<A>();
+    let schema = crate::manifest::generator(true).into_root_schema_for::<A>();
     let mut args: Vec<Arg> = schema
         .get("properties")
         .and_then(serde_json::Value::as_object)

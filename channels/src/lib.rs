@@ -18,6 +18,8 @@
 //!   resolved when the registry is built, and the entries a call produces.
 //! - [`WatchIndex`] (`watch_index.rs`): which watchers of a context an
 //!   entry reaches, through an index by param value.
+//! - `manifest.rs`: [`Registry::manifest`], the schema manifest client
+//!   generators read.
 //! - [`Access`] (`access.rs`): public, user, staff, superuser, or a custom
 //!   predicate, checked before any handler runs.
 //! - [`Cx`] and [`User`] (`cx.rs`, `user.rs`): who is asking, on which node
@@ -54,6 +56,7 @@ mod cx;
 mod effects;
 mod error;
 mod function;
+mod manifest;
 mod registry;
 mod user;
 mod watch_index;

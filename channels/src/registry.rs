@@ -62,6 +62,13 @@ impl Registry {
         all
     }
 
+    /// Every channel, sorted by name.
+    pub fn channels(&self) -> Vec<&ChannelEntry> {
+        let mut all: Vec<_> = self.channels.values().collect();
+        all.sort_by_key(|c| c.name());
+        all
+    }
+
     /// Every function, sorted by name.
     pub fn functions(&self) -> Vec<&Function> {
         let mut all: Vec<_> = self.functions.values().collect();

@@ -21,6 +21,8 @@
 //! - [`invalidate_header`] and [`parse_invalidate_header`] (`header.rs`): the
 //!   [`INVALIDATE_HEADER`] (`X-Mizan-Invalidate`) an HTTP reply carries for
 //!   caches in front of the server, its [`HeaderEntry`] and [`HeaderError`].
+//! - [`Manifest`] (`manifest.rs`): the schema manifest client generators
+//!   read.
 //! - [`RequestId`], [`Payload`], [`Params`], [`UserInfo`] (`values.rs`): the
 //!   small value types frames are made of.
 //! - `fields.rs` (private): the field-by-field reader both decoders share.
@@ -46,6 +48,7 @@ mod depth;
 mod entries;
 mod fields;
 mod header;
+mod manifest;
 mod server_frame;
 mod values;
 
@@ -54,6 +57,7 @@ pub use codes::{CloseCode, ErrorCode};
 pub use depth::exceeds_depth;
 pub use entries::{InvalidateEntry, MergeEntry};
 pub use header::{HeaderEntry, HeaderError, INVALIDATE_HEADER, invalidate_header, parse_invalidate_header};
+pub use manifest::{ChannelManifest, ContextManifest, FunctionManifest, Manifest};
 pub use server_frame::ServerFrame;
 pub use values::{Params, Payload, RequestId, UserInfo};
 

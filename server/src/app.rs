@@ -46,6 +46,12 @@ impl Mizan {
         crate::http::router(Arc::clone(&self.node))
     }
 
+    /// The schema manifest (protocol section 7), as served at
+    /// `GET {base}/manifest`: for client generators, without a live server.
+    pub fn manifest(&self) -> mizan_protocol::Manifest {
+        self.node.registry.manifest()
+    }
+
     /// This node's id, as sent in `hello`.
     pub fn node_id(&self) -> &str {
         &self.node.id

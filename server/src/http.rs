@@ -21,6 +21,10 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/ws", get(connection::upgrade))
         .route("/call/{function}", post(call))
         .route("/fetch/{context}", post(fetch))
+        .route(
+            "/manifest",
+            get(|State(node): State<Arc<Node>>| async move { json_response(node.manifest.clone()) }),
+        )
         .layer(DefaultBodyLimit::max(node.config.max_frame_bytes));
     Router::new()
         .nest(&node.config.base_path, api)

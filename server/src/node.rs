@@ -27,6 +27,8 @@ pub(crate) struct Node {
     pub(crate) auth: Arc<dyn Authenticator>,
     pub(crate) connections: Arc<Connections>,
     pub(crate) config: ServerConfig,
+    /// The manifest's JSON text, built once.
+    pub(crate) manifest: String,
     state: AppState,
     next_conn: AtomicU64,
 }
@@ -41,6 +43,7 @@ impl Node {
         state: AppState,
     ) -> Arc<Self> {
         let node = Arc::new(Self {
+            manifest: registry.manifest().to_json(),
             id: random_id().into(),
             registry,
             hub: Hub::default(),
