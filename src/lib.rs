@@ -28,8 +28,8 @@
 pub use mizan_channels::{Access, AppState, Channel, Cx, Error, Function, FunctionDecl, NoArgs, User};
 pub use mizan_protocol as protocol;
 pub use mizan_server::{
-    AuthError, AuthFuture, Authenticator, BuildError, Identity, Jwt, Mizan, MizanBuilder, OriginPolicy, ServerConfig,
-    broker,
+    AuthError, AuthFuture, Authenticator, BuildError, ConfigError, Identity, Jwt, Mizan, MizanBuilder, OriginPolicy,
+    ServerConfig, broker, init_tracing, serve, shutdown_signal,
 };
 
 /// Declares a server function: an `async fn` whose first parameter is the

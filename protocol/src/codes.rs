@@ -92,6 +92,8 @@ impl fmt::Display for ErrorCode {
 pub enum CloseCode {
     /// 1000: normal closure.
     Normal,
+    /// 1001: the peer answered no ping within the heartbeat timeout.
+    HeartbeatTimeout,
     /// 1003: the client sent a binary frame.
     Binary,
     /// 1008: policy violation (origin refused).
@@ -113,6 +115,7 @@ impl CloseCode {
     pub fn as_u16(self) -> u16 {
         match self {
             Self::Normal => 1000,
+            Self::HeartbeatTimeout => 1001,
             Self::Binary => 1003,
             Self::Policy => 1008,
             Self::TooLarge => 1009,
@@ -127,6 +130,7 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             Self::Normal => "bye",
+            Self::HeartbeatTimeout => "heartbeat timeout",
             Self::Binary => "binary frames are not supported",
             Self::Policy => "policy violation",
             Self::TooLarge => "frame too large",

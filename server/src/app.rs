@@ -31,7 +31,7 @@ pub enum BuildError {
 /// ```
 #[derive(Clone)]
 pub struct Mizan {
-    node: Arc<Node>,
+    pub(crate) node: Arc<Node>,
 }
 
 impl Mizan {

@@ -30,6 +30,15 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .nest(&node.config.base_path, api)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/metrics",
+            get(|State(node): State<Arc<Node>>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    node.render_metrics(),
+                )
+            }),
+        )
         .with_state(node)
 }
 
@@ -37,7 +46,9 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
 /// broker is disconnected (local delivery still works, but other nodes'
 /// events do not arrive).
 async fn readyz(State(node): State<Arc<Node>>) -> (StatusCode, &'static str) {
-    if node.broker.is_ready() {
+    if node.draining.load(std::sync::atomic::Ordering::Acquire) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if node.broker.is_ready() {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "broker disconnected")

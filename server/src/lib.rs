@@ -23,7 +23,11 @@
 //!   and the watch-before-compute hold-back of pushes.
 //! - [`broker`]: fan-out between nodes: the [`Broker`](broker::Broker) trait
 //!   and the in-memory implementation.
-//! - `http.rs`: `POST /call/{fn}`, `/healthz`, and HTTP error responses.
+//! - `http.rs`: `POST /call/{fn}`, `POST /fetch/{context}`, `/manifest`,
+//!   `/healthz`, `/readyz`, `/metrics`, and HTTP error responses.
+//! - `metrics.rs`: the Prometheus counters and their text rendering.
+//! - [`serve`], [`Mizan::drain`] (`shutdown.rs`): signals, and draining
+//!   sockets in batches at shutdown.
 //!
 //! # Example
 //!
@@ -44,13 +48,16 @@ mod connection;
 mod http;
 mod hub;
 mod limits;
+mod metrics;
 mod node;
 mod outbox;
 mod serial;
+mod shutdown;
 mod watchers;
 
 pub use app::{BuildError, Mizan, MizanBuilder};
 pub use auth::{AuthError, AuthFuture, Authenticator, Identity, Jwt};
-pub use config::{OriginPolicy, ServerConfig};
+pub use config::{ConfigError, NamedOrigins, OriginPolicy, ServerConfig};
 pub use mizan_channels as channels;
 pub use mizan_channels::protocol;
+pub use shutdown::{init_tracing, serve, shutdown_signal};

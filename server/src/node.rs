@@ -6,8 +6,9 @@ use crate::broker::{Broker, Event, Inbox, Subject};
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
 use crate::limits::Connections;
+use crate::metrics::{Gauges, Metrics};
 use crate::outbox::Outbox;
-use crate::watchers::{Watch, Watchers};
+use crate::watchers::{Push, Watch, Watchers};
 use axum::extract::ws::Utf8Bytes;
 use futures_util::FutureExt;
 use mizan_channels::{AppState, Cx, Error, Registry, User};
@@ -26,6 +27,17 @@ pub(crate) struct Node {
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) auth: Arc<dyn Authenticator>,
     pub(crate) connections: Arc<Connections>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Every open socket's outbox, for draining at shutdown.
+    pub(crate) sockets: dashmap::DashMap<ConnId, Outbox>,
+    /// Set when shutdown begins: upgrades are refused, `/readyz` fails.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
+    /// Handler runs in progress (calls, bundles, joins, receives).
+    in_flight: AtomicU64,
+    /// The last handler run ended.
+    idle: tokio::sync::Notify,
+    /// New sockets per second, node-wide.
+    pub(crate) upgrade_rate: std::sync::Mutex<crate::limits::RateLimiter>,
     pub(crate) config: ServerConfig,
     /// The manifest's JSON text, built once.
     pub(crate) manifest: String,
@@ -51,6 +63,15 @@ impl Node {
             broker,
             auth,
             connections: Arc::default(),
+            metrics: Arc::default(),
+            sockets: dashmap::DashMap::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            idle: tokio::sync::Notify::new(),
+            upgrade_rate: std::sync::Mutex::new(crate::limits::RateLimiter::new(
+                config.max_new_connections_per_second,
+                config.new_connection_burst,
+            )),
             config,
             state,
             next_conn: AtomicU64::new(1),
@@ -81,16 +102,19 @@ impl Node {
             .function(name)
             .ok_or_else(|| Error::not_found(format!("unknown function `{name}`")))?;
         let caller = cx.user().map(|u| u.id.clone());
-        let result = self.guarded(name, function.call(cx, args)).await?;
+        let started = std::time::Instant::now();
+        let result = self.guarded(name, function.call(cx, args)).await;
+        self.metrics.call(name, started.elapsed());
+        let result = result?;
         let (invalidate, merge) = match self.registry.effects(name) {
             Some(effects) if !effects.is_empty() => effects.entries(args, &result, caller.as_deref()),
             _ => (Vec::new(), Vec::new()),
         };
         for entry in &invalidate {
-            self.publish_context(&entry.context, ServerFrame::Invalidate(entry.clone()));
+            self.publish_context(&entry.context, ServerFrame::Invalidate(entry.clone()), Push::Invalidate);
         }
         for entry in &merge {
-            self.publish_context(&entry.context, ServerFrame::Merge(entry.clone()));
+            self.publish_context(&entry.context, ServerFrame::Merge(entry.clone()), Push::Merge);
         }
         Ok(CallOutcome {
             result,
@@ -128,10 +152,10 @@ impl Node {
 
     /// Publishes an invalidate or merge push: encoded once, delivered to
     /// local watchers at once, and through the broker to other nodes.
-    fn publish_context(&self, context: &str, push: ServerFrame) {
+    fn publish_context(&self, context: &str, push: ServerFrame, kind: Push) {
         let frame: Utf8Bytes = push.encode().into();
-        let (params, user) = push_scope(&push);
-        self.watchers.deliver(context, params, user, &frame);
+        let reached = self.watchers.deliver(context, push_scope(&push), &frame, kind);
+        self.metrics.frames_out(&push, reached, frame.len());
         self.broker.publish(Event {
             origin: Arc::clone(&self.id),
             subject: Subject::Context(context.into()),
@@ -159,12 +183,61 @@ impl Node {
     /// subscribers at once, and through the broker to other nodes.
     pub(crate) fn publish_topic(&self, topic: &Arc<str>, frame: Utf8Bytes) -> usize {
         let delivered = self.hub.deliver(topic, &frame);
+        self.metrics.pushed_messages(delivered, frame.len());
         self.broker.publish(Event {
             origin: Arc::clone(&self.id),
             subject: Subject::Topic(Arc::clone(topic)),
             frame: frame.into(),
         });
         delivered
+    }
+}
+
+/// Counts a handler run in progress; the last one to end wakes
+/// [`Node::wait_idle`].
+struct InFlight<'a>(&'a Node);
+
+impl<'a> InFlight<'a> {
+    fn start(node: &'a Node) -> Self {
+        node.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(node)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Node {
+    /// Waits until no handler runs, or `limit` passes; true if idle.
+    pub(crate) async fn wait_idle(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// The metrics, with gauges read now.
+    pub(crate) fn render_metrics(&self) -> String {
+        self.metrics.render(&Gauges {
+            connections: self.connections.total(),
+            topics: self.hub.topic_count(),
+            watchers: self.watchers.count(),
+            draining: self.draining.load(Ordering::Acquire),
+            broker: self.broker.stats(),
+        })
     }
 }
 
@@ -190,6 +263,7 @@ impl Node {
     /// internal errors are logged (their text never reaches the client).
     pub(crate) async fn guarded<T>(&self, what: &str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         let limit = self.config.handler_timeout;
+        let _running = InFlight::start(self);
         let result = match tokio::time::timeout(limit, AssertUnwindSafe(fut).catch_unwind()).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => Err(Error::internal(format!("handler panicked: {}", panic_text(&*panic)))),
@@ -228,12 +302,17 @@ impl Inbox for NodeInbox {
         };
         match &event.subject {
             Subject::Topic(topic) => {
-                node.hub.deliver(topic, &frame);
+                let reached = node.hub.deliver(topic, &frame);
+                node.metrics.pushed_messages(reached, frame.len());
             }
             Subject::Context(context) => match ServerFrame::decode(frame.as_bytes()) {
                 Ok(push) => {
-                    let (params, user) = push_scope(&push);
-                    node.watchers.deliver(context, params, user, &frame);
+                    let kind = match push {
+                        ServerFrame::Merge(_) => Push::Merge,
+                        _ => Push::Invalidate,
+                    };
+                    let reached = node.watchers.deliver(context, push_scope(&push), &frame, kind);
+                    node.metrics.frames_out(&push, reached, frame.len());
                 }
                 Err(e) => tracing::warn!(origin = %event.origin, error = %e, "dropped an undecodable remote push"),
             },

@@ -37,10 +37,13 @@ impl Watch {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn deliver(&self, frame: &Utf8Bytes) {
+    fn deliver(&self, frame: &Utf8Bytes, push: Push) {
         match &mut *self.state() {
             WatchState::Live => {
-                self.outbox.push(frame.clone());
+                match push {
+                    Push::Invalidate => self.outbox.push_invalidation(frame.clone()),
+                    Push::Merge => self.outbox.push(frame.clone()),
+                };
             }
             WatchState::Pending { held, overflowed } => {
                 if held.len() < HELD_BACK {
@@ -60,7 +63,7 @@ impl Watch {
         if let WatchState::Pending { held, overflowed } = std::mem::replace(&mut *state, WatchState::Live) {
             if overflowed {
                 let broad = ServerFrame::Invalidate(InvalidateEntry::broad(&*self.context));
-                self.outbox.send(&broad);
+                self.outbox.push_invalidation(broad.encode().into());
             } else {
                 for frame in held {
                     self.outbox.push(frame);
@@ -68,6 +71,16 @@ impl Watch {
             }
         }
     }
+}
+
+/// What kind of push a frame is: invalidations may be coalesced, merges
+/// (data) may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// An `invalidate` push.
+    Invalidate,
+    /// A `merge` push.
+    Merge,
 }
 
 /// Identifies a watch: its connection and its canonical params.
@@ -166,18 +179,18 @@ impl Watchers {
     pub(crate) fn deliver(
         &self,
         context: &str,
-        params: Option<&Params>,
-        user: Option<&str>,
+        (params, user): (Option<&Params>, Option<&str>),
         frame: &Utf8Bytes,
+        push: Push,
     ) -> usize {
         let Some(watchers) = self.contexts.get(context) else {
             return 0;
         };
         match user {
-            None => watchers.for_each_match(params, |watch| watch.deliver(frame)),
+            None => watchers.for_each_match(params, |watch| watch.deliver(frame, push)),
             Some(user) => {
                 let scope = indexed(params.cloned().unwrap_or_default(), Some(user));
-                watchers.for_each_match(Some(&scope), |watch| watch.deliver(frame))
+                watchers.for_each_match(Some(&scope), |watch| watch.deliver(frame, push))
             }
         }
     }
@@ -190,7 +203,7 @@ impl Watchers {
             let frame: Utf8Bytes = ServerFrame::Invalidate(InvalidateEntry::broad(&**watchers.key()))
                 .encode()
                 .into();
-            reached += watchers.for_each_match(None, |watch| watch.deliver(&frame));
+            reached += watchers.for_each_match(None, |watch| watch.deliver(&frame, Push::Invalidate));
         }
         reached
     }
@@ -212,7 +225,7 @@ mod tests {
     }
 
     fn live(w: &Watchers, conn: ConnId, p: serde_json::Value) -> (Arc<Watch>, OutboxReceiver) {
-        let (tx, rx) = outbox(16);
+        let (tx, rx) = outbox(16, 1 << 20, Arc::default());
         let p = params(p);
         let watch = w.watch(&"user".into(), (conn, &canonical(&p)), p, tx, || {});
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
@@ -220,7 +233,11 @@ mod tests {
     }
 
     fn drain(rx: &mut OutboxReceiver) -> Vec<String> {
-        std::iter::from_fn(|| rx.frames.try_recv().ok().map(|f| f.as_str().to_owned())).collect()
+        std::iter::from_fn(|| match rx.try_recv()? {
+            crate::outbox::Outgoing::Frame { frame, .. } => Some(frame.as_str().to_owned()),
+            crate::outbox::Outgoing::Ping => Some("ping".to_owned()),
+        })
+        .collect()
     }
 
     #[test]
@@ -231,11 +248,16 @@ mod tests {
         drain(&mut a);
         drain(&mut b);
         assert_eq!(
-            w.deliver("user", Some(&params(json!({"user_id": 5}))), None, &"x".into()),
+            w.deliver(
+                "user",
+                (Some(&params(json!({"user_id": 5}))), None),
+                &"x".into(),
+                Push::Invalidate
+            ),
             1
         );
         assert_eq!((drain(&mut a), drain(&mut b).len()), (vec!["x".to_owned()], 0));
-        assert_eq!(w.deliver("other", None, None, &"none".into()), 0);
+        assert_eq!(w.deliver("other", (None, None), &"none".into(), Push::Invalidate), 0);
     }
 
     #[test]
@@ -245,15 +267,21 @@ mod tests {
         let (_bob, mut bob_rx) = live(&w, 2, json!({"$user": "bob"}));
         drain(&mut ann_rx);
         drain(&mut bob_rx);
-        assert_eq!(w.deliver("user", None, Some("ann"), &"mine".into()), 1);
-        assert_eq!(w.deliver("user", None, None, &"everyone".into()), 2);
+        assert_eq!(
+            w.deliver("user", (None, Some("ann")), &"mine".into(), Push::Invalidate),
+            1
+        );
+        assert_eq!(w.deliver("user", (None, None), &"everyone".into(), Push::Invalidate), 2);
         assert_eq!(drain(&mut ann_rx), ["mine", "everyone"]);
         assert_eq!(drain(&mut bob_rx), ["everyone"]);
         // The socket's user changed: its watch now follows the new user.
         let key = canonical(&params(json!({"$user": "ann"})));
         w.reindex("user", 1, &key, indexed(Params::new(), Some("carl")));
-        assert_eq!(w.deliver("user", None, Some("ann"), &"x".into()), 0);
-        assert_eq!(w.deliver("user", None, Some("carl"), &"y".into()), 1);
+        assert_eq!(w.deliver("user", (None, Some("ann")), &"x".into(), Push::Invalidate), 0);
+        assert_eq!(
+            w.deliver("user", (None, Some("carl")), &"y".into(), Push::Invalidate),
+            1
+        );
         drop(ann);
     }
 
@@ -261,7 +289,7 @@ mod tests {
     fn invalidate_all_sends_each_watcher_a_broad_entry_for_its_context() {
         let w = Watchers::default();
         let (_a, mut a) = live(&w, 1, json!({"user_id": 5}));
-        let (tx, mut b) = outbox(16);
+        let (tx, mut b) = outbox(16, 1 << 20, Arc::default());
         let notes = w.watch(
             &"notifications".into(),
             (2, &canonical(&Params::new())),
@@ -280,10 +308,10 @@ mod tests {
     #[test]
     fn pending_watches_hold_pushes_until_the_bundle_is_queued() {
         let w = Watchers::default();
-        let (tx, mut rx) = outbox(16);
+        let (tx, mut rx) = outbox(16, 1 << 20, Arc::default());
         let p = params(json!({"user_id": 5}));
         let watch = w.watch(&"user".into(), (1, &canonical(&p)), p, tx, || {});
-        w.deliver("user", None, None, &"early".into());
+        w.deliver("user", (None, None), &"early".into(), Push::Invalidate);
         assert!(drain(&mut rx).is_empty());
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         let frames = drain(&mut rx);
@@ -294,7 +322,7 @@ mod tests {
     #[test]
     fn overflowing_pending_pushes_collapse_into_one_broad_invalidation() {
         let w = Watchers::default();
-        let (tx, mut rx) = outbox(256);
+        let (tx, mut rx) = outbox(256, 1 << 20, Arc::default());
         let watch = w.watch(
             &"user".into(),
             (1, &canonical(&Params::new())),
@@ -303,7 +331,7 @@ mod tests {
             || {},
         );
         for _ in 0..HELD_BACK + 1 {
-            w.deliver("user", None, None, &"push".into());
+            w.deliver("user", (None, None), &"push".into(), Push::Invalidate);
         }
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         let frames = drain(&mut rx);
@@ -321,7 +349,12 @@ mod tests {
         assert!(w.unwatch("user", 1, &key, || lasts += 1));
         assert!(!w.unwatch("user", 1, &key, || lasts += 1));
         assert_eq!(
-            w.deliver("user", Some(&params(json!({"user_id": 5}))), None, &"x".into()),
+            w.deliver(
+                "user",
+                (Some(&params(json!({"user_id": 5}))), None),
+                &"x".into(),
+                Push::Invalidate
+            ),
             1
         );
         assert!(w.unwatch("user", 2, &key, || lasts += 1));

@@ -221,10 +221,14 @@ impl Client {
     }
 
     /// Asserts nothing arrives for `quiet`.
+    /// Heartbeat pings do not count.
     pub async fn assert_silent(&mut self, quiet: Duration) {
         assert!(self.pending.is_empty(), "unexpected frames: {:?}", self.pending);
-        if let Ok(Some(Ok(message))) = tokio::time::timeout(quiet, self.ws.next()).await {
-            panic!("unexpected message: {message:?}");
+        let deadline = tokio::time::Instant::now() + quiet;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                panic!("unexpected message: {message:?}");
+            }
         }
     }
 

@@ -4,6 +4,7 @@ use super::{Connection, identity, subscriptions, watches};
 use mizan_channels::Error;
 use mizan_protocol::{ClientFrame, FrameError, ServerFrame, exceeds_depth};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Decodes one text frame and handles it. Only `auth` is awaited (so the
 /// requests after it run as its user); calls, fetches and subscribes run
@@ -17,7 +18,8 @@ pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
         ClientFrame::Auth { id, token } => identity::auth(conn, id, &token).await,
         ClientFrame::Call { id, function, args } => {
             let conn = Arc::clone(conn);
-            tokio::spawn(async move {
+            let span = tracing::debug_span!("call", function = %function, id = id.get());
+            let call = async move {
                 let reply = match conn.node.call(conn.cx(), &function, &args).await {
                     Ok(outcome) => ServerFrame::Result {
                         id,
@@ -28,7 +30,8 @@ pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
                     Err(e) => e.to_frame(Some(id)),
                 };
                 conn.reply(&reply);
-            });
+            };
+            tokio::spawn(call.instrument(span));
         }
         ClientFrame::Fetch { id, context, params } => watches::fetch(conn, id, context, params),
         ClientFrame::Watch { id, context, params } => watches::watch(conn, id, context, params),
@@ -51,6 +54,7 @@ pub(super) fn rate_limited(conn: &Connection, text: &str) {
 fn decode(conn: &Connection, text: &str) -> Result<ClientFrame, ServerFrame> {
     let max = conn.node.config.max_json_depth;
     let decoded = ClientFrame::decode(text.as_bytes());
+    conn.node.metrics.frame_in(decoded.as_ref().ok(), text.len());
     if exceeds_depth(text.as_bytes(), max) {
         let id = decoded.map_or_else(|e: FrameError| e.id, |f| Some(f.id()));
         return Err(Error::limit(format!("the frame nests deeper than {max} levels")).to_frame(id));

@@ -16,18 +16,21 @@ mod writer;
 use crate::http::{HttpError, identify};
 use crate::hub::ConnId;
 use crate::limits::{RateLimiter, Refused};
+use crate::metrics::Refusal;
 use crate::node::Node;
 use crate::outbox::{Outbox, outbox};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::StreamExt;
 use identity::SocketIdentity;
 use mizan_channels::{Cx, Error};
 use mizan_protocol::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 use subscriptions::Subscriptions;
 use tracing::Instrument;
 use watches::Watches;
@@ -42,11 +45,23 @@ pub(crate) async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
+    if node.draining.load(Ordering::Acquire) {
+        node.metrics.refused(Refusal::Draining);
+        return Err(HttpError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: Error::limit("this node is shutting down: connect to another"),
+        });
+    }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if !node.config.origins.allows(origin, host) {
         tracing::warn!(origin, "refused a WebSocket from a disallowed origin");
+        node.metrics.refused(Refusal::Origin);
         return Err(Error::forbidden(format!("origin `{}` may not open a socket here", origin.unwrap_or(""))).into());
+    }
+    if !node.upgrade_rate.lock().unwrap_or_else(PoisonError::into_inner).allow() {
+        node.metrics.refused(Refusal::Rate);
+        return Err(Error::limit("too many new connections: retry in a moment").into());
     }
     let identity = identify(&node, &headers).await?;
     let config = &node.config;
@@ -54,7 +69,10 @@ pub(crate) async fn upgrade(
     let slot = node
         .connections
         .open(user, config.max_connections, config.max_connections_per_user)
-        .map_err(|refused| HttpError::from(refused_error(refused)))?;
+        .map_err(|refused| {
+            node.metrics.refused(Refusal::Connections);
+            HttpError::from(refused_error(refused))
+        })?;
     let max = config.max_frame_bytes;
     Ok(ws
         .protocols([SUBPROTOCOL])
@@ -101,7 +119,13 @@ async fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) {
     let session: Arc<str> = format!("{}-{id}", node.id).into();
     let span = tracing::info_span!("conn", session = %session);
     async move {
-        let (tx, rx) = outbox(node.config.outbound_queue_frames);
+        let config = &node.config;
+        let (tx, rx) = outbox(
+            config.outbound_queue_frames,
+            config.outbound_queue_bytes,
+            Arc::clone(&node.metrics),
+        );
+        node.sockets.insert(id, tx.clone());
         let (sink, mut stream) = socket.split();
         let mut writer = tokio::spawn(writer::run(sink, rx).in_current_span());
         let user = identity.user();
@@ -122,6 +146,10 @@ async fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) {
             user: user.map(|u| u.info()),
         });
         let mut rate = RateLimiter::new(node.config.messages_per_second, node.config.message_burst);
+        let every = node.config.ping_interval;
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
         let code = loop {
             let deadline = conn.identity.deadline();
             let message = tokio::select! {
@@ -130,8 +158,17 @@ async fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) {
                     Some(code) => break code,
                     None => continue,
                 },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > node.config.ping_timeout {
+                        tracing::info!(silent_for = ?last_heard.elapsed(), "heartbeat timeout: dropping the socket");
+                        break CloseCode::HeartbeatTimeout;
+                    }
+                    conn.outbox.ping();
+                    continue;
+                }
                 message = stream.next() => message,
             };
+            last_heard = Instant::now();
             match message {
                 Some(Ok(Message::Text(text))) if rate.allow() => dispatch::handle(&conn, &text).await,
                 Some(Ok(Message::Text(text))) => dispatch::rate_limited(&conn, &text),
@@ -141,7 +178,20 @@ async fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) {
                 Some(Err(e)) => break read_error_code(e),
             }
         };
-        tracing::debug!(code = code.as_u16(), "closing");
+        if code == CloseCode::SlowClient {
+            let (frames, bytes) = conn.outbox.backlog();
+            let user = conn.identity.user();
+            tracing::warn!(
+                user = user.as_ref().map(|u| u.id.as_str()),
+                queued_frames = frames,
+                queued_bytes = bytes,
+                "closing with 4008: the client reads too slowly (its outbound queue overflowed)"
+            );
+        } else {
+            tracing::debug!(code = code.as_u16(), "closing");
+        }
+        node.metrics.closed(code);
+        node.sockets.remove(&id);
         subscriptions::leave_all(&conn);
         watches::unwatch_all(&conn);
         conn.outbox.close(code);

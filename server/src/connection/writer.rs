@@ -1,7 +1,7 @@
 //! The writer task: drains the outbox into the socket, flushing once per
 //! batch, and sends the close frame when asked.
 
-use crate::outbox::OutboxReceiver;
+use crate::outbox::{OutboxReceiver, Outgoing};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
@@ -12,27 +12,34 @@ const BATCH: usize = 64;
 /// Runs until the socket fails or a close is requested.
 pub(super) async fn run(mut sink: SplitSink<WebSocket, Message>, mut outbox: OutboxReceiver) {
     loop {
-        let frame = tokio::select! {
+        let first = tokio::select! {
             biased;
-            code = outbox.close.requested() => {
+            code = outbox.close_requested() => {
                 let close = CloseFrame { code: code.as_u16(), reason: code.reason().into() };
                 let _ = sink.send(Message::Close(Some(close))).await;
                 return;
             }
-            frame = outbox.frames.recv() => frame,
+            item = outbox.recv() => item,
         };
-        let Some(frame) = frame else { return };
-        if sink.feed(Message::Text(frame)).await.is_err() {
+        let Some(first) = first else { return };
+        if sink.feed(message(first)).await.is_err() {
             return;
         }
         for _ in 1..BATCH {
-            let Ok(frame) = outbox.frames.try_recv() else { break };
-            if sink.feed(Message::Text(frame)).await.is_err() {
+            let Some(item) = outbox.try_recv() else { break };
+            if sink.feed(message(item)).await.is_err() {
                 return;
             }
         }
         if sink.flush().await.is_err() {
             return;
         }
+    }
+}
+
+fn message(item: Outgoing) -> Message {
+    match item {
+        Outgoing::Frame { frame, .. } => Message::Text(frame),
+        Outgoing::Ping => Message::Ping(Default::default()),
     }
 }

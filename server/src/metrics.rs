@@ -1,0 +1,361 @@
+//! Prometheus metrics: counters a node keeps as it works, rendered in the
+//! text exposition format at `GET /metrics`.
+//!
+//! Counters on hot paths are plain atomics indexed by frame type (no
+//! lookups); fan-out adds one count per event, not per recipient. Gauges
+//! (connections, topics, watchers, broker state) are read when scraped.
+
+use dashmap::DashMap;
+use mizan_protocol::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Request types, as counted inbound (`bad_frame` for undecodable ones).
+const IN_KINDS: [&str; 9] = [
+    "auth",
+    "call",
+    "fetch",
+    "watch",
+    "unwatch",
+    "subscribe",
+    "send",
+    "unsubscribe",
+    "bad_frame",
+];
+/// Frame types, as counted outbound.
+const OUT_KINDS: [&str; 9] = [
+    "hello",
+    "ok",
+    "result",
+    "bundle",
+    "subscribed",
+    "error",
+    "message",
+    "invalidate",
+    "merge",
+];
+/// Close codes the server sends.
+const CLOSES: [CloseCode; 9] = [
+    CloseCode::Normal,
+    CloseCode::HeartbeatTimeout,
+    CloseCode::Binary,
+    CloseCode::Policy,
+    CloseCode::TooLarge,
+    CloseCode::ServerError,
+    CloseCode::Restart,
+    CloseCode::TokenExpired,
+    CloseCode::SlowClient,
+];
+/// Call latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Counters of one node.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    frames_in: [AtomicU64; IN_KINDS.len()],
+    bytes_in: [AtomicU64; IN_KINDS.len()],
+    frames_out: [AtomicU64; OUT_KINDS.len()],
+    bytes_out: [AtomicU64; OUT_KINDS.len()],
+    closes: [AtomicU64; CLOSES.len()],
+    errors: [AtomicU64; ErrorCode::ALL.len()],
+    coalesced: AtomicU64,
+    refused_upgrades: [AtomicU64; 4],
+    calls: DashMap<String, Histogram>,
+}
+
+/// Why an upgrade was refused, for `mizan_refused_upgrades_total`.
+#[derive(Clone, Copy)]
+pub(crate) enum Refusal {
+    Origin = 0,
+    Connections = 1,
+    Rate = 2,
+    Draining = 3,
+}
+
+const REFUSALS: [&str; 4] = ["origin", "connections", "rate", "draining"];
+
+/// A latency histogram with fixed buckets.
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+/// What the node reports at scrape time.
+pub(crate) struct Gauges {
+    pub(crate) connections: usize,
+    pub(crate) topics: usize,
+    pub(crate) watchers: usize,
+    pub(crate) draining: bool,
+    pub(crate) broker: crate::broker::BrokerStats,
+}
+
+fn out_index(frame: &ServerFrame) -> usize {
+    match frame {
+        ServerFrame::Hello { .. } => 0,
+        ServerFrame::Ok { .. } => 1,
+        ServerFrame::Result { .. } => 2,
+        ServerFrame::Bundle { .. } => 3,
+        ServerFrame::Subscribed { .. } => 4,
+        ServerFrame::Error { .. } => 5,
+        ServerFrame::Message { .. } => 6,
+        ServerFrame::Invalidate(_) => 7,
+        ServerFrame::Merge(_) => 8,
+    }
+}
+
+impl Metrics {
+    /// A frame read from a client (`None`: it did not decode).
+    pub(crate) fn frame_in(&self, frame: Option<&ClientFrame>, bytes: usize) {
+        let i = match frame {
+            Some(ClientFrame::Auth { .. }) => 0,
+            Some(ClientFrame::Call { .. }) => 1,
+            Some(ClientFrame::Fetch { .. }) => 2,
+            Some(ClientFrame::Watch { .. }) => 3,
+            Some(ClientFrame::Unwatch { .. }) => 4,
+            Some(ClientFrame::Subscribe { .. }) => 5,
+            Some(ClientFrame::Send { .. }) => 6,
+            Some(ClientFrame::Unsubscribe { .. }) => 7,
+            None => 8,
+        };
+        self.frames_in[i].fetch_add(1, Relaxed);
+        self.bytes_in[i].fetch_add(bytes as u64, Relaxed);
+    }
+
+    /// `count` copies of an encoded frame queued to sockets.
+    pub(crate) fn frames_out(&self, frame: &ServerFrame, count: usize, bytes: usize) {
+        let i = out_index(frame);
+        self.frames_out[i].fetch_add(count as u64, Relaxed);
+        self.bytes_out[i].fetch_add((count * bytes) as u64, Relaxed);
+        if let ServerFrame::Error { code, .. } = frame {
+            let e = ErrorCode::ALL.iter().position(|c| c == code).unwrap_or_default();
+            self.errors[e].fetch_add(count as u64, Relaxed);
+        }
+    }
+
+    /// A `message` push queued to `count` subscribers.
+    pub(crate) fn pushed_messages(&self, count: usize, bytes: usize) {
+        self.frames_out[6].fetch_add(count as u64, Relaxed);
+        self.bytes_out[6].fetch_add((count * bytes) as u64, Relaxed);
+    }
+
+    /// A socket closed with `code`.
+    pub(crate) fn closed(&self, code: CloseCode) {
+        if let Some(i) = CLOSES.iter().position(|c| *c == code) {
+            self.closes[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// An invalidation was dropped because an identical one was still queued.
+    pub(crate) fn coalesced(&self) {
+        self.coalesced.fetch_add(1, Relaxed);
+    }
+
+    /// An upgrade was refused.
+    pub(crate) fn refused(&self, why: Refusal) {
+        self.refused_upgrades[why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A call of `function` took `elapsed`.
+    pub(crate) fn call(&self, function: &str, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let record = |h: &Histogram| {
+            if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+                h.buckets[i].fetch_add(1, Relaxed);
+            }
+            h.count.fetch_add(1, Relaxed);
+            h.sum_micros.fetch_add(elapsed.as_micros() as u64, Relaxed);
+        };
+        match self.calls.get(function) {
+            Some(h) => record(&h),
+            None => record(&self.calls.entry(function.to_owned()).or_default()),
+        }
+    }
+
+    /// Every metric in Prometheus' text format.
+    pub(crate) fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let mut family = |name: &str, kind: &str, help: &str, samples: &mut dyn Iterator<Item = (String, f64)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let one = |v: f64| std::iter::once((String::new(), v));
+        family(
+            "mizan_connections",
+            "gauge",
+            "Open sockets.",
+            &mut one(gauges.connections as f64),
+        );
+        family(
+            "mizan_topics",
+            "gauge",
+            "Topics with local subscribers.",
+            &mut one(gauges.topics as f64),
+        );
+        family(
+            "mizan_watchers",
+            "gauge",
+            "Context watches held by local sockets.",
+            &mut one(gauges.watchers as f64),
+        );
+        family(
+            "mizan_draining",
+            "gauge",
+            "1 while the node drains for shutdown.",
+            &mut one(f64::from(u8::from(gauges.draining))),
+        );
+        let labelled = |counters: &[AtomicU64], names: &[&str], label: &str| -> Vec<(String, f64)> {
+            counters
+                .iter()
+                .zip(names)
+                .map(|(c, n)| (format!("{{{label}=\"{n}\"}}"), c.load(Relaxed) as f64))
+                .collect()
+        };
+        family(
+            "mizan_frames_in_total",
+            "counter",
+            "Frames received, by request type.",
+            &mut labelled(&self.frames_in, &IN_KINDS, "type").into_iter(),
+        );
+        family(
+            "mizan_bytes_in_total",
+            "counter",
+            "Bytes received, by request type.",
+            &mut labelled(&self.bytes_in, &IN_KINDS, "type").into_iter(),
+        );
+        family(
+            "mizan_frames_out_total",
+            "counter",
+            "Frames queued to sockets, by frame type.",
+            &mut labelled(&self.frames_out, &OUT_KINDS, "type").into_iter(),
+        );
+        family(
+            "mizan_bytes_out_total",
+            "counter",
+            "Bytes queued to sockets, by frame type.",
+            &mut labelled(&self.bytes_out, &OUT_KINDS, "type").into_iter(),
+        );
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        family(
+            "mizan_errors_total",
+            "counter",
+            "Error frames sent, by code.",
+            &mut labelled(&self.errors, &codes, "code").into_iter(),
+        );
+        let closes: Vec<String> = CLOSES.iter().map(|c| c.as_u16().to_string()).collect();
+        let closes: Vec<&str> = closes.iter().map(String::as_str).collect();
+        family(
+            "mizan_closes_total",
+            "counter",
+            "Sockets closed by the server, by close code (4008: outbound queue overflow).",
+            &mut labelled(&self.closes, &closes, "code").into_iter(),
+        );
+        family(
+            "mizan_coalesced_invalidations_total",
+            "counter",
+            "Invalidations dropped because an identical one was still queued.",
+            &mut one(self.coalesced.load(Relaxed) as f64),
+        );
+        family(
+            "mizan_refused_upgrades_total",
+            "counter",
+            "WebSocket upgrades refused, by reason.",
+            &mut labelled(&self.refused_upgrades, &REFUSALS, "reason").into_iter(),
+        );
+        let b = gauges.broker;
+        family(
+            "mizan_broker_connected",
+            "gauge",
+            "1 while the broker is connected.",
+            &mut one(f64::from(u8::from(b.connected))),
+        );
+        family(
+            "mizan_broker_published_total",
+            "counter",
+            "Events handed to other nodes.",
+            &mut one(b.published as f64),
+        );
+        family(
+            "mizan_broker_received_total",
+            "counter",
+            "Events received from other nodes.",
+            &mut one(b.received as f64),
+        );
+        family(
+            "mizan_broker_dropped_total",
+            "counter",
+            "Events dropped while the broker was unreachable.",
+            &mut one(b.dropped as f64),
+        );
+        family(
+            "mizan_broker_reconnects_total",
+            "counter",
+            "Broker reconnections.",
+            &mut one(b.reconnects as f64),
+        );
+        self.render_calls(&mut out);
+        out
+    }
+
+    fn render_calls(&self, out: &mut String) {
+        let name = "mizan_call_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Server function latency, by function.\n# TYPE {name} histogram"
+        );
+        let mut functions: Vec<_> = self.calls.iter().map(|e| e.key().clone()).collect();
+        functions.sort();
+        for function in functions {
+            let Some(h) = self.calls.get(&function) else { continue };
+            let mut cumulative = 0;
+            for (bound, bucket) in BUCKETS.iter().zip(&h.buckets) {
+                cumulative += bucket.load(Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{function=\"{function}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let count = h.count.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{function=\"{function}\",le=\"+Inf\"}} {count}");
+            let _ = writeln!(
+                out,
+                "{name}_sum{{function=\"{function}\"}} {}",
+                h.sum_micros.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(out, "{name}_count{{function=\"{function}\"}} {count}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_gauges_and_histograms() {
+        let m = Metrics::default();
+        m.frame_in(None, 10);
+        m.call("echo", Duration::from_millis(3));
+        m.call("echo", Duration::from_secs(20));
+        m.closed(CloseCode::SlowClient);
+        let text = m.render(&Gauges {
+            connections: 3,
+            topics: 1,
+            watchers: 2,
+            draining: false,
+            broker: crate::broker::BrokerStats::default(),
+        });
+        assert!(text.contains("mizan_connections 3\n"));
+        assert!(text.contains("mizan_frames_in_total{type=\"bad_frame\"} 1\n"));
+        assert!(text.contains("mizan_closes_total{code=\"4008\"} 1\n"));
+        assert!(text.contains("mizan_call_duration_seconds_bucket{function=\"echo\",le=\"0.005\"} 1\n"));
+        assert!(text.contains("mizan_call_duration_seconds_bucket{function=\"echo\",le=\"+Inf\"} 2\n"));
+        assert!(text.contains("mizan_call_duration_seconds_count{function=\"echo\"} 2\n"));
+    }
+}
