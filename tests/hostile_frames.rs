@@ -170,7 +170,7 @@ fn random_frames_never_crash_the_server_or_disturb_others() {
         victim
     });
     // The runner takes a `Fn`: the victim and the round live in cells.
-    let victim = std::cell::RefCell::new(victim);
+    let victim = std::cell::RefCell::new(Some(victim));
     let round = std::cell::Cell::new(0);
     let mut runner = TestRunner::new(Config {
         cases: 48,
@@ -182,7 +182,10 @@ fn random_frames_never_crash_the_server_or_disturb_others() {
             round.set(round.get() + 1);
             rt.block_on(async {
                 attack(&server, &frames).await;
-                victim_is_fine(&server, &mut victim.borrow_mut(), round.get()).await;
+                // Taken out of the cell for the await, put back after.
+                let mut client = victim.take().expect("the victim is back after each case");
+                victim_is_fine(&server, &mut client, round.get()).await;
+                victim.replace(Some(client));
             });
             Ok(())
         })

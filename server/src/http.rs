@@ -2,6 +2,7 @@
 
 use crate::auth::Identity;
 use crate::connection;
+use crate::node::InFlight;
 use crate::node::Node;
 use axum::Router;
 use axum::body::Bytes;
@@ -104,6 +105,7 @@ async fn call(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
+    let _running = InFlight::start(&node);
     let user = request_user(&node, &headers).await?;
     let args = object_body(body)?;
     let outcome = node.call(node.cx(user), &function, &args).await?;
@@ -141,6 +143,7 @@ async fn fetch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
+    let _running = InFlight::start(&node);
     let user = request_user(&node, &headers).await?;
     let params: Params = object_body(body)?.parse().map_err(Error::internal)?;
     let data = node.bundle(node.cx(user), &context, &params).await?;

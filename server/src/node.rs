@@ -32,7 +32,7 @@ pub(crate) struct Node {
     pub(crate) sockets: dashmap::DashMap<ConnId, Outbox>,
     /// Set when shutdown begins: upgrades are refused, `/readyz` fails.
     pub(crate) draining: std::sync::atomic::AtomicBool,
-    /// Handler runs in progress (calls, bundles, joins, receives).
+    /// Requests in progress (see [`InFlight`]).
     in_flight: AtomicU64,
     /// The last handler run ended.
     idle: tokio::sync::Notify,
@@ -193,18 +193,19 @@ impl Node {
     }
 }
 
-/// Counts a handler run in progress; the last one to end wakes
-/// [`Node::wait_idle`].
-struct InFlight<'a>(&'a Node);
+/// A request in progress, from its start until its reply is queued; the
+/// last one to end wakes [`Node::wait_idle`] (draining waits for them).
+pub(crate) struct InFlight(Arc<Node>);
 
-impl<'a> InFlight<'a> {
-    fn start(node: &'a Node) -> Self {
+impl InFlight {
+    /// Counts a request until the guard drops.
+    pub(crate) fn start(node: &Arc<Node>) -> Self {
         node.in_flight.fetch_add(1, Ordering::AcqRel);
-        Self(node)
+        Self(Arc::clone(node))
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
@@ -263,7 +264,6 @@ impl Node {
     /// internal errors are logged (their text never reaches the client).
     pub(crate) async fn guarded<T>(&self, what: &str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         let limit = self.config.handler_timeout;
-        let _running = InFlight::start(self);
         let result = match tokio::time::timeout(limit, AssertUnwindSafe(fut).catch_unwind()).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => Err(Error::internal(format!("handler panicked: {}", panic_text(&*panic)))),

@@ -1,6 +1,7 @@
 //! Handling each request frame of a socket.
 
 use super::{Connection, identity, subscriptions, watches};
+use crate::node::InFlight;
 use mizan_channels::Error;
 use mizan_protocol::{ClientFrame, FrameError, ServerFrame, exceeds_depth};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
         ClientFrame::Call { id, function, args } => {
             let conn = Arc::clone(conn);
             let span = tracing::debug_span!("call", function = %function, id = id.get());
+            let running = InFlight::start(&conn.node);
             let call = async move {
                 let reply = match conn.node.call(conn.cx(), &function, &args).await {
                     Ok(outcome) => ServerFrame::Result {
@@ -30,6 +32,7 @@ pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
                     Err(e) => e.to_frame(Some(id)),
                 };
                 conn.reply(&reply);
+                drop(running);
             };
             tokio::spawn(call.instrument(span));
         }

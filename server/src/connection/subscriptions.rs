@@ -1,6 +1,7 @@
 //! The topics one socket has joined, and `subscribe`, `send`, `unsubscribe`.
 
 use super::Connection;
+use crate::node::InFlight;
 use crate::serial::Serial;
 use mizan_channels::{ChannelEntry, Error, Subscription};
 use mizan_protocol::{Payload, RequestId, ServerFrame};
@@ -43,7 +44,9 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
         return;
     };
     let conn = Arc::clone(conn);
+    let running = InFlight::start(&conn.node);
     tokio::spawn(async move {
+        let _running = running;
         let joined = conn.node.guarded(entry.name(), entry.join(conn.cx(), &params)).await;
         let reply = match joined.and_then(|subscription| add(&conn, subscription, entry)) {
             Ok(Some(topic)) => ServerFrame::Subscribed {
@@ -92,7 +95,9 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
     };
     let sends = Arc::clone(&joined.sends);
     let job_conn = Arc::clone(conn);
+    let running = InFlight::start(&conn.node);
     let job = async move {
+        let _running = running;
         let conn = job_conn;
         let topic = joined.subscription.topic();
         let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);

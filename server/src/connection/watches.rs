@@ -1,6 +1,7 @@
 //! The contexts one socket watches, and `fetch`, `watch`, `unwatch`.
 
 use super::Connection;
+use crate::node::InFlight;
 use crate::watchers::{canonical, indexed};
 use mizan_channels::Error;
 use mizan_protocol::{InvalidateEntry, Params, RequestId, ServerFrame};
@@ -29,7 +30,9 @@ impl Watches {
 /// `fetch`: the bundle, once, computed in a task of its own.
 pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
     let conn = Arc::clone(conn);
+    let running = InFlight::start(&conn.node);
     tokio::spawn(async move {
+        let _running = running;
         let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
             Ok(data) => ServerFrame::Bundle {
                 id,
@@ -81,7 +84,9 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
         conn.node.watch(&context, (conn.id, &key), index, conn.outbox.clone())
     };
     let conn = Arc::clone(conn);
+    let running = InFlight::start(&conn.node);
     tokio::spawn(async move {
+        let _running = running;
         match conn.node.bundle(cx, &context, &params).await {
             Ok(data) => watch.go_live(&ServerFrame::Bundle {
                 id,

@@ -5,6 +5,7 @@ use crate::outbox::{OutboxReceiver, Outgoing};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use mizan_protocol::CloseCode;
 
 /// Frames written before a flush, at most.
 const BATCH: usize = 64;
@@ -15,6 +16,16 @@ pub(super) async fn run(mut sink: SplitSink<WebSocket, Message>, mut outbox: Out
         let first = tokio::select! {
             biased;
             code = outbox.close_requested() => {
+                // What is already queued goes out first (replies of calls
+                // that finished before a drain), except to a client that
+                // cannot keep up.
+                if code != CloseCode::SlowClient {
+                    while let Some(item) = outbox.try_recv() {
+                        if sink.feed(message(item)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 let close = CloseFrame { code: code.as_u16(), reason: code.reason().into() };
                 let _ = sink.send(Message::Close(Some(close))).await;
                 return;
