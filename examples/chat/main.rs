@@ -4,6 +4,9 @@
 //! One channel, `chat`: clients join a room, send `{text, name}`, and every
 //! member of the room receives `{text, name, at}` (at: Unix milliseconds).
 
+#[path = "../common/cli.rs"]
+mod cli;
+
 use axum::response::Html;
 use axum::routing::get;
 use clap::Parser;
@@ -12,15 +15,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Mizan chat example.
+/// Mizan chat example: open http://127.0.0.1:3000/ in two tabs.
 #[derive(Parser)]
 struct Args {
-    /// Port to listen on.
-    #[arg(long, default_value_t = 3000)]
-    port: u16,
-    /// Address to bind.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: std::net::IpAddr,
+    #[command(flatten)]
+    serve: cli::ServeArgs,
 }
 
 /// A room name: 1-32 characters of a-z, 0-9 and `-`.
@@ -94,16 +93,11 @@ impl Channel for Chat {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
     let args = Args::parse();
-    let app = Mizan::builder().channel(Chat).build()?;
+    let app = Mizan::builder().channel(Chat).config(args.serve.settings()?).build()?;
     let router = app
         .router()
         .route("/", get(|| async { Html(include_str!("index.html")) }));
-    let listener = tokio::net::TcpListener::bind((args.host, args.port)).await?;
-    println!("chat: open http://{}/ in two browser tabs", listener.local_addr()?);
-    axum::serve(listener, router).await?;
-    Ok(())
+    let banner = |addr| format!("chat: open http://{addr}/ in two browser tabs");
+    args.serve.serve(3000, app.clone(), router, banner).await
 }
