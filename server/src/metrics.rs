@@ -290,7 +290,7 @@ impl Metrics {
         family(
             "mizan_broker_dropped_total",
             "counter",
-            "Events dropped while the broker was unreachable.",
+            "Events for other nodes dropped (publish buffer full, or a failed publish).",
             &mut one(b.dropped as f64),
         );
         family(

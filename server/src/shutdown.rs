@@ -8,6 +8,7 @@
 //! clients reconnect elsewhere over that window rather than all at once.
 
 use crate::app::Mizan;
+use axum::serve::ListenerExt;
 use mizan_protocol::CloseCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -51,8 +52,9 @@ impl Mizan {
     }
 }
 
-/// Serves `router` (which should include `app.router()`) on `listener`
-/// until SIGTERM or SIGINT, then drains `app` and stops.
+/// Serves `router` (which should include `app.router()`) on `listener`,
+/// with `TCP_NODELAY` on every socket, until SIGTERM or SIGINT, then drains
+/// `app` and stops.
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -62,6 +64,13 @@ impl Mizan {
 /// # }
 /// ```
 pub async fn serve(listener: TcpListener, app: Mizan, router: axum::Router) -> std::io::Result<()> {
+    // Pushes are small frames that must leave at once: no Nagle delay (it
+    // costs milliseconds per push under load; docs/benchmarks.md).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

@@ -237,10 +237,17 @@ impl Node {
     /// Starts the fixture with `args` (e.g. `--redis URL`) on a free port
     /// and waits for its `listening on http://ADDR` line.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`start`](Self::start), with environment variables set for the
+    /// node (e.g. `("MIZAN_MAX_CONNECTIONS", "10000")`).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let binary = fixture_binary();
         let mut child = Command::new(&binary)
             .args(["--port", "0"])
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("MIZAN_REDIS_URL")
             .env_remove("MIZAN_REDIS_PREFIX")
             .env_remove("MIZAN_REDIS_PUBLISH_BUFFER")
@@ -298,14 +305,75 @@ impl Node {
             .as_u16()
     }
 
-    /// The broker's counters (`GET /fixture/broker-stats`).
+    /// The broker's counters, read from `GET /metrics`:
+    /// `{"published","received","dropped","reconnects": n, "connected": bool}`.
     pub async fn broker_stats(&self) -> serde_json::Value {
-        reqwest::get(self.http_url("/fixture/broker-stats"))
+        let text = self.metrics().await;
+        let metric = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("/metrics has no {name}:\n{text}"))
+        };
+        serde_json::json!({
+            "published": metric("mizan_broker_published_total"),
+            "received": metric("mizan_broker_received_total"),
+            "dropped": metric("mizan_broker_dropped_total"),
+            "reconnects": metric("mizan_broker_reconnects_total"),
+            "connected": metric("mizan_broker_connected") == 1,
+        })
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.http_url("/metrics"))
             .await
-            .expect("broker stats answer")
-            .json()
+            .expect("/metrics answers")
+            .text()
             .await
-            .expect("broker stats are JSON")
+            .expect("/metrics is text")
+    }
+
+    /// Sends the node SIGTERM (a graceful shutdown: it drains and exits).
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("`kill` runs");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits for the node to exit by itself, failing the test after
+    /// `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the node's status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the node did not exit within {limit:?}:\n{}",
+                self.log.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The node's peak resident memory so far (`VmHWM`), in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/<pid>/status is readable");
+        status
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("VmHWM:")?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no VmHWM in:\n{status}"))
     }
 
     /// Everything the node printed so far.

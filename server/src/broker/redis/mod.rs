@@ -4,8 +4,9 @@
 //! # Layout
 //!
 //! - `mod.rs`: [`RedisBroker`] (the [`Broker`] methods: queue, record,
-//!   wake; never any I/O), [`RedisConfig`], [`RedisBrokerError`], and the
-//!   state the two tasks share with it.
+//!   wake; never any I/O) and the state the two tasks share with it.
+//! - `config.rs`: [`RedisConfig`] and [`RedisBrokerError`].
+//! - `connection.rs`: opening connections and bounding every wait.
 //! - `publisher.rs`: the publisher task: drains the bounded queue in
 //!   pipelines over one multiplexed connection.
 //! - `subscriber.rs`: the subscriber task: one pub/sub connection,
@@ -16,82 +17,20 @@
 //! `docs/scaling.md` tells operators what happens during an outage.
 
 mod backoff;
+mod config;
+mod connection;
 mod publisher;
 mod subscriber;
 mod wire;
+
+pub use config::{RedisBrokerError, RedisConfig};
 
 use super::{Broker, BrokerStats, Event, Inbox, Subject};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{Notify, mpsc, watch};
-
-/// Settings of a [`RedisBroker`]. Every field has a default that runs.
-///
-/// ```
-/// use mizan_server::broker::RedisConfig;
-/// let config = RedisConfig { prefix: "shop".into(), ..RedisConfig::default() };
-/// assert_eq!(config.publish_buffer, 8192);
-/// ```
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    /// Namespace of this app's Redis channels (`{prefix}:t:{topic}`,
-    /// `{prefix}:c:{context}`), so several apps can share one Redis.
-    /// Every node of one app must use the same prefix (default `mizan`).
-    pub prefix: String,
-    /// Events waiting to be published, at most; when the queue is full
-    /// (Redis is slow or unreachable) further events are dropped and
-    /// counted (default 8192).
-    pub publish_buffer: usize,
-    /// Events sent in one pipeline, at most (default 512).
-    pub publish_batch: usize,
-    /// How long opening a connection may take (default 2 s).
-    pub connect_timeout: Duration,
-    /// How long Redis may take to answer a command or a pipeline
-    /// (default 2 s); past it the connection counts as lost.
-    pub command_timeout: Duration,
-    /// The first reconnection delay (default 100 ms); each failed attempt
-    /// doubles it, with jitter.
-    pub backoff_min: Duration,
-    /// The longest reconnection delay (default 2 s, so a restarted Redis is
-    /// used again within about 2 s).
-    pub backoff_max: Duration,
-    /// How often an idle connection is checked with a `PING` (default 5 s).
-    pub ping_interval: Duration,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        Self {
-            prefix: "mizan".to_owned(),
-            publish_buffer: 8192,
-            publish_batch: 512,
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(2),
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(2),
-            ping_interval: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Why [`RedisBroker::connect`] failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RedisBrokerError {
-    /// The URL is not a Redis URL.
-    #[error("invalid Redis URL: {0}")]
-    Url(String),
-    /// A setting is out of range.
-    #[error("invalid Redis broker setting: {0}")]
-    Config(&'static str),
-    /// Redis refused or failed the connection.
-    #[error("could not connect to Redis: {0}")]
-    Connect(String),
-    /// Redis did not answer in time.
-    #[error("Redis did not answer within {0:?}")]
-    Timeout(Duration),
-}
 
 /// Fans events out to other nodes through Redis pub/sub.
 ///
@@ -103,6 +42,14 @@ pub enum RedisBrokerError {
 /// counted), both connections come back with backoff and jitter, every
 /// subject is subscribed again, and the node tells its watchers to refetch
 /// ([`Inbox::resync`]).
+///
+/// Its [`stats`]: `published` counts events Redis accepted, `received`
+/// events from other nodes handed to this node (its own echoes are not
+/// counted), `dropped` events other nodes will never get (buffer full, or
+/// a pipeline that failed), `reconnects` connections (publishing or
+/// pub/sub) re-established after a loss, and `connected` is
+/// [`is_ready`](Broker::is_ready): the pub/sub connection is up and
+/// subscribed to everything the node needs.
 ///
 /// A clone is a handle on the same broker (to read its [`stats`] after
 /// handing it to the builder); attach it to one node only. The broker stops
@@ -204,7 +151,7 @@ impl RedisBroker {
                 "the publish buffer and batch must hold at least one event",
             ));
         }
-        let client = ::redis::Client::open(url).map_err(|e| RedisBrokerError::Url(e.to_string()))?;
+        let client = connection::client(url)?;
         let publishing = publisher::connect(&client, &config).await?;
         let subscribing = subscriber::connect(&client, &config).await?;
 
@@ -248,12 +195,6 @@ impl RedisBroker {
                 _stop: stop,
             }),
         })
-    }
-
-    /// The Redis channel that carries `subject` (for operators and tests:
-    /// `PUBSUB NUMSUB` on it counts the nodes interested).
-    pub fn channel_of(&self, subject: &Subject) -> String {
-        wire::channel_name(&self.handle.shared.config.prefix, subject)
     }
 
     fn set_interest(&self, subject: &Subject, wanted: bool) {
@@ -313,47 +254,5 @@ impl Broker for RedisBroker {
             reconnects: shared.reconnects.load(Ordering::Relaxed),
             connected: shared.connected.load(Ordering::Relaxed),
         }
-    }
-}
-
-/// Waits for `delay`, or returns `false` at once if the broker stopped.
-async fn pause(delay: Duration, stop: &mut watch::Receiver<()>) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(delay) => true,
-        _ = stop.changed() => false,
-    }
-}
-
-/// Why a connection attempt or a command failed.
-#[derive(Debug)]
-enum Failure {
-    Redis(::redis::RedisError),
-    Timeout(Duration),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Redis(e) => e.fmt(f),
-            Self::Timeout(limit) => write!(f, "no answer within {limit:?}"),
-        }
-    }
-}
-
-impl From<Failure> for RedisBrokerError {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::Redis(e) => Self::Connect(e.to_string()),
-            Failure::Timeout(limit) => Self::Timeout(limit),
-        }
-    }
-}
-
-/// Runs `fut` within `limit`; a timeout is a failure like any other.
-async fn within<T>(limit: Duration, fut: impl Future<Output = ::redis::RedisResult<T>>) -> Result<T, Failure> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(Failure::Redis(e)),
-        Err(_) => Err(Failure::Timeout(limit)),
     }
 }

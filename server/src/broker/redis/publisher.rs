@@ -11,7 +11,8 @@
 //! refetch what they missed.
 
 use super::backoff::Backoff;
-use super::{Failure, RedisConfig, Shared, pause, wire, within};
+use super::connection::{Failure, pause, within};
+use super::{RedisConfig, Shared, wire};
 use crate::broker::Event;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, Client};
@@ -61,7 +62,7 @@ pub(super) async fn run(
     let mut publisher = Publisher {
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
         control: wire::control_channel(&config.prefix),
-        batch: Vec::with_capacity(config.publish_batch),
+        batch: Vec::with_capacity(config.publish_batch.min(1024)),
         shared: Arc::clone(&shared),
         client,
         conn: Some(conn),
@@ -142,6 +143,7 @@ impl Publisher {
         };
         match within(self.shared.config.command_timeout, pipe.exec_async(conn)).await {
             Ok(()) => {
+                tracing::trace!(events = count, notice, "published a pipeline");
                 self.shared.published.fetch_add(count, Ordering::Relaxed);
                 self.last_ok = Instant::now();
                 if notice {

@@ -10,7 +10,8 @@
 //! published meanwhile never reached it.
 
 use super::backoff::Backoff;
-use super::{Failure, RedisConfig, Shared, pause, wire, within};
+use super::connection::{Failure, pause, within};
+use super::{RedisConfig, Shared, wire};
 use crate::broker::{Event, Subject};
 use ::redis::Client;
 use ::redis::aio::{PubSubSink, PubSubStream};
@@ -111,7 +112,9 @@ pub(super) async fn run(
             }
         };
         if let Err(error) = subscriber.subscribe_all(&mut sink).await {
-            tracing::warn!(%error, "subscribing on the new Redis connection failed; reconnecting");
+            tracing::warn!(%error, "subscribing on the Redis connection failed; reconnecting");
+            shared.connected.store(false, Ordering::Relaxed);
+            lost_before = true;
             continue;
         }
         shared.connected.store(true, Ordering::Relaxed);
