@@ -1,0 +1,187 @@
+//! Failure modes against a fixture node running as its own process: a
+//! SIGTERM drain, memory under a flood with a client that never reads, and
+//! a connection storm.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use mizan::protocol::ServerFrame;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::processes::Node;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Settings that let one test client send as fast as it can.
+const UNTHROTTLED: [(&str, &str); 4] = [
+    ("MIZAN_OUTBOUND_QUEUE_FRAMES", "4096"),
+    ("MIZAN_MESSAGES_PER_SECOND", "1e9"),
+    ("MIZAN_MESSAGE_BURST", "1e9"),
+    ("MIZAN_PENDING_SENDS_PER_TOPIC", "100000"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_batches_and_the_process_exits() {
+    let mut node = Node::start_with_env(&[], &[("MIZAN_DRAIN_WINDOW", "2s"), ("MIZAN_SHUTDOWN_GRACE", "2s")]);
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        clients.push(node.client().await);
+    }
+    let started = Instant::now();
+    node.terminate();
+    let waiting: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                assert_eq!(client.closed().await, 1012);
+                started.elapsed()
+            })
+        })
+        .collect();
+    let mut closed_at = Vec::new();
+    for closed in waiting {
+        closed_at.push(closed.await.unwrap());
+    }
+    closed_at.sort();
+    let spread = closed_at[99] - closed_at[0];
+    // Batches every 100 ms over 2 s: ~1.9 s from first to last close.
+    assert!(spread >= Duration::from_millis(950), "closes not spread: {spread:?}");
+    assert!(
+        spread <= Duration::from_millis(4000),
+        "closes spread too long: {spread:?}"
+    );
+    let status = node.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "the node exited with {status}:\n{}", node.log());
+}
+
+/// A socket whose kernel receive buffer is tiny, so the server must queue.
+async fn stuck_subscriber(node: &Node, room: &str) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = socket.connect(node.addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(node.ws_url(), stream).await.unwrap();
+    let _hello = ws.next().await.unwrap().unwrap();
+    let join = json!({"type": "subscribe", "id": 1, "channel": "chat", "params": {"room": room}});
+    ws.send(Message::text(join.to_string())).await.unwrap();
+    let Some(Ok(Message::Text(reply))) = ws.next().await else {
+        panic!("no reply")
+    };
+    assert!(reply.contains("subscribed"), "{reply}");
+    ws
+}
+
+#[tokio::test]
+async fn a_flood_to_a_client_that_never_reads_stays_within_bounded_memory() {
+    let node = Node::start_with_env(&[], &UNTHROTTLED);
+    let _stuck = stuck_subscriber(&node, "flood").await;
+    let mut reader = node.client().await;
+    let topic = reader.join("chat", json!({"room": "flood"})).await;
+    let mut sender = node.client().await;
+    sender.join("chat", json!({"room": "flood"})).await;
+    let total = 50_000;
+    // The sender waits for the reader after each window, so only `stuck`
+    // ever lags by more than a window.
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = std::sync::Arc::clone(&received);
+    let reading = tokio::spawn(async move {
+        for i in 0..total {
+            progress.store(i, std::sync::atomic::Ordering::Release);
+            let ServerFrame::Message { data, .. } = reader.push().await else {
+                panic!()
+            };
+            assert_eq!(data.get(), format!(r#"{{"text":"{i}","user":null}}"#));
+        }
+    });
+    for window in 0..total / 1000 {
+        let mut ids = Vec::with_capacity(1000);
+        for i in window * 1000..(window + 1) * 1000 {
+            ids.push(
+                sender
+                    .request(json!({"type": "send", "topic": topic, "data": {"text": i.to_string()}}))
+                    .await,
+            );
+        }
+        for id in ids {
+            let reply = sender.reply(id).await;
+            assert!(matches!(reply, ServerFrame::Ok { .. }), "{reply:?}");
+        }
+        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(1), sender.push()).await {
+            assert!(matches!(frame, ServerFrame::Message { .. }));
+        }
+        let deadline = Instant::now() + support::WAIT;
+        while received.load(std::sync::atomic::Ordering::Acquire) + 1 < (window + 1) * 1000 {
+            assert!(Instant::now() < deadline, "the reader fell behind");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    reading.await.unwrap();
+    let metrics = node.metrics().await;
+    assert!(metrics.contains("mizan_closes_total{code=\"4008\"} 1\n"), "{metrics}");
+    // The stated bound: the node's peak resident memory stays under 128 MiB
+    // (a debug build; the stuck socket's queue is capped at 1 MiB).
+    let peak = node.peak_rss_kib();
+    assert!(peak < 128 * 1024, "peak RSS {peak} KiB");
+}
+
+#[tokio::test]
+async fn a_storm_of_ten_thousand_connections_is_served_or_refused_cleanly() {
+    let node = Node::start_with_env(&[], &[("MIZAN_MAX_CONNECTIONS", "10000")]);
+    let mut subscriber = node.client().await;
+    let topic = subscriber.join("chat", json!({"room": "storm"})).await;
+    let mut publisher = node.client().await;
+    publisher.join("chat", json!({"room": "storm"})).await;
+    let url = node.ws_url();
+    let started = Instant::now();
+    let storm: Vec<_> = (0..10_000)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                // Spread the 10k attempts over one second.
+                tokio::time::sleep(Duration::from_micros(i * 100)).await;
+                match tokio_tungstenite::connect_async(&url).await {
+                    Ok((ws, _)) => Ok(Some(ws)),
+                    Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+                    Err(e) => panic!("attempt {i} failed uncleanly: {e}"),
+                }
+            })
+        })
+        .collect();
+    // Meanwhile the established subscriber keeps getting every message.
+    let mut sent = 0;
+    while storm.iter().any(|t| !t.is_finished()) && sent < 500 {
+        let id = publisher
+            .request(json!({"type": "send", "topic": topic, "data": {"text": sent.to_string()}}))
+            .await;
+        assert!(matches!(publisher.reply(id).await, ServerFrame::Ok { .. }));
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for attempt in storm {
+        match attempt.await.unwrap() {
+            Ok(ws) => accepted.push(ws),
+            Err(status) => {
+                assert!(status == 429 || status == 503, "refused with {status}");
+                refused += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(accepted.len() + refused, 10_000);
+    assert!(
+        accepted.len() >= 2_000,
+        "only {} accepted in {elapsed:?}",
+        accepted.len()
+    );
+    for i in 0..sent {
+        let ServerFrame::Message { data, .. } = subscriber.push().await else {
+            panic!()
+        };
+        assert_eq!(data.get(), format!(r#"{{"text":"{i}","user":null}}"#));
+    }
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains(&format!("mizan_connections {}\n", accepted.len() + 2)),
+        "{metrics}"
+    );
+    drop(accepted);
+}
