@@ -1,0 +1,317 @@
+/**
+ * The context cache: one entry per context and canonical params, shared by
+ * every user of that key, watched while someone uses it, refetched once per
+ * burst of invalidations, patched in place by merges.
+ */
+
+import { MizanError } from "./errors.js";
+import type { Bundle, InvalidateEntry, JsonObject, MergeEntry, ReplyFrame } from "./frames.js";
+import { canonicalJson, canonicalParams, keyOf, scopeMatches } from "./params.js";
+import type { SocketKernel } from "./socket.js";
+import { Listeners, type Store } from "./store.js";
+
+/** Whether a context's data has arrived. */
+export type ContextStatus = "loading" | "success" | "error";
+
+/** What a user of a context sees. Replaced (never mutated) on every change. */
+export interface ContextState<D = Record<string, unknown>> {
+  /** `loading` until the first bundle, `error` when the last request failed. */
+  status: ContextStatus;
+  /** The bundle: `{slot: value}`. Kept (possibly stale) when a refetch fails. */
+  data: D | undefined;
+  /** Why the last fetch or watch failed. */
+  error: MizanError | undefined;
+  /** True from an invalidation until the refetch lands. */
+  stale: boolean;
+}
+
+/** Options of the context cache. */
+export interface CacheOptions {
+  /**
+   * How long an entry nobody uses stays watched, in ms (default 1 500), so a
+   * component that unmounts and mounts again (a route change, React's strict
+   * mode) does not unwatch and watch again.
+   */
+  lingerMs?: number;
+  /**
+   * How long to gather invalidations before refetching, in ms (default 10):
+   * a burst of pushes that arrive together costs one fetch.
+   */
+  refetchDelayMs?: number;
+  /** Timeout of `watch` and `fetch` requests, in ms (default: the client's). */
+  timeoutMs?: number;
+}
+
+const LOADING: ContextState<never> = Object.freeze({
+  status: "loading",
+  data: undefined,
+  error: undefined,
+  stale: false,
+}) as ContextState<never>;
+
+class Entry {
+  refs = 0;
+  state: ContextState<Record<string, unknown>> = LOADING;
+  readonly listeners = new Listeners();
+  /** A watch was sent on the current connection (or is on its way). */
+  watched = false;
+  /** A `watch` or `fetch` is in flight (at most one per entry). */
+  inFlight = false;
+  /** Invalidated while in flight: fetch once more when it lands. */
+  again = false;
+  refetchTimer: ReturnType<typeof setTimeout> | undefined;
+  lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Merges that arrived while a bundle was in flight, re-applied on top of it. */
+  lateMerges: MergeEntry[] = [];
+
+  constructor(
+    readonly key: string,
+    readonly context: string,
+    readonly params: JsonObject,
+  ) {}
+}
+
+/** A handle on one cache entry; `release` when done. */
+export interface ContextLease<D> {
+  /** The entry's current state. */
+  getSnapshot(): ContextState<D>;
+  /** Stops using the entry (the last release unwatches it after the linger). */
+  release(): void;
+}
+
+/** The shared context cache of one client. */
+export class ContextCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly kernel: SocketKernel;
+  private readonly options: CacheOptions;
+
+  constructor(kernel: SocketKernel, options: CacheOptions = {}) {
+    this.kernel = kernel;
+    this.options = options;
+    kernel.onOpen.add(({ reconnected }) => this.onOpen(reconnected));
+    kernel.onPush.add((frame) => {
+      if (frame.type === "invalidate") this.invalidate(frame);
+      else if (frame.type === "merge") this.merge(frame);
+    });
+  }
+
+  /**
+   * A store over one context: subscribing uses the entry (the first user
+   * watches it), unsubscribing releases it. Pass it to `useSyncExternalStore`.
+   */
+  store<D = Record<string, unknown>>(context: string, params: JsonObject = {}): Store<ContextState<D>> {
+    const key = keyOf(context, params);
+    const snapshot = (): ContextState<D> => (this.entries.get(key)?.state ?? LOADING) as ContextState<D>;
+    return {
+      subscribe: (listener) => {
+        const lease = this.acquire(context, params);
+        const entry = this.entries.get(key);
+        const off = entry?.listeners.add(listener);
+        return () => {
+          off?.();
+          lease.release();
+        };
+      },
+      getSnapshot: snapshot,
+      getServerSnapshot: snapshot,
+    };
+  }
+
+  /** Starts using a context; the first user of a key watches it. */
+  acquire<D = Record<string, unknown>>(context: string, params: JsonObject = {}): ContextLease<D> {
+    const key = keyOf(context, params);
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      entry = new Entry(key, context, canonicalParams(params));
+      this.entries.set(key, entry);
+    }
+    const e = entry;
+    clearTimeout(e.lingerTimer);
+    e.lingerTimer = undefined;
+    e.refs++;
+    if (!e.watched) this.watch(e);
+    let released = false;
+    return {
+      getSnapshot: () => e.state as ContextState<D>,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.release(e);
+      },
+    };
+  }
+
+  /** The state of a context, if the cache has it (no request). */
+  peek<D = Record<string, unknown>>(context: string, params: JsonObject = {}): ContextState<D> | undefined {
+    return this.entries.get(keyOf(context, params))?.state as ContextState<D> | undefined;
+  }
+
+  /**
+   * Seeds the cache with bundles fetched elsewhere (server rendering). The
+   * first user then renders the data at once and watches without showing a
+   * loading state; the watch's bundle replaces it only if it differs.
+   * Keys the cache already holds are left alone.
+   */
+  hydrate(bundles: readonly Bundle<unknown>[]): void {
+    for (const b of bundles) {
+      const key = keyOf(b.context, b.params);
+      if (this.entries.has(key)) continue;
+      const entry = new Entry(key, b.context, canonicalParams(b.params));
+      entry.state = { status: "success", data: b.data as Record<string, unknown>, error: undefined, stale: false };
+      this.entries.set(key, entry);
+    }
+  }
+
+  /**
+   * Applies an invalidation: every matching entry (PROTOCOL.md section 5) is
+   * marked stale and refetched once, however many invalidations arrive
+   * before the refetch lands.
+   */
+  invalidate(entry: InvalidateEntry): void {
+    for (const e of [...this.entries.values()]) {
+      if (e.context !== entry.context || !scopeMatches(entry.params, e.params)) continue;
+      if (e.refs === 0 && e.watched) {
+        this.drop(e); // nobody looks at it: forget it rather than refetch
+        continue;
+      }
+      this.markStale(e);
+    }
+  }
+
+  /** Applies a merge: splices `value` into the slot of every matching entry, with no request. */
+  merge(entry: MergeEntry): void {
+    for (const e of this.entries.values()) {
+      if (e.context !== entry.context || !scopeMatches(entry.params, e.params)) continue;
+      if (e.inFlight) e.lateMerges.push(entry);
+      const data = e.state.data;
+      if (data === undefined) continue;
+      this.setState(e, { ...e.state, data: { ...data, [entry.slot]: entry.value } });
+    }
+  }
+
+  /** Refetches a context now (every params of it when `params` is omitted). */
+  refetch(context: string, params?: JsonObject): void {
+    this.invalidate(params === undefined ? { context } : { context, params });
+  }
+
+  /** How many keys the cache holds (for tests and devtools). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  // ---- internals -------------------------------------------------------------
+
+  private release(e: Entry): void {
+    e.refs--;
+    if (e.refs > 0) return;
+    const linger = this.options.lingerMs ?? 1_500;
+    e.lingerTimer = setTimeout(() => {
+      if (e.refs === 0) this.drop(e);
+    }, linger);
+  }
+
+  private drop(e: Entry): void {
+    clearTimeout(e.lingerTimer);
+    clearTimeout(e.refetchTimer);
+    if (this.entries.get(e.key) === e) this.entries.delete(e.key);
+    if (e.watched && this.kernel.isOpen) {
+      this.kernel.request({ type: "unwatch", context: e.context, params: e.params }, this.timeout()).catch(() => undefined);
+    }
+    e.watched = false;
+  }
+
+  private onOpen(reconnected: boolean): void {
+    for (const e of [...this.entries.values()]) {
+      if (reconnected) e.watched = false; // the old socket's watches died with it
+      if (e.refs > 0) {
+        if (!e.watched) this.watch(e);
+      } else if (reconnected && e.lingerTimer !== undefined) {
+        this.drop(e);
+      }
+    }
+  }
+
+  /** Sends `watch` (its bundle reply is also the (re)fetch). Waits for the socket when it is not open. */
+  private watch(e: Entry): void {
+    if (!this.kernel.isOpen) {
+      this.kernel.connect(); // `onOpen` watches it
+      return;
+    }
+    clearTimeout(e.refetchTimer);
+    e.refetchTimer = undefined;
+    e.watched = true;
+    this.load(e, "watch");
+  }
+
+  private markStale(e: Entry): void {
+    if (!e.state.stale && e.state.data !== undefined) this.setState(e, { ...e.state, stale: true });
+    if (e.inFlight) {
+      e.again = true;
+      return;
+    }
+    if (e.refetchTimer !== undefined) return; // already scheduled: this burst costs one fetch
+    e.refetchTimer = setTimeout(() => {
+      e.refetchTimer = undefined;
+      this.refresh(e);
+    }, this.options.refetchDelayMs ?? 10);
+  }
+
+  private refresh(e: Entry): void {
+    if (this.entries.get(e.key) !== e || e.refs === 0) return;
+    if (!e.watched) this.watch(e);
+    else if (this.kernel.isOpen) this.load(e, "fetch");
+    // else: not connected; the reconnect watches and so refetches
+  }
+
+  private load(e: Entry, type: "watch" | "fetch"): void {
+    e.inFlight = true;
+    e.again = false;
+    this.kernel
+      .request({ type, context: e.context, params: e.params }, this.timeout())
+      .then(
+        (reply) => this.applyBundle(e, reply),
+        (error: unknown) => this.applyError(e, type, error),
+      )
+      .finally(() => {
+        e.inFlight = false;
+        e.lateMerges = [];
+        if (e.again && this.entries.get(e.key) === e) {
+          e.again = false;
+          this.refresh(e);
+        }
+      });
+  }
+
+  private applyBundle(e: Entry, reply: ReplyFrame): void {
+    if (reply.type !== "bundle") return;
+    let data = reply.data;
+    for (const m of e.lateMerges) data = { ...data, [m.slot]: m.value };
+    e.lateMerges = [];
+    const old = e.state.data;
+    // Same content keeps the same object: no re-render, no flash after hydration.
+    const same = old !== undefined && canonicalJson(old) === canonicalJson(data);
+    this.setState(e, { status: "success", data: same ? old : data, error: undefined, stale: e.again });
+  }
+
+  private applyError(e: Entry, type: "watch" | "fetch", error: unknown): void {
+    const err = error instanceof MizanError ? error : new MizanError("internal", String(error));
+    if (err.code === "disconnected" || err.code === "closed") {
+      // The reconnect watches again (and so refetches); keep what we have.
+      if (type === "watch") e.watched = false;
+      return;
+    }
+    if (type === "watch") e.watched = false; // the server dropped the failed watch
+    this.setState(e, { ...e.state, status: "error", error: err, stale: e.state.data !== undefined });
+  }
+
+  private setState(e: Entry, state: ContextState<Record<string, unknown>>): void {
+    const cur = e.state;
+    if (cur.status === state.status && cur.data === state.data && cur.error === state.error && cur.stale === state.stale) return;
+    e.state = state;
+    e.listeners.emit();
+  }
+
+  private timeout(): { timeoutMs?: number } {
+    return this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs };
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The wire frames of protocol version 1 (PROTOCOL.md section 2), as the
+ * client sends and receives them.
+ */
+
+/** Any JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A JSON object: args, params, channel data. */
+export type JsonObject = { [key: string]: unknown };
+
+/** The user a socket acts as (`hello` and the reply to `auth`). */
+export interface UserInfo {
+  id: string;
+  staff?: boolean;
+  superuser?: boolean;
+}
+
+/** One invalidation (PROTOCOL.md section 5). */
+export interface InvalidateEntry {
+  context: string;
+  /** Set for a function-level entry. */
+  fn?: string;
+  /** Absent for a broad entry: every watcher of the context. */
+  params?: JsonObject;
+  /** For a per-user context: the audience. The server already routed it. */
+  user?: string;
+}
+
+/** One merge (PROTOCOL.md section 6). */
+export interface MergeEntry {
+  context: string;
+  slot: string;
+  params?: JsonObject;
+  user?: string;
+  value: unknown;
+}
+
+/** A context bundle: the reply to `fetch`/`watch`, and the body of an HTTP fetch. */
+export interface Bundle<D = Record<string, unknown>> {
+  context: string;
+  params: JsonObject;
+  data: D;
+}
+
+/** What a call returns: its result and what it made stale or patched. */
+export interface CallReply<R = unknown> {
+  result: R;
+  invalidate: InvalidateEntry[];
+  merge: MergeEntry[];
+}
+
+/** A request the client sends, without its `id`. */
+export type ClientRequest =
+  | { type: "auth"; token: string }
+  | { type: "call"; fn: string; args: JsonObject }
+  | { type: "fetch"; context: string; params: JsonObject }
+  | { type: "watch"; context: string; params: JsonObject }
+  | { type: "unwatch"; context: string; params: JsonObject }
+  | { type: "subscribe"; channel: string; params: JsonObject }
+  | { type: "send"; topic: string; data: unknown }
+  | { type: "unsubscribe"; topic: string };
+
+/** A frame the server sends. */
+export type ServerFrame =
+  | { type: "hello"; protocol: number; node: string; session: string; user: UserInfo | null }
+  | { type: "ok"; id: number; user?: UserInfo }
+  | ({ type: "result"; id: number } & CallReply)
+  | ({ type: "bundle"; id: number } & Bundle)
+  | { type: "subscribed"; id: number; topic: string }
+  | { type: "error"; id?: number; code: string; message: string; details?: unknown }
+  | { type: "message"; topic: string; data: unknown }
+  | ({ type: "invalidate" } & InvalidateEntry)
+  | ({ type: "merge" } & MergeEntry);
+
+/** A reply to a request (any frame with an `id`). */
+export type ReplyFrame = Extract<ServerFrame, { id: number }>;

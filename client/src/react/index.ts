@@ -1,0 +1,14 @@
+/**
+ * `@mizan/client/react`: React bindings over the runtime's stores
+ * (`useSyncExternalStore`). React 18 or newer.
+ */
+
+export { MizanProvider, MizanReactContext, useMizan, type MizanProviderProps } from "./provider.js";
+export { useCall, type CallResult, type CallStatus } from "./useCall.js";
+export { useChannel, type ChannelResult, type UseChannelOptions } from "./useChannel.js";
+export { useConnection } from "./useConnection.js";
+export { useMizanContext, type ContextResult } from "./useMizanContext.js";
+export type { ContextState, ContextStatus } from "../cache.js";
+export type { ChannelState, ChannelStatus } from "../channels.js";
+export { MizanClient, createClient, type CallOptions, type ClientOptions } from "../client.js";
+export { MizanError } from "../errors.js";

@@ -1,0 +1,94 @@
+/** `useChannel`: join a channel, send to it, receive its messages. */
+
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
+import type { ChannelState, ChannelStatus, ChannelSubscription } from "../channels.js";
+import { MizanError } from "../errors.js";
+import type { JsonObject } from "../frames.js";
+import { keyOf } from "../params.js";
+import type { Store } from "../store.js";
+import { useMizan } from "./provider.js";
+
+/** Options of `useChannel`. */
+export interface UseChannelOptions<S> {
+  /** Called with every message (the latest function is used; no need to memoize). */
+  onMessage?: (message: S) => void;
+  /** How many recent messages `messages` keeps (default 100; 0 keeps none). */
+  keep?: number;
+}
+
+/** What `useChannel` returns. */
+export interface ChannelResult<C, S> {
+  /** Sends a client message; resolves once the channel's `receive` has run. */
+  send(data: C): Promise<void>;
+  /** The most recent messages, oldest first (see `keep`). */
+  messages: S[];
+  status: ChannelStatus;
+  /** The joined topic. */
+  topic: string | undefined;
+  /** Why the subscribe was refused. */
+  error: MizanError | undefined;
+  /** Empties `messages`. */
+  clear(): void;
+}
+
+const JOINING_STORE: Store<ChannelState> = {
+  subscribe: () => () => undefined,
+  getSnapshot: () => JOINING_STATE,
+  getServerSnapshot: () => JOINING_STATE,
+};
+const JOINING_STATE: ChannelState = Object.freeze({ status: "joining", topic: undefined, error: undefined }) as ChannelState;
+
+/**
+ * Joins `channel` with `params` while the component is mounted (re-joined
+ * after reconnects; shared with other components on the same key).
+ *
+ * ```tsx
+ * const chat = useChannel<{ text: string }, { text: string; user: string | null }>("chat", { room: "lobby" });
+ * chat.messages.map((m) => <li>{m.text}</li>);
+ * chat.send({ text: "hi" });
+ * ```
+ */
+export function useChannel<C = unknown, S = unknown>(
+  channel: string,
+  params: object = {},
+  options: UseChannelOptions<S> = {},
+): ChannelResult<C, S> {
+  const client = useMizan();
+  const key = keyOf(channel, params as JsonObject);
+  const keep = options.keep ?? 100;
+  const onMessage = useRef(options.onMessage);
+  onMessage.current = options.onMessage;
+  const [messages, setMessages] = useState<S[]>([]);
+  const [sub, setSub] = useState<ChannelSubscription<C, S> | null>(null);
+  const subRef = useRef<ChannelSubscription<C, S> | null>(null);
+
+  useEffect(() => {
+    const s = client.channel<C, S>(channel, params as JsonObject);
+    subRef.current = s;
+    setSub(s);
+    setMessages([]);
+    const off = s.onMessage((m) => {
+      onMessage.current?.(m);
+      if (keep > 0) setMessages((prev) => (prev.length >= keep ? [...prev.slice(prev.length - keep + 1), m] : [...prev, m]));
+    });
+    return () => {
+      off();
+      s.leave();
+      if (subRef.current === s) subRef.current = null;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [client, key, keep]);
+
+  const store = sub?.state ?? JOINING_STORE;
+  const state = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getServerSnapshot);
+  const send = useCallback((data: C): Promise<void> => {
+    const s = subRef.current;
+    if (s === null) return Promise.reject(new MizanError("not_subscribed", `not joined to \`${channel}\` yet`));
+    return s.send(data);
+  }, [channel]);
+  const clear = useCallback(() => setMessages([]), []);
+  return useMemo(
+    () => ({ send, messages, status: state.status, topic: state.topic, error: state.error, clear }),
+    [send, messages, state, clear],
+  );
+}

@@ -1,0 +1,80 @@
+// How an application uses the generated fixture client; compiled (not run)
+// by `npm run typecheck:generated`. Wrong uses are marked @ts-expect-error,
+// so they fail the check if they ever start to compile.
+
+import {
+  MizanProvider,
+  callEcho,
+  callFail,
+  callUpdateProfile,
+  channelMessages,
+  fetchUserContext,
+  functionArgs,
+  joinChatChannel,
+  manifestVersion,
+  useAddOrder,
+  useChatChannel,
+  useCurrentUser,
+  useCurrentUserCall,
+  useGlobal,
+  useNotifications,
+  useNotificationsCall,
+  useRenameUser,
+  useUser,
+  type ChatSaid,
+  type UserShape,
+} from "../../codegen/tests/snapshots/fixture/index.js";
+
+export async function calls(): Promise<string> {
+  const echoed = await callEcho({ text: "hi" });
+  await callFail();
+  await callUpdateProfile({ user_id: 5, name: "Ann" }, { transport: "http" });
+  // @ts-expect-error: `text` must be a string
+  await callEcho({ text: 5 });
+  // @ts-expect-error: `name` is required
+  await callUpdateProfile({ user_id: 5 });
+  const bundle = await fetchUserContext({ user_id: 5 }, { transport: "http" });
+  const name: string = bundle.data.user_profile.name;
+  const args = functionArgs.echo.parse({ text: "x" });
+  const said: ChatSaid = channelMessages.chat.server.parse({ text: "t", user: null });
+  const sub = joinChatChannel({ room: "lobby" });
+  sub.onMessage((m) => m.user?.toUpperCase());
+  await sub.send({ text: "hello" });
+  sub.leave();
+  return echoed.message + name + args.text + said.text + manifestVersion;
+}
+
+function Profile(props: { userId: number }) {
+  const { data, error, status } = useUser({ user_id: props.userId });
+  const me = useCurrentUser();
+  const meId: string | null | undefined = me.data?.id;
+  const global = useGlobal();
+  const notes = useNotifications();
+  const rename = useRenameUser();
+  const addOrder = useAddOrder();
+  const chat = useChatChannel({ room: "lobby" }, { onMessage: (m) => console.log(m.text) });
+  useCurrentUserCall();
+  useNotificationsCall();
+  // @ts-expect-error: `user` needs `user_id`
+  useUser({});
+  const profile: UserShape | undefined = data?.user_profile;
+  return (
+    <div>
+      <p>{status === "error" ? error?.message : profile?.name}</p>
+      <p>{meId ?? global.data?.current_user.id}</p>
+      <ul>{notes.data?.notifications.map((n) => <li key={n}>{n}</li>)}</ul>
+      <button onClick={() => void rename.mutate({ user_id: props.userId, name: "Bo" })}>{rename.status}</button>
+      <button onClick={() => void addOrder.mutateAsync({ user_id: props.userId, item: "tea" }).then((o) => o.id)}>add</button>
+      <ul>{chat.messages.map((m, i) => <li key={i}>{m.user}: {m.text}</li>)}</ul>
+      <button onClick={() => void chat.send({ text: "hi" })}>{chat.status}</button>
+    </div>
+  );
+}
+
+export function App() {
+  return (
+    <MizanProvider url="/api/mizan" token={async () => "jwt"}>
+      <Profile userId={5} />
+    </MizanProvider>
+  );
+}

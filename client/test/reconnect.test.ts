@@ -1,0 +1,68 @@
+// Restarts a fixture of its own on the same port: the client must come
+// back, ask the token provider again, restore its watches and joins, and
+// refetch every watched context.
+
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { mintToken, startFixture, startFixtureForRestart, type Fixture } from "./fixture.js";
+import { closeClients, newClient, waitFor } from "./helpers.js";
+
+let fixture: Fixture | undefined;
+afterEach(closeClients);
+afterAll(async () => {
+  await fixture?.stop();
+});
+
+type UserData = { user_profile: { user_id: number; name: string } };
+
+describe("reconnect", () => {
+  it("restores watches and subscriptions and refetches after the server restarts", async () => {
+    fixture = await startFixtureForRestart();
+    const { port, url } = fixture;
+    let tokenCalls = 0;
+    const { client, log } = newClient(url, {
+      token: async () => {
+        tokenCalls++;
+        return mintToken("rita");
+      },
+      backoff: { initialMs: 50, maxMs: 400 },
+    });
+    const other = newClient(url).client;
+    const user_id = 42;
+
+    const lease = client.cache.acquire<UserData>("user", { user_id });
+    const chat = client.channel<{ text: string }, { text: string; user: string | null }>("chat", { room: "again" });
+    const got: string[] = [];
+    chat.onMessage((m) => got.push(m.text));
+    await chat.joined();
+    await waitFor(() => lease.getSnapshot().status === "success");
+    await other.call("update_profile", { user_id, name: "before" });
+    await waitFor(() => lease.getSnapshot().data?.user_profile.name === "before", 5_000, "name before");
+    expect(tokenCalls).toBe(1);
+    const statuses: string[] = [];
+    client.connection.subscribe(() => statuses.push(client.connection.getSnapshot().status));
+
+    await fixture.stop("SIGKILL");
+    await waitFor(() => client.connection.getSnapshot().status === "reconnecting", 5_000, "reconnecting");
+    const mark = log.mark();
+    fixture = await startFixture(port);
+
+    await waitFor(() => client.connection.getSnapshot().status === "open", 10_000, "open again");
+    expect(tokenCalls).toBe(2);
+    expect(client.connection.getSnapshot().user).toMatchObject({ id: "rita" });
+    // The new node lost its memory: the refetch shows the current data.
+    await waitFor(() => lease.getSnapshot().data?.user_profile.name === `user${user_id}`, 5_000, "refetched data");
+    expect(log.of("out", "watch", mark)).toEqual([{ type: "watch", id: expect.any(Number), context: "user", params: { user_id } }]);
+    expect(log.of("out", "subscribe", mark)).toHaveLength(1);
+    expect(statuses).toContain("reconnecting");
+
+    // The watch is live again...
+    await other.call("update_profile", { user_id, name: "after" });
+    await waitFor(() => lease.getSnapshot().data?.user_profile.name === "after", 5_000, "name after");
+    // ...and so is the subscription.
+    await waitFor(() => chat.state.getSnapshot().status === "joined");
+    await other.channel("chat", { room: "again" }).send({ text: "welcome back" });
+    await waitFor(() => got.includes("welcome back"), 5_000, "message after restart");
+    lease.release();
+    chat.leave();
+  });
+});

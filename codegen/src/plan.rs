@@ -1,0 +1,234 @@
+//! What to generate and under which names, decided once for all modules.
+
+use crate::Error;
+use crate::names::{Namespace, identifier, pascal};
+use crate::shape::{Parser, Shape};
+use mizan_protocol::{FunctionManifest, Manifest};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The context whose slots get hooks of their own (`useCurrentUser`).
+pub(crate) const GLOBAL: &str = "global";
+
+/// Names the runtime re-exports or the generated modules define besides the API's.
+const RESERVED: &[&str] = &[
+    "MizanProvider",
+    "useMizan",
+    "useConnection",
+    "manifestVersion",
+    "functionArgs",
+    "contextParams",
+    "channelMessages",
+];
+
+/// Whether a function, context or channel hook takes params/args.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Arg {
+    /// Nothing to pass (an object with no keys).
+    None,
+    /// May be omitted (no required keys): `args: T = {}`.
+    Optional,
+    Required,
+}
+
+/// One server function.
+pub(crate) struct FunctionPlan<'m> {
+    pub(crate) name: &'m str,
+    pub(crate) manifest: &'m FunctionManifest,
+    pub(crate) args: Shape,
+    pub(crate) output: Shape,
+    pub(crate) arg: Arg,
+    pub(crate) call_ident: String,
+    pub(crate) hook_ident: String,
+}
+
+/// One context.
+pub(crate) struct ContextPlan<'m> {
+    pub(crate) name: &'m str,
+    pub(crate) auth: &'m str,
+    pub(crate) per_user: bool,
+    pub(crate) params: Shape,
+    pub(crate) arg: Arg,
+    pub(crate) params_type: String,
+    pub(crate) data_type: String,
+    pub(crate) hook_ident: String,
+    pub(crate) fetch_ident: String,
+    /// `(slot, output shape, slot hook name for the global context)`.
+    pub(crate) slots: Vec<(&'m str, Shape, Option<String>)>,
+}
+
+/// One channel.
+pub(crate) struct ChannelPlan<'m> {
+    pub(crate) name: &'m str,
+    pub(crate) params: Shape,
+    pub(crate) client_message: Shape,
+    pub(crate) server_message: Shape,
+    pub(crate) arg: Arg,
+    pub(crate) hook_ident: String,
+    pub(crate) join_ident: String,
+}
+
+/// Everything the module writers need.
+pub(crate) struct Plan<'m> {
+    pub(crate) version: &'m str,
+    /// Definition name -> (shape, description).
+    pub(crate) definitions: BTreeMap<&'m str, (Shape, Option<String>)>,
+    /// Definition name -> TypeScript type name.
+    pub(crate) type_names: BTreeMap<String, String>,
+    /// Definition name -> Zod schema constant.
+    pub(crate) schema_names: BTreeMap<String, String>,
+    pub(crate) functions: Vec<FunctionPlan<'m>>,
+    pub(crate) contexts: Vec<ContextPlan<'m>>,
+    pub(crate) channels: Vec<ChannelPlan<'m>>,
+}
+
+impl<'m> Plan<'m> {
+    /// Parses every schema and names everything.
+    pub(crate) fn new(m: &'m Manifest) -> Result<Self, Error> {
+        if m.protocol != 1 {
+            return Err(Error::Protocol(m.protocol));
+        }
+        let def_names: BTreeSet<String> = m.definitions.keys().cloned().collect();
+        let parser = Parser {
+            definitions: &def_names,
+        };
+        let parse = |schema: &serde_json::Value, place: String| {
+            parser.parse(schema).map_err(|reason| Error::Schema { place, reason })
+        };
+
+        let mut ns = Namespace::default();
+        for r in RESERVED {
+            ns.claim(r, "the generated modules")?;
+        }
+        let mut definitions = BTreeMap::new();
+        let mut type_names = BTreeMap::new();
+        for (name, schema) in &m.definitions {
+            let shape = parse(schema, format!("definition `{name}`"))?;
+            definitions.insert(name.as_str(), (shape, crate::shape::description(schema)));
+            type_names.insert(
+                name.clone(),
+                ns.claim_free(&identifier(name), &format!("definition `{name}`")),
+            );
+        }
+        let resolve = |name: &str| definitions.get(name).map(|(s, _)| s.clone());
+
+        let mut contexts = Vec::new();
+        for (name, c) in &m.contexts {
+            let owner = format!("context `{name}`");
+            let params = parse(&c.params, format!("context `{name}` params"))?;
+            let p = pascal(name);
+            let params_type = ns.claim_free(&format!("{p}ContextParams"), &owner);
+            let data_type = ns.claim_free(&format!("{p}ContextData"), &owner);
+            let mut slots = Vec::new();
+            for slot in &c.functions {
+                let f = m.functions.get(slot).ok_or_else(|| Error::Schema {
+                    place: owner.clone(),
+                    reason: format!("its function `{slot}` is not in the manifest's functions"),
+                })?;
+                let output = parse(&f.output, format!("function `{slot}` output"))?;
+                slots.push((slot.as_str(), output, None));
+            }
+            contexts.push(ContextPlan {
+                name,
+                auth: &c.auth,
+                per_user: c.per_user,
+                arg: arg_of(&params, &resolve),
+                params,
+                params_type,
+                data_type,
+                hook_ident: String::new(),
+                fetch_ident: String::new(),
+                slots,
+            });
+        }
+
+        let mut schema_names = BTreeMap::new();
+        for (name, ty) in &type_names {
+            schema_names.insert(
+                name.clone(),
+                ns.claim_free(&format!("{ty}Schema"), &format!("definition `{name}`")),
+            );
+        }
+
+        // Hooks: contexts first (they read best as `useUser`), then channels, then functions.
+        for c in &mut contexts {
+            let owner = format!("context `{}`", c.name);
+            c.hook_ident = ns.claim(&format!("use{}", pascal(c.name)), &owner)?;
+            if c.name == GLOBAL {
+                for (slot, _, hook) in &mut c.slots {
+                    *hook = Some(ns.claim(&format!("use{}", pascal(slot)), &format!("slot `{slot}` of `global`"))?);
+                }
+            }
+        }
+        let mut channels = Vec::new();
+        for (name, ch) in &m.channels {
+            let owner = format!("channel `{name}`");
+            let params = parse(&ch.params, format!("channel `{name}` params"))?;
+            channels.push(ChannelPlan {
+                name,
+                arg: arg_of(&params, &resolve),
+                params,
+                client_message: parse(&ch.client_message, format!("channel `{name}` client_message"))?,
+                server_message: parse(&ch.server_message, format!("channel `{name}` server_message"))?,
+                hook_ident: ns.claim(&format!("use{}Channel", pascal(name)), &owner)?,
+                join_ident: String::new(),
+            });
+        }
+        let mut functions = Vec::new();
+        for (name, f) in &m.functions {
+            let owner = format!("function `{name}`");
+            let args = parse(&f.args, format!("function `{name}` args"))?;
+            let output = parse(&f.output, format!("function `{name}` output"))?;
+            let p = pascal(name);
+            // A context (or global slot) of the same name keeps `use<Name>`; the function's hook gets `Call`.
+            let plain = format!("use{p}");
+            let hook_ident = if ns.is_taken(&plain) {
+                ns.claim(&format!("use{p}Call"), &owner)?
+            } else {
+                ns.claim(&plain, &owner)?
+            };
+            functions.push(FunctionPlan {
+                name,
+                manifest: f,
+                arg: arg_of(&args, &resolve),
+                args,
+                output,
+                call_ident: String::new(),
+                hook_ident,
+            });
+        }
+        for f in &mut functions {
+            f.call_ident = ns.claim(&format!("call{}", pascal(f.name)), &format!("function `{}`", f.name))?;
+        }
+        for c in &mut contexts {
+            c.fetch_ident = ns.claim(
+                &format!("fetch{}Context", pascal(c.name)),
+                &format!("context `{}`", c.name),
+            )?;
+        }
+        for ch in &mut channels {
+            ch.join_ident = ns.claim(
+                &format!("join{}Channel", pascal(ch.name)),
+                &format!("channel `{}`", ch.name),
+            )?;
+        }
+        Ok(Plan {
+            version: &m.version,
+            definitions,
+            type_names,
+            schema_names,
+            functions,
+            contexts,
+            channels,
+        })
+    }
+}
+
+fn arg_of(shape: &Shape, resolve: &dyn Fn(&str) -> Option<Shape>) -> Arg {
+    if !shape.has_properties(resolve) {
+        Arg::None
+    } else if shape.accepts_empty_object(resolve) {
+        Arg::Optional
+    } else {
+        Arg::Required
+    }
+}
