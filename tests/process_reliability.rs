@@ -4,6 +4,9 @@
 
 mod support;
 
+/// The tests here measure timings or load the machine: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 use futures_util::{SinkExt, StreamExt};
 use mizan::protocol::ServerFrame;
 use serde_json::json;
@@ -21,6 +24,7 @@ const UNTHROTTLED: [(&str, &str); 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_batches_and_the_process_exits() {
+    let _serial = SERIAL.lock().await;
     let mut node = Node::start_with_env(&[], &[("MIZAN_DRAIN_WINDOW", "2s"), ("MIZAN_SHUTDOWN_GRACE", "2s")]);
     let mut clients = Vec::new();
     for _ in 0..100 {
@@ -28,20 +32,7 @@ async fn sigterm_drains_in_batches_and_the_process_exits() {
     }
     let started = Instant::now();
     node.terminate();
-    let waiting: Vec<_> = clients
-        .into_iter()
-        .map(|mut client| {
-            tokio::spawn(async move {
-                assert_eq!(client.closed().await, 1012);
-                started.elapsed()
-            })
-        })
-        .collect();
-    let mut closed_at = Vec::new();
-    for closed in waiting {
-        closed_at.push(closed.await.unwrap());
-    }
-    closed_at.sort();
+    let closed_at = support::close_times(clients, 1012, started).await;
     let spread = closed_at[99] - closed_at[0];
     // Batches every 100 ms over 2 s: ~1.9 s from first to last close.
     assert!(spread >= Duration::from_millis(950), "closes not spread: {spread:?}");
@@ -71,49 +62,17 @@ async fn stuck_subscriber(node: &Node, room: &str) -> tokio_tungstenite::WebSock
 
 #[tokio::test]
 async fn a_flood_to_a_client_that_never_reads_stays_within_bounded_memory() {
+    let _serial = SERIAL.lock().await;
     let node = Node::start_with_env(&[], &UNTHROTTLED);
     let _stuck = stuck_subscriber(&node, "flood").await;
-    let mut reader = node.client().await;
-    let topic = reader.join("chat", json!({"room": "flood"})).await;
+    let reader = {
+        let mut reader = node.client().await;
+        reader.join("chat", json!({"room": "flood"})).await;
+        reader
+    };
     let mut sender = node.client().await;
-    sender.join("chat", json!({"room": "flood"})).await;
-    let total = 50_000;
-    // The sender waits for the reader after each window, so only `stuck`
-    // ever lags by more than a window.
-    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let progress = std::sync::Arc::clone(&received);
-    let reading = tokio::spawn(async move {
-        for i in 0..total {
-            progress.store(i, std::sync::atomic::Ordering::Release);
-            let ServerFrame::Message { data, .. } = reader.push().await else {
-                panic!()
-            };
-            assert_eq!(data.get(), format!(r#"{{"text":"{i}","user":null}}"#));
-        }
-    });
-    for window in 0..total / 1000 {
-        let mut ids = Vec::with_capacity(1000);
-        for i in window * 1000..(window + 1) * 1000 {
-            ids.push(
-                sender
-                    .request(json!({"type": "send", "topic": topic, "data": {"text": i.to_string()}}))
-                    .await,
-            );
-        }
-        for id in ids {
-            let reply = sender.reply(id).await;
-            assert!(matches!(reply, ServerFrame::Ok { .. }), "{reply:?}");
-        }
-        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(1), sender.push()).await {
-            assert!(matches!(frame, ServerFrame::Message { .. }));
-        }
-        let deadline = Instant::now() + support::WAIT;
-        while received.load(std::sync::atomic::Ordering::Acquire) + 1 < (window + 1) * 1000 {
-            assert!(Instant::now() < deadline, "the reader fell behind");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    reading.await.unwrap();
+    let topic = sender.join("chat", json!({"room": "flood"})).await;
+    support::flood_in_order(&mut sender, reader, &topic, 50_000).await;
     let metrics = node.metrics().await;
     assert!(metrics.contains("mizan_closes_total{code=\"4008\"} 1\n"), "{metrics}");
     // The stated bound: the node's peak resident memory stays under 128 MiB
@@ -124,6 +83,7 @@ async fn a_flood_to_a_client_that_never_reads_stays_within_bounded_memory() {
 
 #[tokio::test]
 async fn a_storm_of_ten_thousand_connections_is_served_or_refused_cleanly() {
+    let _serial = SERIAL.lock().await;
     let node = Node::start_with_env(&[], &[("MIZAN_MAX_CONNECTIONS", "10000")]);
     let mut subscriber = node.client().await;
     let topic = subscriber.join("chat", json!({"room": "storm"})).await;

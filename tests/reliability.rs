@@ -3,6 +3,9 @@
 
 mod support;
 
+/// The tests here measure timings or load the machine: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 use futures_util::{SinkExt, StreamExt};
 use mizan::protocol::ServerFrame;
 use mizan::{Cx, Error, Function, NoArgs, ServerConfig};
@@ -46,6 +49,7 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_half_open_client_is_dropped_and_released_everywhere() {
+    let _serial = SERIAL.lock().await;
     let config = ServerConfig {
         ping_interval: Duration::from_millis(100),
         ping_timeout: Duration::from_millis(500),
@@ -77,6 +81,7 @@ async fn a_half_open_client_is_dropped_and_released_everywhere() {
 
 #[tokio::test]
 async fn a_client_that_never_reads_is_closed_with_4008_while_others_receive_everything() {
+    let _serial = SERIAL.lock().await;
     let server = Server::start(support::fixture::builder(support::SECRET).config(fast_config())).await;
     let mut stuck = tiny_buffer_client(&server).await;
     let join = json!({"type": "subscribe", "id": 1, "channel": "chat", "params": {"room": "flood"}});
@@ -86,54 +91,18 @@ async fn a_client_that_never_reads_is_closed_with_4008_while_others_receive_ever
     };
     assert!(subscribed.contains("subscribed"));
     let topic = "chat:chat_flood".to_owned();
-    let mut reader = server.client().await;
-    reader.join("chat", json!({"room": "flood"})).await;
+    let reader = {
+        let mut reader = server.client().await;
+        reader.join("chat", json!({"room": "flood"})).await;
+        reader
+    };
     let mut sender = server.client().await;
     sender.join("chat", json!({"room": "flood"})).await;
-    let total = 50_000;
-    // The sender waits for the reader after each window, so only `stuck`
-    // ever lags by more than a window.
-    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let progress = std::sync::Arc::clone(&received);
-    let reading = tokio::spawn(async move {
-        for i in 0..total {
-            progress.store(i, std::sync::atomic::Ordering::Release);
-            let ServerFrame::Message { data, .. } = reader.push().await else {
-                panic!()
-            };
-            assert_eq!(
-                data.get(),
-                format!(r#"{{"text":"{i}","user":null}}"#),
-                "in order, none lost"
-            );
-        }
-    });
-    // The sender reads its own copies too, in windows, so only `stuck` lags.
-    for window in 0..total / 1000 {
-        let mut ids = Vec::with_capacity(1000);
-        for i in window * 1000..(window + 1) * 1000 {
-            ids.push(
-                sender
-                    .request(json!({"type": "send", "topic": topic, "data": {"text": i.to_string()}}))
-                    .await,
-            );
-        }
-        for id in ids {
-            assert!(matches!(sender.reply(id).await, ServerFrame::Ok { .. }));
-        }
-        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(1), sender.push()).await {
-            assert!(matches!(frame, ServerFrame::Message { .. }));
-        }
-        let deadline = Instant::now() + support::WAIT;
-        while received.load(std::sync::atomic::Ordering::Acquire) + 1 < (window + 1) * 1000 {
-            assert!(Instant::now() < deadline, "the reader fell behind");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    reading.await.unwrap();
+    support::flood_in_order(&mut sender, reader, &topic, 50_000).await;
     let text = metrics(&server).await;
     assert_eq!(metric(&text, "mizan_closes_total{code=\"4008\"}"), 1.0);
-    wait_until("the stuck socket is gone", || server.app.connection_count() == 2).await;
+    // The reader left with the flood helper; only the sender remains.
+    wait_until("the stuck socket is gone", || server.app.connection_count() == 1).await;
     drop(stuck);
 }
 
@@ -150,6 +119,7 @@ async fn tiny_buffer_client(server: &Server) -> tokio_tungstenite::WebSocketStre
 
 #[tokio::test]
 async fn repeated_invalidations_coalesce_for_a_slow_watcher() {
+    let _serial = SERIAL.lock().await;
     let server = Server::start(support::fixture::builder(support::SECRET).config(fast_config())).await;
     let mut slow = tiny_buffer_client(&server).await;
     let watch = json!({"type": "watch", "id": 1, "context": "user", "params": {"user_id": 3}});
@@ -200,6 +170,7 @@ async fn repeated_invalidations_coalesce_for_a_slow_watcher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_closes_sockets_in_batches_after_in_flight_calls_finish() {
+    let _serial = SERIAL.lock().await;
     let config = ServerConfig {
         drain_window: Duration::from_secs(2),
         shutdown_grace: Duration::from_secs(5),
@@ -229,21 +200,8 @@ async fn draining_closes_sockets_in_batches_after_in_flight_calls_finish() {
     // The in-flight call completes before its socket is closed.
     assert_eq!(result_json(&caller.reply(call).await), json!("finished"));
     assert_eq!(caller.closed().await, 1012);
-    let waiting: Vec<_> = clients
-        .into_iter()
-        .map(|mut client| {
-            tokio::spawn(async move {
-                assert_eq!(client.closed().await, 1012);
-                started.elapsed()
-            })
-        })
-        .collect();
-    let mut closed_at = Vec::new();
-    for closed in waiting {
-        closed_at.push(closed.await.unwrap());
-    }
+    let closed_at = support::close_times(clients, 1012, started).await;
     drain.await.unwrap();
-    closed_at.sort();
     let spread = closed_at[closed_at.len() - 1] - closed_at[0];
     assert!(
         closed_at[0] >= Duration::from_millis(300),

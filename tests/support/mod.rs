@@ -289,3 +289,72 @@ pub fn error_code(frame: &ServerFrame) -> &'static str {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+/// Sends `total` messages (`{"text": "<i>"}`) to `topic` from `sender`
+/// (which has joined it), in windows of 1000, and checks that `reader`
+/// receives every one, in order. After each window the sender waits for
+/// the reader, so no subscriber but a stuck one lags by more than a window.
+pub async fn flood_in_order(sender: &mut Client, mut reader: Client, topic: &str, total: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let received = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::clone(&received);
+    let reading = tokio::spawn(async move {
+        for i in 0..total {
+            let ServerFrame::Message { data, .. } = reader.push().await else {
+                panic!("not a message")
+            };
+            assert_eq!(
+                data.get(),
+                format!(r#"{{"text":"{i}","user":null}}"#),
+                "in order, none lost"
+            );
+            progress.store(i + 1, Ordering::Release);
+        }
+    });
+    for window in 0..total.div_ceil(1000) {
+        let end = ((window + 1) * 1000).min(total);
+        let mut ids = Vec::with_capacity(1000);
+        for i in window * 1000..end {
+            ids.push(
+                sender
+                    .request(json!({"type": "send", "topic": topic, "data": {"text": i.to_string()}}))
+                    .await,
+            );
+        }
+        for id in ids {
+            let reply = sender.reply(id).await;
+            assert!(matches!(reply, ServerFrame::Ok { .. }), "{reply:?}");
+        }
+        // The sender's own copies.
+        while let Ok(frame) = tokio::time::timeout(Duration::from_millis(1), sender.push()).await {
+            assert!(matches!(frame, ServerFrame::Message { .. }));
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while received.load(Ordering::Acquire) < end {
+            assert!(tokio::time::Instant::now() < deadline, "the reader fell behind");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    reading.await.unwrap();
+}
+
+/// Waits, on a task per client, for every client to be closed with `code`;
+/// returns when each close arrived after `started`, sorted.
+pub async fn close_times(clients: Vec<Client>, code: u16, started: std::time::Instant) -> Vec<Duration> {
+    let waiting: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                assert_eq!(client.closed().await, code);
+                started.elapsed()
+            })
+        })
+        .collect();
+    let mut times = Vec::with_capacity(waiting.len());
+    for closed in waiting {
+        times.push(closed.await.unwrap());
+    }
+    times.sort();
+    times
+}

@@ -38,6 +38,9 @@ use watches::Watches;
 /// How long teardown waits for the writer to flush its close frame.
 const WRITER_GRACE: Duration = Duration::from_secs(5);
 
+/// The same, for a client closed because it reads too slowly.
+const SLOW_WRITER_GRACE: Duration = Duration::from_millis(200);
+
 /// `GET {base}/ws`: checks the origin, authenticates the request and
 /// counts the socket against the limits, then serves it.
 pub(crate) async fn upgrade(
@@ -195,7 +198,14 @@ async fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) {
         subscriptions::leave_all(&conn);
         watches::unwatch_all(&conn);
         conn.outbox.close(code);
-        if tokio::time::timeout(WRITER_GRACE, &mut writer).await.is_err() {
+        // A client that does not read will not take a close frame either:
+        // give up on it at once rather than holding its socket.
+        let grace = if code == CloseCode::SlowClient {
+            SLOW_WRITER_GRACE
+        } else {
+            WRITER_GRACE
+        };
+        if tokio::time::timeout(grace, &mut writer).await.is_err() {
             writer.abort();
         }
     }
