@@ -191,6 +191,8 @@ async fn draining_closes_sockets_in_batches_after_in_flight_calls_finish() {
     let app = server.app.clone();
     let started = Instant::now();
     let drain = tokio::spawn(async move { app.drain().await });
+    // Time every close from now, concurrently with what follows.
+    let closes = tokio::spawn(support::close_times(clients, 1012, started));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(reqwest::get(server.http_url("/readyz")).await.unwrap().status(), 503);
     match tokio_tungstenite::connect_async(server.ws_url()).await {
@@ -200,7 +202,7 @@ async fn draining_closes_sockets_in_batches_after_in_flight_calls_finish() {
     // The in-flight call completes before its socket is closed.
     assert_eq!(result_json(&caller.reply(call).await), json!("finished"));
     assert_eq!(caller.closed().await, 1012);
-    let closed_at = support::close_times(clients, 1012, started).await;
+    let closed_at = closes.await.unwrap();
     drain.await.unwrap();
     let spread = closed_at[closed_at.len() - 1] - closed_at[0];
     assert!(
