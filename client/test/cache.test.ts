@@ -66,7 +66,11 @@ describe("the context cache", () => {
     const mark = log.mark();
     await Promise.all([1, 2, 3, 4, 5].map((i) => other.call("update_profile", { user_id, name: `n${i}` })));
     const finalName = ((await other.fetch<UserData>("user", { user_id })).user_profile).name;
-    await waitFor(() => log.of("in", "invalidate", mark).length === 5, 5_000, "5 invalidations");
+    // The server may coalesce identical invalidations still queued for this
+    // socket (docs/operations.md), so 1 to 5 arrive; at least one after the
+    // last change.
+    await waitFor(() => log.of("in", "invalidate", mark).length >= 1, 5_000, "an invalidation");
+    expect(log.of("in", "invalidate", mark).length).toBeLessThanOrEqual(5);
     await waitFor(() => nameOf(lease.getSnapshot()) === finalName && !lease.getSnapshot().stale, 5_000, "final name");
     await sleep(100);
     const fetches = log.of("out", "fetch", mark).length;
