@@ -2,7 +2,7 @@
 
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { startFixture, type Fixture } from "./fixture.js";
-import { closeClients, newClient } from "./helpers.js";
+import { closeClients, newClient, sleep } from "./helpers.js";
 
 let fixture: Fixture | undefined;
 afterEach(closeClients);
@@ -18,6 +18,9 @@ describe("per-request timeout", () => {
     await expect(client.call("echo", { text: "warm" })).resolves.toEqual({ message: "warm" });
     expect(client.connection.getSnapshot().session).not.toBeNull();
     fixture.process.kill("SIGSTOP");
+    // The stop takes effect when the kernel next schedules the node's
+    // threads; give it a moment before the request that must go unanswered.
+    await sleep(200);
     const start = Date.now();
     try {
       await expect(client.call("echo", { text: "slow" }, { timeoutMs: 300 })).rejects.toMatchObject({ code: "timeout" });

@@ -35,6 +35,9 @@ use subscriptions::Subscriptions;
 use tracing::Instrument;
 use watches::Watches;
 
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
+
 /// How long teardown waits for the writer to flush its close frame.
 const WRITER_GRACE: Duration = Duration::from_secs(5);
 
@@ -81,6 +84,10 @@ pub(crate) async fn upgrade(
         .protocols([SUBPROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
+        // tungstenite reads into a 128 KiB buffer per socket by default
+        // (~125 KiB of RSS per idle socket in the soak); larger frames are
+        // still assembled, this is only the read chunk.
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| serve(node, socket, SocketIdentity::new(identity, slot))))
 }
 
