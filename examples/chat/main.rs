@@ -3,12 +3,17 @@
 //!
 //! One channel, `chat`: clients join a room, send `{text, name}`, and every
 //! member of the room receives `{text, name, at}` (at: Unix milliseconds).
+//!
+//! The page is a Vite + React app in `web/` on the client generated from
+//! this example's manifest (`--print-manifest`). Its build, `web/dist/`, is
+//! committed and embedded here, so cargo alone serves it; CI rebuilds it and
+//! fails on any difference (docs/client.md).
 
 #[path = "../common/cli.rs"]
 mod cli;
+#[path = "../common/page.rs"]
+mod page;
 
-use axum::response::Html;
-use axum::routing::get;
 use clap::Parser;
 use mizan::{Channel, Cx, Error, Mizan};
 use schemars::JsonSchema;
@@ -91,13 +96,20 @@ impl Channel for Chat {
     }
 }
 
+/// The built page, `web/dist/` (docs/client.md, "The example pages").
+fn page() -> page::Page {
+    page::Page {
+        index_html: include_str!("web/dist/index.html"),
+        index_js: include_str!("web/dist/assets/index.js"),
+        index_css: include_str!("web/dist/assets/index.css"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let app = Mizan::builder().channel(Chat).config(args.serve.settings()?).build()?;
-    let router = app
-        .router()
-        .route("/", get(|| async { Html(include_str!("index.html")) }));
+    let router = page().route(app.router());
     let banner = |addr| format!("chat: open http://{addr}/ in two browser tabs");
     args.serve.serve(3000, app.clone(), router, banner).await
 }

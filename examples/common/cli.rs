@@ -21,6 +21,10 @@ pub(crate) struct ServeArgs {
     /// Log one JSON object per line (filter with RUST_LOG).
     #[arg(long, env = "MIZAN_LOG_JSON")]
     log_json: bool,
+    /// Print the schema manifest (PROTOCOL.md section 7) as JSON and exit,
+    /// without listening: what `mizan-codegen --manifest FILE` reads.
+    #[arg(long)]
+    print_manifest: bool,
 }
 
 impl ServeArgs {
@@ -31,7 +35,7 @@ impl ServeArgs {
     }
 
     /// Binds, prints `banner(address)`, and serves until a signal, then
-    /// drains `app`.
+    /// drains `app`. With `--print-manifest`, prints `app`'s manifest instead.
     pub(crate) async fn serve(
         &self,
         default_port: u16,
@@ -39,6 +43,10 @@ impl ServeArgs {
         router: axum::Router,
         banner: impl FnOnce(SocketAddr) -> String,
     ) -> anyhow::Result<()> {
+        if self.print_manifest {
+            println!("{}", app.manifest().to_json());
+            return Ok(());
+        }
         let listener = tokio::net::TcpListener::bind((self.host, self.port.unwrap_or(default_port))).await?;
         println!("{}", banner(listener.local_addr()?));
         mizan::serve(listener, app, router).await?;

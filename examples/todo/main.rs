@@ -1,16 +1,21 @@
 //! Todo lists that stay live: `cargo run --example todo`, then open
 //! http://127.0.0.1:3001/ in two tabs.
 //!
-//! The app is in `app.rs`; the page (`index.html`) watches the `lists` and
-//! `list` contexts and shows every push it receives. `README.md` in this
-//! folder walks through which mutation invalidates or merges what.
+//! The app is in `app.rs`; the page watches the `lists` and `list` contexts
+//! and shows every push it receives. `README.md` in this folder walks
+//! through which mutation invalidates or merges what.
+//!
+//! The page is a Vite + React app in `web/` on the client generated from
+//! this example's manifest (`--print-manifest`). Its build, `web/dist/`, is
+//! committed and embedded here, so cargo alone serves it; CI rebuilds it and
+//! fails on any difference (docs/client.md).
 
 mod app;
 #[path = "../common/cli.rs"]
 mod cli;
+#[path = "../common/page.rs"]
+mod page;
 
-use axum::response::Html;
-use axum::routing::get;
 use clap::Parser;
 
 /// Mizan todo example: open http://127.0.0.1:3001/ in two tabs.
@@ -20,13 +25,20 @@ struct Args {
     serve: cli::ServeArgs,
 }
 
+/// The built page, `web/dist/` (docs/client.md, "The example pages").
+fn page() -> page::Page {
+    page::Page {
+        index_html: include_str!("web/dist/index.html"),
+        index_js: include_str!("web/dist/assets/index.js"),
+        index_css: include_str!("web/dist/assets/index.css"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let app = app::builder().config(args.serve.settings()?).build()?;
-    let router = app
-        .router()
-        .route("/", get(|| async { Html(include_str!("index.html")) }));
+    let router = page().route(app.router());
     let banner = |addr| format!("todo: open http://{addr}/ in two browser tabs");
     args.serve.serve(3001, app.clone(), router, banner).await
 }

@@ -1,110 +1,28 @@
 #!/usr/bin/env node
-// Browser check for examples/chat: two users (two separate browser contexts)
-// chat in room "lobby", then bob moves to room "garden" and must stop seeing
-// lobby messages. See README.md in this directory for how to run it.
+// Browser tests of examples/chat (the React page in examples/chat/web): two
+// users in two browser contexts chat in room "lobby"; bob moves to "garden"
+// and stops getting lobby messages, on screen and on the wire; the server
+// restarts and both pages reconnect, rejoin and chat again. See README.md.
 //
-// Usage: node chat_two_tabs.mjs URL [SCREENSHOT_DIR]   (default ./artifacts)
-// Exit code 0 on success, 1 on failure (with a message, page console output
-// and WebSocket frames printed to stderr).
-//
-// playwright-core is resolved from the *current working directory's*
-// node_modules (run from a scratch dir with `npm install playwright-core`),
-// falling back to a copy next to this script.
+// Run by `npm test` (run.mjs), or alone against a running example (the
+// restart test is then skipped):
+//   node chat_two_tabs.mjs http://127.0.0.1:PORT/ [ARTIFACT_DIR]
 
-import { createRequire } from "node:module";
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { ABSENT_WAIT, WAIT, fail, newUser, runStandalone, waitIn, waitUntil } from "./lib.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const WAIT = 10_000;        // every wait for something that should happen
-const ABSENT_WAIT = 1_000;  // how long something that should NOT happen is watched for
-const OVERALL = 90_000;     // watchdog for the whole run
+export const name = "chat";
+export const example = "chat";
 
-function loadPlaywright() {
-  const errors = [];
-  for (const base of [path.join(process.cwd(), "/"), import.meta.url]) {
-    try {
-      return createRequire(base)("playwright-core");
-    } catch (e) {
-      errors.push(`${base}: ${e.message.split("\n")[0]}`);
-    }
-  }
-  console.error("FAIL: cannot load playwright-core. Run `npm install playwright-core` in the " +
-    "directory you run this script from.\n  " + errors.join("\n  "));
-  process.exit(1);
-}
-
-const url = process.argv[2];
-const shotDir = path.resolve(process.argv[3] || "./artifacts");
-if (!url || !/^https?:\/\//.test(url)) {
-  console.error("usage: node chat_two_tabs.mjs http://127.0.0.1:PORT/ [SCREENSHOT_DIR]");
-  process.exit(1);
-}
-const { chromium } = loadPlaywright();
-mkdirSync(shotDir, { recursive: true });
-
-// ---------------------------------------------------------------- logging
-const t0 = Date.now();
-const log = [];
-const note = (who, what) => log.push(`[+${String(Date.now() - t0).padStart(5)}ms] ${who.padEnd(5)} ${what}`);
-const received = {}; // who -> [{at, msg}] parsed WebSocket frames from the server
-const step = (what) => { note("step", what); console.log(`- ${what}`); };
-
-class CheckFailed extends Error {}
-function fail(msg) { throw new CheckFailed(msg); }
-
-function watch(page, who) {
-  page.on("console", (m) => note(who, `console.${m.type()}: ${m.text()}`));
-  page.on("pageerror", (e) => note(who, `pageerror: ${e.message}`));
-  page.on("requestfailed", (r) => note(who, `requestfailed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
-  page.on("response", (r) => { if (r.status() >= 400) note(who, `http ${r.status()} ${r.url()}`); });
-  page.on("websocket", (ws) => {
-    note(who, `ws open ${ws.url()}`);
-    ws.on("framesent", (f) => note(who, `ws -> ${f.payload}`));
-    ws.on("framereceived", (f) => {
-      note(who, `ws <- ${f.payload}`);
-      try { (received[who] ??= []).push({ at: Date.now(), msg: JSON.parse(f.payload) }); } catch { /* not JSON */ }
-    });
-    ws.on("socketerror", (e) => note(who, `ws error ${e}`));
-    ws.on("close", () => note(who, "ws closed"));
-  });
-}
-
-// ---------------------------------------------------------------- page helpers
-let shotNo = 0;
-async function shots(users, label) {
-  shotNo += 1;
-  for (const u of users) {
-    const file = path.join(shotDir, `${String(shotNo).padStart(2, "0")}-${label}-${u.name}.png`);
-    try { await u.page.screenshot({ path: file, fullPage: true, timeout: WAIT }); }
-    catch (e) { note(u.name, `screenshot failed: ${e.message}`); }
-  }
-}
-
-async function snapshot(u) {
-  try {
-    return await u.page.evaluate(() => ({
-      status: document.querySelector("#status")?.textContent,
-      info: document.querySelector("#info")?.textContent,
-      room: document.querySelector("#room")?.value,
-      name: document.querySelector("#name")?.value,
-      sendDisabled: document.querySelector("#send")?.disabled,
-      messages: [...document.querySelectorAll("#messages .msg")].map((m) =>
-        `${m.querySelector(".name")?.textContent}: ${m.querySelector(".text")?.textContent}`),
-    }));
-  } catch (e) {
-    return { error: e.message };
-  }
-}
-
-// Waits until `fn(arg)` is truthy in the page, or fails with `what`.
-async function waitIn(u, what, fn, arg, timeout = WAIT) {
-  try {
-    await u.page.waitForFunction(fn, arg, { timeout, polling: 50 });
-  } catch (e) {
-    fail(`${u.name}: timed out after ${timeout} ms waiting for ${what}\n` +
-      `  page state: ${JSON.stringify(await snapshot(u))}`);
-  }
+function snapshot() {
+  return {
+    status: document.querySelector("#status")?.textContent,
+    info: document.querySelector("#info")?.textContent,
+    room: document.querySelector("#room")?.value,
+    name: document.querySelector("#name")?.value,
+    sendDisabled: document.querySelector("#send")?.disabled,
+    messages: [...document.querySelectorAll("#messages .msg")].map((m) =>
+      `${m.querySelector(".name")?.textContent}: ${m.querySelector(".text")?.textContent}`),
+  };
 }
 
 const hasMessage = ({ name, text }) =>
@@ -125,15 +43,8 @@ async function expectNoMessage(u, name, text, ms = ABSENT_WAIT) {
   if (appeared) fail(`${u.name}: message from ${name} "${text}" appeared but must not (wrong room)`);
 }
 
-async function connect(u) {
-  await u.page.goto(url, { waitUntil: "load", timeout: WAIT });
-  await waitIn(u, '#status to be exactly "connected"',
-    () => document.querySelector("#status")?.textContent === "connected");
-}
-
-async function setName(u) {
-  await u.page.locator("#name").fill(u.name, { timeout: WAIT });
-  await u.page.locator("#name").blur({ timeout: WAIT }); // the page stores the name on "change"
+async function waitForStatus(u, status) {
+  await waitIn(u, `#status to be exactly "${status}"`, (s) => document.querySelector("#status")?.textContent === s, status);
 }
 
 // The page joins the room in #room (default "lobby") by itself once connected;
@@ -154,117 +65,141 @@ async function joinRoom(u, room) {
 async function say(u, text) {
   await u.page.locator("#text").fill(text, { timeout: WAIT });
   await u.page.locator("#send").click({ timeout: WAIT });
-  await waitIn(u, "#text to be cleared after sending",
-    () => document.querySelector("#text").value === "");
+  await waitIn(u, "#text to be cleared after sending", () => document.querySelector("#text").value === "");
 }
 
-// ---------------------------------------------------------------- the check
-async function run(browser) {
-  const alice = { name: "alice" }, bob = { name: "bob" };
+/** Waits until `u` has sent `unsubscribe` for `topic` after `since` and got its reply. */
+async function waitForLeave(rec, u, topic, since) {
+  await waitUntil(`${u.name} to leave ${topic} (an acknowledged unsubscribe on its socket)`, () => {
+    const out = rec.framesOf(u.name, since, (f) => f.dir === "out" && f.msg.type === "unsubscribe" && f.msg.topic === topic);
+    return out.some((o) => rec.framesOf(u.name, o.seq, (f) => f.dir === "in" && f.msg.id === o.msg.id).length > 0);
+  });
+}
+
+/** Waits until `u` joined `topic` on a socket opened after `since` (a `subscribed` reply). */
+async function waitForRejoin(rec, u, topic, since) {
+  await waitUntil(`${u.name} to subscribe to ${topic} again on its new socket`, () =>
+    rec.framesOf(u.name, since, (f) => f.dir === "in" && f.msg.type === "subscribed" && f.msg.topic === topic).length > 0);
+}
+
+export function tests() {
+  const alice = { name: "alice" };
+  const bob = { name: "bob" };
   const users = [alice, bob];
-  for (const u of users) {
-    // A separate context per user: separate localStorage, cookies, sockets.
-    u.context = await browser.newContext({ viewport: { width: 800, height: 600 } });
-    u.page = await u.context.newPage();
-    watch(u.page, u.name);
-  }
   const tag = Date.now().toString(36);
 
-  step(`both users open ${url} and wait for #status "connected"`);
-  await Promise.all(users.map(connect));
-  await shots(users, "connected");
+  return [
+    {
+      name: "two users open the page, connect and join the default room",
+      async run({ browser, url, rec }) {
+        for (const u of users) Object.assign(u, await newUser(browser, rec, u.name, { width: 800, height: 600 }, snapshot));
+        rec.step(`both users open ${url} and wait for #status "connected"`);
+        await Promise.all(users.map(async (u) => {
+          await u.page.goto(url, { waitUntil: "load", timeout: WAIT });
+          await waitForStatus(u, "connected");
+        }));
+        await rec.shots(users, "connected");
+        rec.step('both set their name (kept on blur) and end up in room "lobby"');
+        for (const u of users) {
+          await u.page.locator("#name").fill(u.name, { timeout: WAIT });
+          await u.page.locator("#name").blur({ timeout: WAIT });
+        }
+        await Promise.all(users.map((u) => waitInRoom(u, "lobby")));
+        for (const u of users) {
+          const room = await u.page.locator("#room").inputValue({ timeout: WAIT });
+          if (room !== "lobby") fail(`${u.name}: #room is "${room}", expected default "lobby"`);
+        }
+        await rec.shots(users, "in-lobby");
+      },
+    },
+    {
+      name: "a message typed in one browser appears in the other",
+      async run({ rec }) {
+        const hi = `hi bob, alice here (${tag})`;
+        rec.step(`alice sends "${hi}"; bob (and alice herself) see it`);
+        await say(alice, hi);
+        await waitForMessage(bob, "alice", hi);
+        await waitForMessage(alice, "alice", hi);
+        await rec.shots(users, "alice-said-hi");
+        const reply = `hello alice, bob here (${tag})`;
+        rec.step(`bob replies "${reply}"; alice sees it`);
+        await say(bob, reply);
+        await waitForMessage(alice, "bob", reply);
+        await waitForMessage(bob, "bob", reply);
+        await rec.shots(users, "bob-replied");
+      },
+    },
+    {
+      name: "a user who switches rooms gets nothing more from the old one, on screen or on the wire",
+      async run({ rec }) {
+        rec.step('bob switches to room "garden" (his messages empty; the page leaves "lobby")');
+        const before = rec.seq;
+        await joinRoom(bob, "garden");
+        await waitIn(bob, "#messages to be emptied after switching rooms",
+          () => document.querySelectorAll("#messages .msg").length === 0);
+        await waitForLeave(rec, bob, "chat:lobby", before);
+        await rec.shots(users, "bob-in-garden");
 
-  step('both set their name and end up in room "lobby"');
-  for (const u of users) await setName(u);
-  await Promise.all(users.map((u) => waitInRoom(u, "lobby")));
-  for (const u of users) {
-    const room = await u.page.locator("#room").inputValue({ timeout: WAIT });
-    if (room !== "lobby") fail(`${u.name}: #room is "${room}", expected default "lobby"`);
-  }
-  await shots(users, "in-lobby");
+        const lobbyOnly = `lobby only, bob should not see this (${tag})`;
+        rec.step(`alice sends "${lobbyOnly}" in lobby; bob must NOT see it within ${ABSENT_WAIT} ms, nor receive it`);
+        await say(alice, lobbyOnly);
+        await waitForMessage(alice, "alice", lobbyOnly); // proves it was really sent
+        await expectNoMessage(bob, "alice", lobbyOnly);
+        const leaked = rec.framesOf(bob.name, 0, ({ dir, msg }) => dir === "in" && msg.type === "message" &&
+          msg.topic === "chat:lobby" && msg.data?.text === lobbyOnly);
+        if (leaked.length) fail(`bob: the server still delivered a lobby message after he left: ${JSON.stringify(leaked[0].msg)}`);
+        await rec.shots(users, "lobby-only-message");
 
-  const hi = `hi bob, alice here (${tag})`;
-  step(`alice sends "${hi}"; bob (and alice herself) must see it`);
-  await say(alice, hi);
-  await waitForMessage(bob, "alice", hi);
-  await waitForMessage(alice, "alice", hi);
-  await shots(users, "alice-said-hi");
+        const gardenOnly = `garden only (${tag})`;
+        rec.step(`bob sends "${gardenOnly}" in garden; alice must NOT see it within ${ABSENT_WAIT} ms`);
+        await say(bob, gardenOnly);
+        await waitForMessage(bob, "bob", gardenOnly);
+        await expectNoMessage(alice, "bob", gardenOnly);
+        await rec.shots(users, "garden-only-message");
+      },
+    },
+    {
+      name: "the server restarts (SIGTERM, then started again on the same port): both pages reconnect, rejoin and chat",
+      needsServer: true,
+      async run({ rec, server }) {
+        rec.step('bob goes back to "lobby"');
+        await joinRoom(bob, "lobby");
+        const kept = `before the restart (${tag})`;
+        await say(alice, kept);
+        await waitForMessage(bob, "alice", kept);
 
-  const reply = `hello alice, bob here (${tag})`;
-  step(`bob replies "${reply}"; alice must see it`);
-  await say(bob, reply);
-  await waitForMessage(alice, "bob", reply);
-  await waitForMessage(bob, "bob", reply);
-  await shots(users, "bob-replied");
+        rec.step("the server is stopped (SIGTERM: it closes the sockets with 1012 and exits); both pages show it");
+        const mark = rec.seq;
+        await server.stop("SIGTERM");
+        await Promise.all(users.map((u) => waitIn(u, '#status "reconnecting" and #send disabled',
+          () => document.querySelector("#status")?.textContent === "reconnecting" && document.querySelector("#send").disabled)));
+        await rec.shots(users, "server-down");
 
-  step('bob switches to room "garden"');
-  await joinRoom(bob, "garden");
-  await waitIn(bob, "#messages to be emptied after switching rooms",
-    () => document.querySelectorAll("#messages .msg").length === 0);
-  await shots(users, "bob-in-garden");
+        rec.step("the server starts again on the same port; both pages reconnect and rejoin lobby by themselves");
+        await server.start();
+        await Promise.all(users.map(async (u) => {
+          await waitForStatus(u, "connected");
+          await waitForRejoin(rec, u, "chat:lobby", mark);
+          await waitInRoom(u, "lobby");
+        }));
+        for (const u of users) {
+          if (rec.sockets[u.name] < 2) fail(`${u.name}: no new WebSocket was opened`);
+          if (rec.navigations[u.name] !== 1) fail(`${u.name}: the page was reloaded (${rec.navigations[u.name]} navigations)`);
+        }
+        await waitForMessage(bob, "alice", kept); // what was on screen stays
+        await rec.shots(users, "reconnected");
 
-  const lobbyOnly = `lobby only, bob should not see this (${tag})`;
-  step(`alice sends "${lobbyOnly}" in lobby; bob must NOT see it within ${ABSENT_WAIT} ms`);
-  await say(alice, lobbyOnly);
-  await waitForMessage(alice, "alice", lobbyOnly); // proves it was really sent
-  await expectNoMessage(bob, "alice", lobbyOnly);
-  // The page drops frames for other topics, so also check the wire: after
-  // leaving, bob's socket must not receive lobby messages at all.
-  const leaked = (received.bob ?? []).filter(({ msg }) =>
-    msg.type === "message" && msg.topic === "chat:lobby" && msg.data?.text === lobbyOnly);
-  if (leaked.length) fail(`bob: server still delivered a lobby message after he left: ${JSON.stringify(leaked[0].msg)}`);
-  await shots(users, "lobby-only-message");
-
-  const gardenOnly = `garden only (${tag})`;
-  step(`bob sends "${gardenOnly}" in garden; alice must NOT see it within ${ABSENT_WAIT} ms`);
-  await say(bob, gardenOnly);
-  await waitForMessage(bob, "bob", gardenOnly);
-  await expectNoMessage(alice, "bob", gardenOnly);
-  await shots(users, "garden-only-message");
-
-  for (const u of users) {
-    const errs = log.filter((l) => l.includes(` ${u.name.padEnd(5)} pageerror`));
-    if (errs.length) fail(`${u.name}: uncaught page errors:\n  ${errs.join("\n  ")}`);
-  }
-  return users;
+        const after = `after the restart (${tag})`;
+        rec.step(`alice sends "${after}"; bob sees it, and his reply reaches alice`);
+        await say(alice, after);
+        await waitForMessage(bob, "alice", after);
+        const back = `welcome back (${tag})`;
+        await say(bob, back);
+        await waitForMessage(alice, "bob", back);
+        await rec.shots(users, "chat-after-restart");
+      },
+    },
+  ];
 }
 
-let browser;
-let users = [];
-let code = 1;
-let watchdog;
-try {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const runP = run(browser);
-  runP.catch(() => {}); // handled below; avoid an unhandled rejection after the watchdog fires
-  await Promise.race([
-    runP.then((u) => { users = u; }),
-    new Promise((_, reject) => {
-      watchdog = setTimeout(() => reject(new CheckFailed(`whole run exceeded ${OVERALL} ms`)), OVERALL);
-    }),
-  ]);
-  code = 0;
-  console.log(`PASS: chat works for two users in a real browser; screenshots in ${shotDir}`);
-} catch (e) {
-  console.error(`FAIL: ${e instanceof CheckFailed ? e.message : e.stack || e}`);
-  if (browser) {
-    for (const ctx of browser.contexts()) {
-      for (const [i, page] of ctx.pages().entries()) {
-        const file = path.join(shotDir, `failure-context${browser.contexts().indexOf(ctx)}-${i}.png`);
-        await page.screenshot({ path: file, fullPage: true, timeout: 5_000 }).catch(() => {});
-      }
-    }
-  }
-  console.error("\n--- page console, errors and WebSocket frames ---\n" + log.join("\n"));
-} finally {
-  clearTimeout(watchdog);
-  writeFileSync(path.join(shotDir, "log.txt"), log.join("\n") + "\n");
-  if (browser) await browser.close().catch(() => {});
-}
-process.exit(code);
+await runStandalone({ name, example, tests }, import.meta.url);

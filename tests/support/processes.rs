@@ -405,8 +405,7 @@ fn fixture_binary() -> PathBuf {
         .join(format!("fixture{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.exists(),
-        "{} is missing: run the tests with `cargo test --all-targets` (scripts/test does), \
-         or `cargo build --example fixture` first",
+        "{} is missing: run `cargo build --examples` before the tests (scripts/test does)",
         binary.display()
     );
     binary

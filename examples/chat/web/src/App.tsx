@@ -1,0 +1,199 @@
+import { useLayoutEffect, useRef, useState, type FormEvent } from "react";
+import type { ConnectionStatus } from "@mizan/client";
+import { useChatChannel, useConnection } from "./generated/hooks.js";
+import type { Said } from "./generated/types.js";
+
+const NAME_KEY = "mizan.chat.name";
+const MAX_MESSAGES = 500;
+
+const storage = {
+  get(key: string): string | null {
+    try {
+      return localStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  },
+  set(key: string, value: string): void {
+    try {
+      localStorage.setItem(key, value);
+    } catch {
+      /* private mode */
+    }
+  },
+};
+
+const guestName = (): string => `guest-${Math.floor(1000 + Math.random() * 9000)}`;
+
+/** What `#status` shows: exactly `connected` once the socket is open. */
+function statusLabel(status: ConnectionStatus): string {
+  switch (status) {
+    case "open":
+      return "connected";
+    case "idle":
+    case "connecting":
+      return "connecting";
+    default:
+      return status; // reconnecting, closed, failed
+  }
+}
+
+/** `code: message` of a MizanError, or the error as text. */
+function describe(err: unknown): string {
+  if (err !== null && typeof err === "object" && "code" in err) {
+    const e = err as { code: string; message?: string };
+    return e.code + (e.message ? `: ${e.message}` : "");
+  }
+  return String(err);
+}
+
+interface Notice {
+  text: string;
+  error: boolean;
+}
+
+export function App() {
+  const connection = useConnection();
+  const connected = connection.status === "open";
+  const [name, setName] = useState(() => {
+    const initial = storage.get(NAME_KEY) || guestName();
+    storage.set(NAME_KEY, initial);
+    return initial;
+  });
+  const [roomInput, setRoomInput] = useState("lobby");
+  const [room, setRoom] = useState("lobby");
+  const [text, setText] = useState("");
+  const [notice, setNotice] = useState<Notice | null>(null);
+
+  // Joined while mounted, left when `room` changes, joined again after a reconnect.
+  const chat = useChatChannel({ room }, { keep: MAX_MESSAGES });
+  const canSend = connected && chat.status === "joined";
+
+  let info: Notice;
+  if (notice !== null) info = notice;
+  else if (chat.status === "error") info = { text: `join failed — ${describe(chat.error)}`, error: true };
+  else if (chat.status === "joined" && connected) info = { text: `in room “${room}”`, error: false };
+  else if (chat.status === "joined") info = { text: `in room “${room}” — offline, rejoins when connected`, error: false };
+  else if (connected) info = { text: `joining “${room}”…`, error: false };
+  else info = { text: `will join “${room}” when connected`, error: false };
+
+  const saveName = () => {
+    const cleaned = name.trim() || guestName();
+    setName(cleaned);
+    storage.set(NAME_KEY, cleaned);
+  };
+
+  const join = (e: FormEvent) => {
+    e.preventDefault();
+    const next = roomInput.trim().toLowerCase();
+    setRoomInput(next);
+    setNotice(null);
+    setRoom(next);
+  };
+
+  const send = async (e: FormEvent) => {
+    e.preventDefault();
+    const message = text.trim();
+    if (!message || !canSend) return;
+    setText("");
+    try {
+      await chat.send({ text: message, name: name.trim() || "guest" });
+      setNotice(null);
+    } catch (err) {
+      setNotice({ text: `send failed — ${describe(err)}`, error: true });
+      setText((current) => current || message); // give the text back
+    }
+  };
+
+  const label = statusLabel(connection.status);
+  return (
+    <main>
+      <header>
+        <h1>Mizan chat</h1>
+        <span id="status" className={label}>
+          {label}
+        </span>
+      </header>
+      <form id="join-form" onSubmit={join}>
+        <input
+          id="name"
+          aria-label="Your name"
+          placeholder="your name"
+          title="Your name"
+          maxLength={40}
+          autoComplete="nickname"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          onBlur={saveName}
+        />
+        <input
+          id="room"
+          aria-label="Room"
+          placeholder="room"
+          title="Room (a-z, 0-9, -)"
+          maxLength={32}
+          autoCapitalize="off"
+          spellCheck={false}
+          value={roomInput}
+          onChange={(e) => setRoomInput(e.target.value)}
+        />
+        <button id="join" type="submit">
+          Join
+        </button>
+      </form>
+      <Messages messages={chat.messages} />
+      <form id="send-form" onSubmit={send}>
+        <input
+          id="text"
+          aria-label="Message"
+          placeholder="Say something…"
+          autoComplete="off"
+          disabled={!canSend}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+        />
+        <button id="send" type="submit" disabled={!canSend}>
+          Send
+        </button>
+      </form>
+      <div id="info" className={info.error ? "error" : ""}>
+        {info.text}
+      </div>
+    </main>
+  );
+}
+
+/** The room's messages; stays scrolled to the bottom unless the reader scrolled up. */
+function Messages({ messages }: { messages: Said[] }) {
+  const box = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (el !== null && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [messages]);
+  return (
+    <div
+      id="messages"
+      aria-live="polite"
+      ref={box}
+      onScroll={(e) => {
+        const el = e.currentTarget;
+        atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      }}
+    >
+      {messages.map((m, i) => {
+        const at = new Date(m.at);
+        const valid = !Number.isNaN(at.getTime());
+        return (
+          <div className="msg" key={i}>
+            <span className="time" title={valid ? at.toLocaleString() : undefined}>
+              {valid ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : ""}
+            </span>
+            <span className="name">{m.name}</span>
+            <span className="text">{m.text}</span>
+          </div>
+        );
+      })}
+    </div>
+  );
+}

@@ -1,0 +1,16 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { App } from "./App.js";
+import { MizanProvider } from "./generated/hooks.js";
+import "./styles.css";
+
+// The page is served by the server it talks to: `/api/mizan` on the same
+// origin (`npm run dev` proxies it to `cargo run --example chat`). A room
+// left is left at once (no linger), so its messages stop with the switch.
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <MizanProvider url="/api/mizan" options={{ channels: { lingerMs: 0 } }}>
+      <App />
+    </MizanProvider>
+  </StrictMode>,
+);
