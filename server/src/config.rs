@@ -29,6 +29,11 @@ pub struct ServerConfig {
     /// The largest frame (and HTTP body) accepted, in bytes; a larger
     /// WebSocket frame closes the socket with 1009 (default 64 KiB).
     pub max_frame_bytes: usize,
+    /// Bytes read from a socket at a time, and the read buffer every socket
+    /// keeps (default 1 KiB). Most of an idle socket's memory is this
+    /// buffer; a frame larger than it is still read whole (the buffer grows
+    /// to fit it), in more reads.
+    pub socket_read_buffer_bytes: usize,
     /// The deepest nesting of arrays and objects a frame may have; deeper
     /// frames are answered `limit` (default 32).
     pub max_json_depth: usize,
@@ -92,6 +97,7 @@ impl Default for ServerConfig {
             production: false,
             origins: OriginPolicy::SameHost,
             max_frame_bytes: 64 * 1024,
+            socket_read_buffer_bytes: 1024,
             max_json_depth: 32,
             outbound_queue_frames: 1024,
             outbound_queue_bytes: 1024 * 1024,

@@ -16,6 +16,8 @@
 //!   handling of each request (`dispatch.rs`), the socket's topics
 //!   (`subscriptions.rs`), and the writer task (`writer.rs`).
 //! - `outbox.rs`: a connection's bounded outbound queue and close signal.
+//! - `eager.rs`: running a request's work where it was received when it
+//!   does not wait, in a task of its own when it does.
 //! - `serial.rs`: a queue that runs jobs one after another, for the ordered
 //!   `send`s of one socket to one topic.
 //! - `hub.rs`: this node's topics and their local subscribers.
@@ -45,6 +47,7 @@ mod auth;
 pub mod broker;
 mod config;
 mod connection;
+mod eager;
 mod http;
 mod hub;
 mod limits;

@@ -8,21 +8,29 @@
 //! identical to an invalidation still waiting in the queue is dropped
 //! instead of queued, so a client that falls behind on invalidations
 //! refetches once rather than being closed.
+//!
+//! The queue is a `VecDeque` behind a mutex that the writer empties in one
+//! swap, so an idle socket's queue holds no allocation beyond the batch
+//! buffer the writer reuses, and a burst costs one lock per frame queued and
+//! one per batch written. The reader and the writer are woken through an
+//! [`AtomicWaker`] each (lock-free): the writer when a frame lands in an
+//! empty queue or a close is requested, the reader when a close is
+//! requested.
 
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use mizan_protocol::{CloseCode, ServerFrame};
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use tokio::sync::{Notify, mpsc};
+use std::collections::{HashSet, VecDeque};
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::Poll;
 
 /// What the writer is handed.
 pub(crate) enum Outgoing {
-    /// An encoded frame; `coalescing` if it is an invalidation whose copy
-    /// is tracked as pending.
-    Frame { frame: Utf8Bytes, coalescing: bool },
+    /// An encoded frame.
+    Frame(Utf8Bytes),
     /// A heartbeat ping.
     Ping,
 }
@@ -31,65 +39,69 @@ pub(crate) enum Outgoing {
 /// watchers keep one per subscription and watch.
 #[derive(Clone)]
 pub(crate) struct Outbox {
-    queue: mpsc::Sender<Outgoing>,
     shared: Arc<Shared>,
 }
 
-/// The writer task's side.
+/// The writer task's side. Dropping it (the writer ended) makes every
+/// later push fail.
 pub(crate) struct OutboxReceiver {
-    queue: mpsc::Receiver<Outgoing>,
     shared: Arc<Shared>,
+}
+
+/// What the writer should do next.
+pub(crate) enum Next {
+    /// Write these frames (moved into the caller's batch) and flush.
+    Write,
+    /// Close the socket with this code.
+    Close(CloseCode),
 }
 
 struct Shared {
-    close: CloseSignal,
+    queue: Mutex<Queue>,
+    /// Woken when a frame lands in an empty queue, or a close is requested.
+    writer: AtomicWaker,
+    /// Woken when a close is requested.
+    reader: AtomicWaker,
+    close: OnceLock<CloseCode>,
+    max_frames: usize,
     max_bytes: usize,
-    queued_bytes: AtomicUsize,
-    /// Invalidations queued and not yet taken by the writer.
-    pending_invalidations: Mutex<HashSet<Bytes>>,
     metrics: Arc<Metrics>,
 }
 
-/// Set once, when the connection must close, with the code to close with.
 #[derive(Default)]
-struct CloseSignal {
-    code: OnceLock<CloseCode>,
-    notify: Notify,
-}
-
-impl CloseSignal {
-    async fn requested(&self) -> CloseCode {
-        loop {
-            // Register interest before checking, so a close between the
-            // check and the wait still wakes us.
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(code) = self.code.get() {
-                return *code;
-            }
-            notified.await;
-        }
-    }
+struct Queue {
+    items: VecDeque<Outgoing>,
+    /// Bytes of the frames in `items`.
+    bytes: usize,
+    /// The invalidations in `items`, to coalesce identical ones.
+    pending_invalidations: HashSet<Bytes>,
+    /// The writer has ended: nothing more is queued.
+    gone: bool,
 }
 
 /// A queue holding at most `frames` frames and `max_bytes` bytes.
 pub(crate) fn outbox(frames: usize, max_bytes: usize, metrics: Arc<Metrics>) -> (Outbox, OutboxReceiver) {
-    let (tx, rx) = mpsc::channel(frames.max(1));
     let shared = Arc::new(Shared {
-        close: CloseSignal::default(),
+        queue: Mutex::default(),
+        writer: AtomicWaker::new(),
+        reader: AtomicWaker::new(),
+        close: OnceLock::new(),
+        max_frames: frames.max(1),
         max_bytes,
-        queued_bytes: AtomicUsize::new(0),
-        pending_invalidations: Mutex::default(),
         metrics,
     });
     (
         Outbox {
-            queue: tx,
             shared: Arc::clone(&shared),
         },
-        OutboxReceiver { queue: rx, shared },
+        OutboxReceiver { shared },
     )
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Outbox {
@@ -103,17 +115,7 @@ impl Outbox {
     /// (then it is dropped: the queued one makes the client refetch after
     /// this change too).
     pub(crate) fn push_invalidation(&self, frame: Utf8Bytes) -> bool {
-        let key = Bytes::from(frame.clone());
-        let fresh = self.pending().insert(key.clone());
-        if !fresh {
-            self.shared.metrics.coalesced();
-            return true;
-        }
-        let queued = self.enqueue(frame, true);
-        if !queued {
-            self.pending().remove(&key);
-        }
-        queued
+        self.enqueue(frame, true)
     }
 
     /// Encodes and queues one frame.
@@ -126,138 +128,204 @@ impl Outbox {
     /// Queues a heartbeat ping (dropped, not fatal, if the queue is full:
     /// the writer is busy anyway).
     pub(crate) fn ping(&self) {
-        let _ = self.queue.try_send(Outgoing::Ping);
+        let mut queue = self.shared.lock();
+        if queue.gone || queue.items.len() >= self.shared.max_frames {
+            return;
+        }
+        let was_empty = queue.items.is_empty();
+        queue.items.push_back(Outgoing::Ping);
+        drop(queue);
+        if was_empty {
+            self.shared.writer.wake();
+        }
     }
 
     /// Asks the writer to close the socket with `code`. The first request wins.
     pub(crate) fn close(&self, code: CloseCode) {
-        if self.shared.close.code.set(code).is_ok() {
-            self.shared.close.notify.notify_waiters();
+        if self.shared.close.set(code).is_ok() {
+            self.shared.writer.wake();
+            self.shared.reader.wake();
         }
     }
 
-    /// Waits until a close is requested and returns its code.
+    /// Waits until a close is requested and returns its code. Only the
+    /// connection's reader waits on this (the waker is single-slot).
     pub(crate) async fn closed(&self) -> CloseCode {
-        self.shared.close.requested().await
+        poll_fn(|cx| {
+            // Register before checking, so a close in between still wakes us.
+            self.shared.reader.register(cx.waker());
+            self.shared.close.get().map_or(Poll::Pending, |code| Poll::Ready(*code))
+        })
+        .await
     }
 
     /// Frames and bytes waiting.
     pub(crate) fn backlog(&self) -> (usize, usize) {
-        let frames = self.queue.max_capacity() - self.queue.capacity();
-        (frames, self.shared.queued_bytes.load(Ordering::Acquire))
+        let queue = self.shared.lock();
+        (queue.items.len(), queue.bytes)
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashSet<Bytes>> {
-        self.shared
-            .pending_invalidations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn enqueue(&self, frame: Utf8Bytes, coalescing: bool) -> bool {
+    fn enqueue(&self, frame: Utf8Bytes, invalidation: bool) -> bool {
         let len = frame.len();
-        let before = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let mut queue = self.shared.lock();
+        if queue.gone {
+            return false;
+        }
+        let key = invalidation.then(|| Bytes::from(frame.clone()));
+        if let Some(key) = &key
+            && queue.pending_invalidations.contains(key)
+        {
+            drop(queue);
+            self.shared.metrics.coalesced();
+            return true;
+        }
         // One frame always fits in an empty queue, whatever its size.
-        if before > 0 && before + len > self.shared.max_bytes {
-            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        let over_bytes = queue.bytes > 0 && queue.bytes + len > self.shared.max_bytes;
+        if over_bytes || queue.items.len() >= self.shared.max_frames {
+            drop(queue);
             self.close(CloseCode::SlowClient);
             return false;
         }
-        match self.queue.try_send(Outgoing::Frame { frame, coalescing }) {
-            Ok(()) => true,
-            Err(e) => {
-                self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-                if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                    self.close(CloseCode::SlowClient);
-                }
-                false
-            }
+        let was_empty = queue.items.is_empty();
+        queue.items.push_back(Outgoing::Frame(frame));
+        queue.bytes += len;
+        if let Some(key) = key {
+            queue.pending_invalidations.insert(key);
         }
+        drop(queue);
+        if was_empty {
+            self.shared.writer.wake();
+        }
+        true
     }
 }
 
 impl OutboxReceiver {
-    /// The next item, waiting for one; `None` once every sender is gone.
-    pub(crate) async fn recv(&mut self) -> Option<Outgoing> {
-        let item = self.queue.recv().await;
-        self.taken(&item);
-        item
-    }
-
-    /// The next item if one is ready.
-    pub(crate) fn try_recv(&mut self) -> Option<Outgoing> {
-        let item = self.queue.try_recv().ok();
-        self.taken(&item);
-        item
-    }
-
-    /// Waits until a close is requested and returns its code (without
-    /// borrowing the receiver, so it can race `recv`).
-    pub(crate) fn close_requested(&self) -> impl std::future::Future<Output = CloseCode> + Send + 'static {
-        let shared = Arc::clone(&self.shared);
-        async move { shared.close.requested().await }
-    }
-
-    fn taken(&self, item: &Option<Outgoing>) {
-        if let Some(Outgoing::Frame { frame, coalescing }) = item {
-            self.shared.queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
-            if *coalescing {
-                let key = Bytes::from(frame.clone());
-                self.shared
-                    .pending_invalidations
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&key);
+    /// Waits until frames are queued or a close is requested. For
+    /// [`Next::Write`], everything queued has been moved into `batch`
+    /// (which must be empty; its allocation is kept by the queue for the
+    /// next frames, so the two buffers trade places each batch).
+    pub(crate) async fn next(&self, batch: &mut VecDeque<Outgoing>) -> Next {
+        poll_fn(|cx| {
+            self.shared.writer.register(cx.waker());
+            if let Some(code) = self.shared.close.get() {
+                return Poll::Ready(Next::Close(*code));
             }
+            if self.take(batch) {
+                Poll::Ready(Next::Write)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Moves whatever is queued into `batch` (which must be empty), without
+    /// waiting; false if nothing was.
+    pub(crate) fn take(&self, batch: &mut VecDeque<Outgoing>) -> bool {
+        debug_assert!(batch.is_empty());
+        let mut queue = self.shared.lock();
+        if queue.items.is_empty() {
+            return false;
         }
+        std::mem::swap(&mut queue.items, batch);
+        queue.bytes = 0;
+        queue.pending_invalidations.clear();
+        true
+    }
+}
+
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        let mut queue = self.shared.lock();
+        queue.gone = true;
+        queue.bytes = 0;
+        queue.pending_invalidations = HashSet::new();
+        let items = std::mem::take(&mut queue.items);
+        drop(queue);
+        drop(items);
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn frames(rx: &mut OutboxReceiver) -> Vec<String> {
-        std::iter::from_fn(|| match rx.try_recv()? {
-            Outgoing::Frame { frame, .. } => Some(frame.as_str().to_owned()),
-            Outgoing::Ping => Some("ping".into()),
-        })
-        .collect()
+    /// Everything queued, as text (`ping` for a ping).
+    pub(crate) fn drain(rx: &OutboxReceiver) -> Vec<String> {
+        let mut batch = VecDeque::new();
+        rx.take(&mut batch);
+        batch
+            .into_iter()
+            .map(|item| match item {
+                Outgoing::Frame(frame) => frame.as_str().to_owned(),
+                Outgoing::Ping => "ping".to_owned(),
+            })
+            .collect()
     }
 
     #[tokio::test]
     async fn identical_pending_invalidations_coalesce_until_taken() {
-        let (tx, mut rx) = outbox(16, 1 << 20, Arc::default());
+        let (tx, rx) = outbox(16, 1 << 20, Arc::default());
         for _ in 0..5 {
             assert!(tx.push_invalidation("inv-a".into()));
         }
         tx.push_invalidation("inv-b".into());
-        assert_eq!(frames(&mut rx), ["inv-a", "inv-b"]);
+        assert_eq!(drain(&rx), ["inv-a", "inv-b"]);
         // Taken by the writer: the next one is queued again.
         tx.push_invalidation("inv-a".into());
-        assert_eq!(frames(&mut rx), ["inv-a"]);
+        assert_eq!(drain(&rx), ["inv-a"]);
     }
 
     #[tokio::test]
     async fn overflowing_frames_or_bytes_closes_with_4008() {
-        let (tx, rx) = outbox(2, 1 << 20, Arc::default());
+        let (tx, _rx) = outbox(2, 1 << 20, Arc::default());
         assert!(tx.push("1".into()) && tx.push("2".into()));
         assert!(!tx.push("3".into()));
-        assert_eq!(rx.close_requested().await, CloseCode::SlowClient);
+        assert_eq!(tx.closed().await, CloseCode::SlowClient);
 
-        let (tx, mut rx) = outbox(100, 10, Arc::default());
+        let (tx, rx) = outbox(100, 10, Arc::default());
         assert!(tx.push("x".repeat(8).into()));
         assert_eq!(tx.backlog(), (1, 8));
         assert!(!tx.push("y".repeat(8).into()));
-        assert_eq!(rx.close_requested().await, CloseCode::SlowClient);
-        frames(&mut rx);
+        assert_eq!(tx.closed().await, CloseCode::SlowClient);
+        drain(&rx);
         assert_eq!(tx.backlog(), (0, 0));
     }
 
     #[tokio::test]
     async fn a_single_large_frame_fits_an_empty_queue() {
-        let (tx, mut rx) = outbox(4, 10, Arc::default());
+        let (tx, rx) = outbox(4, 10, Arc::default());
         assert!(tx.push("z".repeat(100).into()));
-        assert_eq!(frames(&mut rx).len(), 1);
+        assert_eq!(drain(&rx).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_writer_wakes_for_frames_and_for_a_close() {
+        let (tx, rx) = outbox(16, 1 << 20, Arc::default());
+        let writer = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut batch = VecDeque::new();
+            loop {
+                match rx.next(&mut batch).await {
+                    Next::Write => seen.extend(batch.drain(..).map(|item| match item {
+                        Outgoing::Frame(frame) => frame.as_str().to_owned(),
+                        Outgoing::Ping => "ping".to_owned(),
+                    })),
+                    Next::Close(code) => return (seen, code),
+                }
+            }
+        });
+        tx.push("a".into());
+        tokio::task::yield_now().await;
+        tx.ping();
+        tx.push("b".into());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tx.close(CloseCode::Normal);
+        let (seen, code) = writer.await.unwrap();
+        assert_eq!(seen, ["a", "ping", "b"]);
+        assert_eq!(code, CloseCode::Normal);
+        // The writer is gone: nothing more is queued.
+        assert!(!tx.push("c".into()));
     }
 }

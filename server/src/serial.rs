@@ -5,6 +5,7 @@
 //! requests. No task exists while the queue is idle, so an idle
 //! subscription costs only this struct.
 
+use crate::eager::run_or_spawn;
 use mizan_channels::BoxFuture;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,18 +27,21 @@ struct State {
 pub(crate) struct Full;
 
 impl Serial {
-    /// Queues `job` behind the others, starting a draining task if none is
-    /// running. Refused when `max` jobs are waiting. Jobs must not panic
-    /// (callers catch panics inside the job).
+    /// Queues `job` behind the others, starting to drain them if nothing
+    /// is (here, and in a task of its own once a job has to wait). Refused
+    /// when `max` jobs are waiting. Jobs must not panic (callers catch
+    /// panics inside the job).
     pub(crate) fn push(self: &Arc<Self>, job: BoxFuture<()>, max: usize) -> Result<(), Full> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.jobs.len() >= max {
             return Err(Full);
         }
         state.jobs.push_back(job);
-        if !state.running {
-            state.running = true;
-            tokio::spawn(Arc::clone(self).drain());
+        let start = !state.running;
+        state.running = true;
+        drop(state);
+        if start {
+            run_or_spawn(Arc::clone(self).drain());
         }
         Ok(())
     }
@@ -90,11 +94,12 @@ mod tests {
         let blocked = Arc::new(Serial::default());
         let gate = Arc::new(tokio::sync::Notify::new());
         let g = Arc::clone(&gate);
-        // The current-thread test runtime has not started the drain task yet,
-        // so all pushed jobs are still queued.
+        // The first job starts at once and waits at the gate; three more
+        // may wait behind it, a fourth may not.
         blocked.push(Box::pin(async move { g.notified().await }), 3).unwrap();
-        blocked.push(Box::pin(async {}), 3).unwrap();
-        blocked.push(Box::pin(async {}), 3).unwrap();
+        for _ in 0..3 {
+            blocked.push(Box::pin(async {}), 3).unwrap();
+        }
         assert!(blocked.push(Box::pin(async {}), 3).is_err());
         gate.notify_one();
     }

@@ -217,6 +217,7 @@ impl Watchers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::tests::drain;
     use crate::outbox::{OutboxReceiver, outbox};
     use serde_json::json;
 
@@ -232,21 +233,13 @@ mod tests {
         (watch, rx)
     }
 
-    fn drain(rx: &mut OutboxReceiver) -> Vec<String> {
-        std::iter::from_fn(|| match rx.try_recv()? {
-            crate::outbox::Outgoing::Frame { frame, .. } => Some(frame.as_str().to_owned()),
-            crate::outbox::Outgoing::Ping => Some("ping".to_owned()),
-        })
-        .collect()
-    }
-
     #[test]
     fn deliver_reaches_matching_live_watchers() {
         let w = Watchers::default();
-        let (_a, mut a) = live(&w, 1, json!({"user_id": 5}));
-        let (_b, mut b) = live(&w, 2, json!({"user_id": 6}));
-        drain(&mut a);
-        drain(&mut b);
+        let (_a, a) = live(&w, 1, json!({"user_id": 5}));
+        let (_b, b) = live(&w, 2, json!({"user_id": 6}));
+        drain(&a);
+        drain(&b);
         assert_eq!(
             w.deliver(
                 "user",
@@ -256,24 +249,24 @@ mod tests {
             ),
             1
         );
-        assert_eq!((drain(&mut a), drain(&mut b).len()), (vec!["x".to_owned()], 0));
+        assert_eq!((drain(&a), drain(&b).len()), (vec!["x".to_owned()], 0));
         assert_eq!(w.deliver("other", (None, None), &"none".into(), Push::Invalidate), 0);
     }
 
     #[test]
     fn an_audience_limits_delivery_to_that_users_watchers() {
         let w = Watchers::default();
-        let (ann, mut ann_rx) = live(&w, 1, json!({"$user": "ann"}));
-        let (_bob, mut bob_rx) = live(&w, 2, json!({"$user": "bob"}));
-        drain(&mut ann_rx);
-        drain(&mut bob_rx);
+        let (ann, ann_rx) = live(&w, 1, json!({"$user": "ann"}));
+        let (_bob, bob_rx) = live(&w, 2, json!({"$user": "bob"}));
+        drain(&ann_rx);
+        drain(&bob_rx);
         assert_eq!(
             w.deliver("user", (None, Some("ann")), &"mine".into(), Push::Invalidate),
             1
         );
         assert_eq!(w.deliver("user", (None, None), &"everyone".into(), Push::Invalidate), 2);
-        assert_eq!(drain(&mut ann_rx), ["mine", "everyone"]);
-        assert_eq!(drain(&mut bob_rx), ["everyone"]);
+        assert_eq!(drain(&ann_rx), ["mine", "everyone"]);
+        assert_eq!(drain(&bob_rx), ["everyone"]);
         // The socket's user changed: its watch now follows the new user.
         let key = canonical(&params(json!({"$user": "ann"})));
         w.reindex("user", 1, &key, indexed(Params::new(), Some("carl")));
@@ -288,8 +281,8 @@ mod tests {
     #[test]
     fn invalidate_all_sends_each_watcher_a_broad_entry_for_its_context() {
         let w = Watchers::default();
-        let (_a, mut a) = live(&w, 1, json!({"user_id": 5}));
-        let (tx, mut b) = outbox(16, 1 << 20, Arc::default());
+        let (_a, a) = live(&w, 1, json!({"user_id": 5}));
+        let (tx, b) = outbox(16, 1 << 20, Arc::default());
         let notes = w.watch(
             &"notifications".into(),
             (2, &canonical(&Params::new())),
@@ -298,23 +291,23 @@ mod tests {
             || {},
         );
         notes.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
-        drain(&mut a);
-        drain(&mut b);
+        drain(&a);
+        drain(&b);
         assert_eq!(w.invalidate_all(), 2);
-        assert_eq!(drain(&mut a), [r#"{"type":"invalidate","context":"user"}"#]);
-        assert_eq!(drain(&mut b), [r#"{"type":"invalidate","context":"notifications"}"#]);
+        assert_eq!(drain(&a), [r#"{"type":"invalidate","context":"user"}"#]);
+        assert_eq!(drain(&b), [r#"{"type":"invalidate","context":"notifications"}"#]);
     }
 
     #[test]
     fn pending_watches_hold_pushes_until_the_bundle_is_queued() {
         let w = Watchers::default();
-        let (tx, mut rx) = outbox(16, 1 << 20, Arc::default());
+        let (tx, rx) = outbox(16, 1 << 20, Arc::default());
         let p = params(json!({"user_id": 5}));
         let watch = w.watch(&"user".into(), (1, &canonical(&p)), p, tx, || {});
         w.deliver("user", (None, None), &"early".into(), Push::Invalidate);
-        assert!(drain(&mut rx).is_empty());
+        assert!(drain(&rx).is_empty());
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
-        let frames = drain(&mut rx);
+        let frames = drain(&rx);
         assert!(frames[0].contains("bundle"));
         assert_eq!(frames[1], "early");
     }
@@ -322,7 +315,7 @@ mod tests {
     #[test]
     fn overflowing_pending_pushes_collapse_into_one_broad_invalidation() {
         let w = Watchers::default();
-        let (tx, mut rx) = outbox(256, 1 << 20, Arc::default());
+        let (tx, rx) = outbox(256, 1 << 20, Arc::default());
         let watch = w.watch(
             &"user".into(),
             (1, &canonical(&Params::new())),
@@ -334,7 +327,7 @@ mod tests {
             w.deliver("user", (None, None), &"push".into(), Push::Invalidate);
         }
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
-        let frames = drain(&mut rx);
+        let frames = drain(&rx);
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[1], r#"{"type":"invalidate","context":"user"}"#);
     }

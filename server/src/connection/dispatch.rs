@@ -1,6 +1,7 @@
 //! Handling each request frame of a socket.
 
 use super::{Connection, identity, subscriptions, watches};
+use crate::eager::run_or_spawn;
 use crate::node::InFlight;
 use mizan_channels::Error;
 use mizan_protocol::{ClientFrame, FrameError, ServerFrame, exceeds_depth};
@@ -8,15 +9,17 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 /// Decodes one text frame and handles it. Only `auth` is awaited (so the
-/// requests after it run as its user); calls, fetches and subscribes run
-/// in tasks of their own.
+/// requests after it run as its user); calls, fetches and subscribes that
+/// have to wait go on in tasks of their own (`eager.rs`).
 pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
     let frame = match decode(conn, text) {
         Ok(frame) => frame,
         Err(reply) => return conn.reply(&reply),
     };
     match frame {
-        ClientFrame::Auth { id, token } => identity::auth(conn, id, &token).await,
+        // Boxed: `auth` is rare, and its future would otherwise be part of
+        // every socket's reader future (its memory, for the socket's life).
+        ClientFrame::Auth { id, token } => Box::pin(identity::auth(conn, id, &token)).await,
         ClientFrame::Call { id, function, args } => {
             let conn = Arc::clone(conn);
             let span = tracing::debug_span!("call", function = %function, id = id.get());
@@ -34,7 +37,7 @@ pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
                 conn.reply(&reply);
                 drop(running);
             };
-            tokio::spawn(call.instrument(span));
+            run_or_spawn(call.instrument(span));
         }
         ClientFrame::Fetch { id, context, params } => watches::fetch(conn, id, context, params),
         ClientFrame::Watch { id, context, params } => watches::watch(conn, id, context, params),

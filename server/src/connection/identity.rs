@@ -79,14 +79,6 @@ fn expiry(expires_at: Option<SystemTime>) -> Expiry {
     }
 }
 
-/// Sleeps until `deadline`, or forever without one.
-pub(super) async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// The deadline passed: warn and start the grace period, or close.
 pub(super) fn on_deadline(conn: &Connection) -> Option<CloseCode> {
     let mut state = conn.identity.lock();

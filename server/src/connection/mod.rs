@@ -1,8 +1,9 @@
 //! One WebSocket connection: upgrade, reader loop, and teardown.
 //!
 //! The task that ran the upgrade reads; a second task writes (`writer.rs`).
-//! Requests are handled in `dispatch.rs`: calls and subscribes in tasks of
-//! their own so a slow one never holds up the others; `send`s go through a
+//! Requests are handled in `dispatch.rs`: calls and subscribes that have
+//! to wait go on in tasks of their own (`eager.rs`), so a slow one never
+//! holds up the others; `send`s go through a
 //! per-topic ordered queue (`subscriptions.rs`); context watches are kept
 //! in `watches.rs`; who the socket acts as, and until when, in
 //! `identity.rs`.
@@ -25,18 +26,19 @@ use axum::http::StatusCode;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
 use identity::SocketIdentity;
 use mizan_channels::{Cx, Error};
 use mizan_protocol::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 use subscriptions::Subscriptions;
+use tokio::task::JoinHandle;
+use tokio::time::Sleep;
 use tracing::Instrument;
 use watches::Watches;
-
-/// Bytes read from a socket at a time.
-const READ_BUFFER: usize = 4 * 1024;
 
 /// How long teardown waits for the writer to flush its close frame.
 const WRITER_GRACE: Duration = Duration::from_secs(5);
@@ -87,7 +89,7 @@ pub(crate) async fn upgrade(
         // tungstenite reads into a 128 KiB buffer per socket by default
         // (~125 KiB of RSS per idle socket in the soak); larger frames are
         // still assembled, this is only the read chunk.
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(config.socket_read_buffer_bytes.max(64))
         .on_upgrade(move |socket| serve(node, socket, SocketIdentity::new(identity, slot))))
 }
 
@@ -124,100 +126,136 @@ impl Connection {
     }
 }
 
-async fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) {
+/// Sets the connection up (outbox, writer task, shared state, `hello`)
+/// and returns the reader loop. Not an `async fn`: the setup's values
+/// (the whole `WebSocket` among them) would stay in the future for the
+/// socket's lifetime, and that future is most of an idle socket's memory.
+fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) -> impl Future<Output = ()> + Send {
     let id = node.next_conn_id();
     let session: Arc<str> = format!("{}-{id}", node.id).into();
     let span = tracing::info_span!("conn", session = %session);
-    async move {
-        let config = &node.config;
-        let (tx, rx) = outbox(
-            config.outbound_queue_frames,
-            config.outbound_queue_bytes,
-            Arc::clone(&node.metrics),
-        );
-        node.sockets.insert(id, tx.clone());
-        let (sink, mut stream) = socket.split();
-        let mut writer = tokio::spawn(writer::run(sink, rx).in_current_span());
-        let user = identity.user();
-        let conn = Arc::new(Connection {
-            id,
-            session: Arc::clone(&session),
-            node: Arc::clone(&node),
-            outbox: tx,
-            identity,
-            subscriptions: Subscriptions::default(),
-            watches: Watches::default(),
-        });
-        tracing::debug!(user = user.as_ref().map(|u| u.id.as_str()), "connected");
-        conn.reply(&ServerFrame::Hello {
-            protocol: PROTOCOL_VERSION,
-            node: node.id.to_string(),
-            session: session.to_string(),
-            user: user.map(|u| u.info()),
-        });
-        let mut rate = RateLimiter::new(node.config.messages_per_second, node.config.message_burst);
-        let every = node.config.ping_interval;
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_heard = Instant::now();
-        let code = loop {
-            let deadline = conn.identity.deadline();
-            let message = tokio::select! {
-                code = conn.outbox.closed() => break code,
-                () = identity::sleep_until(deadline) => match identity::on_deadline(&conn) {
-                    Some(code) => break code,
-                    None => continue,
-                },
-                _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > node.config.ping_timeout {
-                        tracing::info!(silent_for = ?last_heard.elapsed(), "heartbeat timeout: dropping the socket");
-                        break CloseCode::HeartbeatTimeout;
-                    }
-                    conn.outbox.ping();
+    let entered = span.enter();
+    let config = &node.config;
+    let (tx, rx) = outbox(
+        config.outbound_queue_frames,
+        config.outbound_queue_bytes,
+        Arc::clone(&node.metrics),
+    );
+    node.sockets.insert(id, tx.clone());
+    let (sink, stream) = socket.split();
+    let writer = tokio::spawn(writer::run(sink, rx).in_current_span());
+    let user = identity.user();
+    let conn = Arc::new(Connection {
+        id,
+        session: Arc::clone(&session),
+        node: Arc::clone(&node),
+        outbox: tx,
+        identity,
+        subscriptions: Subscriptions::default(),
+        watches: Watches::default(),
+    });
+    tracing::debug!(user = user.as_ref().map(|u| u.id.as_str()), "connected");
+    conn.reply(&ServerFrame::Hello {
+        protocol: PROTOCOL_VERSION,
+        node: node.id.to_string(),
+        session: session.to_string(),
+        user: user.map(|u| u.info()),
+    });
+    drop(entered);
+    read(conn, stream, writer).instrument(span)
+}
+
+/// The reader loop, then teardown.
+async fn read(conn: Arc<Connection>, mut stream: SplitStream<WebSocket>, mut writer: JoinHandle<()>) {
+    let node = &conn.node;
+    let mut rate = RateLimiter::new(node.config.messages_per_second, node.config.message_burst);
+    let every = node.config.ping_interval;
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    // The token's deadline: one timer, re-armed when the deadline changes
+    // (an `auth` frame renews it), not a new one per frame; boxed and
+    // only made for a socket whose token expires.
+    let mut expiry: Option<Pin<Box<Sleep>>> = None;
+    let mut armed = None;
+    let code = loop {
+        let deadline = conn.identity.deadline();
+        if deadline != armed {
+            if let Some(at) = deadline {
+                match &mut expiry {
+                    Some(sleep) => sleep.as_mut().reset(at.into()),
+                    None => expiry = Some(Box::pin(tokio::time::sleep_until(at.into()))),
+                }
+            }
+            armed = deadline;
+        }
+        let message = tokio::select! {
+            code = conn.outbox.closed() => break code,
+            () = fire(&mut expiry), if armed.is_some() => match identity::on_deadline(&conn) {
+                Some(code) => break code,
+                // Re-arm even if the deadline did not move: a fired timer
+                // stays ready.
+                None => {
+                    armed = None;
                     continue;
                 }
-                message = stream.next() => message,
-            };
-            last_heard = Instant::now();
-            match message {
-                Some(Ok(Message::Text(text))) if rate.allow() => dispatch::handle(&conn, &text).await,
-                Some(Ok(Message::Text(text))) => dispatch::rate_limited(&conn, &text),
-                Some(Ok(Message::Binary(_))) => break CloseCode::Binary,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break CloseCode::Normal,
-                Some(Err(e)) => break read_error_code(e),
+            },
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > node.config.ping_timeout {
+                    tracing::info!(silent_for = ?last_heard.elapsed(), "heartbeat timeout: dropping the socket");
+                    break CloseCode::HeartbeatTimeout;
+                }
+                conn.outbox.ping();
+                continue;
             }
+            message = stream.next() => message,
         };
-        if code == CloseCode::SlowClient {
-            let (frames, bytes) = conn.outbox.backlog();
-            let user = conn.identity.user();
-            tracing::warn!(
-                user = user.as_ref().map(|u| u.id.as_str()),
-                queued_frames = frames,
-                queued_bytes = bytes,
-                "closing with 4008: the client reads too slowly (its outbound queue overflowed)"
-            );
-        } else {
-            tracing::debug!(code = code.as_u16(), "closing");
+        last_heard = Instant::now();
+        match message {
+            Some(Ok(Message::Text(text))) if rate.allow() => dispatch::handle(&conn, &text).await,
+            Some(Ok(Message::Text(text))) => dispatch::rate_limited(&conn, &text),
+            Some(Ok(Message::Binary(_))) => break CloseCode::Binary,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_))) | None => break CloseCode::Normal,
+            Some(Err(e)) => break read_error_code(e),
         }
-        node.metrics.closed(code);
-        node.sockets.remove(&id);
-        subscriptions::leave_all(&conn);
-        watches::unwatch_all(&conn);
-        conn.outbox.close(code);
-        // A client that does not read will not take a close frame either:
-        // give up on it at once rather than holding its socket.
-        let grace = if code == CloseCode::SlowClient {
-            SLOW_WRITER_GRACE
-        } else {
-            WRITER_GRACE
-        };
-        if tokio::time::timeout(grace, &mut writer).await.is_err() {
-            writer.abort();
-        }
+    };
+    drop(stream);
+    if code == CloseCode::SlowClient {
+        let (frames, bytes) = conn.outbox.backlog();
+        let user = conn.identity.user();
+        tracing::warn!(
+            user = user.as_ref().map(|u| u.id.as_str()),
+            queued_frames = frames,
+            queued_bytes = bytes,
+            "closing with 4008: the client reads too slowly (its outbound queue overflowed)"
+        );
+    } else {
+        tracing::debug!(code = code.as_u16(), "closing");
     }
-    .instrument(span)
-    .await
+    node.metrics.closed(code);
+    node.sockets.remove(&conn.id);
+    subscriptions::leave_all(&conn);
+    watches::unwatch_all(&conn);
+    conn.outbox.close(code);
+    // A client that does not read will not take a close frame either:
+    // give up on it at once rather than holding its socket.
+    let grace = if code == CloseCode::SlowClient {
+        SLOW_WRITER_GRACE
+    } else {
+        WRITER_GRACE
+    };
+    if tokio::time::timeout(grace, &mut writer).await.is_err() {
+        writer.abort();
+    }
+}
+
+/// Waits for `timer` to fire, or forever without one.
+async fn fire(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The close code for a read error: 1009 for an oversized frame.

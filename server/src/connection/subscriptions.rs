@@ -1,6 +1,7 @@
 //! The topics one socket has joined, and `subscribe`, `send`, `unsubscribe`.
 
 use super::Connection;
+use crate::eager::run_or_spawn;
 use crate::node::InFlight;
 use crate::serial::Serial;
 use mizan_channels::{ChannelEntry, Error, Subscription};
@@ -17,7 +18,9 @@ pub(super) struct Subscriptions {
 
 #[derive(Default)]
 struct Inner {
-    topics: HashMap<Arc<str>, Joined>,
+    /// Boxed: most sockets join one or two topics, and a map allocates
+    /// room for several entries at once.
+    topics: HashMap<Arc<str>, Box<Joined>>,
     /// Set at teardown: a subscribe finishing later must not join.
     closed: bool,
 }
@@ -37,7 +40,8 @@ impl Subscriptions {
     }
 }
 
-/// `subscribe`: runs the channel's checks in a task of its own, then joins.
+/// `subscribe`: runs the channel's checks (in a task of its own once they
+/// have to wait), then joins.
 pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, params: Payload) {
     let Some(entry) = conn.node.registry.channel(channel).cloned() else {
         conn.reply(&Error::not_found(format!("unknown channel `{channel}`")).to_frame(Some(id)));
@@ -45,7 +49,7 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
     };
     let conn = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    tokio::spawn(async move {
+    run_or_spawn(async move {
         let _running = running;
         let joined = conn.node.guarded(entry.name(), entry.join(conn.cx(), &params)).await;
         let reply = match joined.and_then(|subscription| add(&conn, subscription, entry)) {
@@ -76,11 +80,11 @@ fn add(conn: &Connection, subscription: Subscription, channel: ChannelEntry) -> 
         Entry::Occupied(mut joined) => joined.get_mut().subscription = subscription,
         Entry::Vacant(slot) => {
             conn.node.join_topic(slot.key(), conn.id, conn.outbox.clone());
-            slot.insert(Joined {
+            slot.insert(Box::new(Joined {
                 subscription,
                 channel,
                 sends: Arc::default(),
-            });
+            }));
         }
     }
     Ok(Some(topic))
@@ -89,7 +93,13 @@ fn add(conn: &Connection, subscription: Subscription, channel: ChannelEntry) -> 
 /// `send`: queued behind this socket's earlier sends to the same topic.
 /// The channel's answer is encoded once and published; `ok` follows.
 pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Payload) {
-    let Some(joined) = conn.subscriptions.lock().topics.get(topic).cloned() else {
+    let Some(joined) = conn
+        .subscriptions
+        .lock()
+        .topics
+        .get(topic)
+        .map(|joined| Joined::clone(joined))
+    else {
         conn.reply(&not_subscribed(id, topic));
         return;
     };

@@ -1,6 +1,7 @@
 //! The contexts one socket watches, and `fetch`, `watch`, `unwatch`.
 
 use super::Connection;
+use crate::eager::run_or_spawn;
 use crate::node::InFlight;
 use crate::watchers::{canonical, indexed};
 use mizan_channels::Error;
@@ -27,11 +28,12 @@ impl Watches {
     }
 }
 
-/// `fetch`: the bundle, once, computed in a task of its own.
+/// `fetch`: the bundle, once (computed here, in a task of its own once it
+/// has to wait).
 pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
     let conn = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    tokio::spawn(async move {
+    run_or_spawn(async move {
         let _running = running;
         let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
             Ok(data) => ServerFrame::Bundle {
@@ -85,7 +87,7 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
     };
     let conn = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    tokio::spawn(async move {
+    run_or_spawn(async move {
         let _running = running;
         match conn.node.bundle(cx, &context, &params).await {
             Ok(data) => watch.go_live(&ServerFrame::Bundle {

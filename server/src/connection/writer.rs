@@ -1,56 +1,57 @@
-//! The writer task: drains the outbox into the socket, flushing once per
-//! batch, and sends the close frame when asked.
+//! The writer task: drains the outbox into the socket, everything queued
+//! at once and one flush per batch, and sends the close frame when asked.
 
-use crate::outbox::{OutboxReceiver, Outgoing};
+use crate::outbox::{Next, OutboxReceiver, Outgoing};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use mizan_protocol::CloseCode;
+use std::collections::VecDeque;
 
-/// Frames written before a flush, at most.
-const BATCH: usize = 64;
+/// A batch buffer that grew past this many frames (a burst) is not kept
+/// for the next batch: an idle socket should not hold a burst's memory.
+const KEEP_BATCH_CAPACITY: usize = 64;
 
 /// Runs until the socket fails or a close is requested.
-pub(super) async fn run(mut sink: SplitSink<WebSocket, Message>, mut outbox: OutboxReceiver) {
+pub(super) async fn run(mut sink: SplitSink<WebSocket, Message>, outbox: OutboxReceiver) {
+    let mut batch = VecDeque::new();
     loop {
-        let first = tokio::select! {
-            biased;
-            code = outbox.close_requested() => {
-                // What is already queued goes out first (replies of calls
-                // that finished before a drain), except to a client that
-                // cannot keep up.
-                if code != CloseCode::SlowClient {
-                    while let Some(item) = outbox.try_recv() {
-                        if sink.feed(message(item)).await.is_err() {
-                            return;
-                        }
-                    }
+        let next = outbox.next(&mut batch).await;
+        if let Next::Close(code) = next {
+            // What is already queued goes out first (replies of calls that
+            // finished before a drain), except to a client that cannot keep
+            // up.
+            if code != CloseCode::SlowClient {
+                outbox.take(&mut batch);
+                if write(&mut sink, &mut batch).await.is_err() {
+                    return;
                 }
-                let close = CloseFrame { code: code.as_u16(), reason: code.reason().into() };
-                let _ = sink.send(Message::Close(Some(close))).await;
-                return;
             }
-            item = outbox.recv() => item,
-        };
-        let Some(first) = first else { return };
-        if sink.feed(message(first)).await.is_err() {
+            let close = CloseFrame {
+                code: code.as_u16(),
+                reason: code.reason().into(),
+            };
+            let _ = sink.send(Message::Close(Some(close))).await;
             return;
         }
-        for _ in 1..BATCH {
-            let Some(item) = outbox.try_recv() else { break };
-            if sink.feed(message(item)).await.is_err() {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() {
+        if write(&mut sink, &mut batch).await.is_err() || sink.flush().await.is_err() {
             return;
+        }
+        if batch.capacity() > KEEP_BATCH_CAPACITY {
+            batch = VecDeque::new();
         }
     }
 }
 
-fn message(item: Outgoing) -> Message {
-    match item {
-        Outgoing::Frame { frame, .. } => Message::Text(frame),
-        Outgoing::Ping => Message::Ping(Default::default()),
+/// Feeds every frame of `batch` to the socket (leaving `batch` empty);
+/// tungstenite writes them out as its buffer fills, and on flush.
+async fn write(sink: &mut SplitSink<WebSocket, Message>, batch: &mut VecDeque<Outgoing>) -> Result<(), axum::Error> {
+    while let Some(item) = batch.pop_front() {
+        let message = match item {
+            Outgoing::Frame(frame) => Message::Text(frame),
+            Outgoing::Ping => Message::Ping(Default::default()),
+        };
+        sink.feed(message).await?;
     }
+    Ok(())
 }
