@@ -16,11 +16,8 @@
 use std::future::Future;
 use std::task::{Context, Waker};
 
-/// Polls `work` once here; if it has not finished, spawns it.
-///
-/// ```ignore
-/// run_or_spawn(async move { conn.reply(&answer(request).await) });
-/// ```
+/// Polls `work` once here; if it has not finished, spawns it (the request
+/// handlers pass their whole job: run the handler, queue the reply).
 pub(crate) fn run_or_spawn(work: impl Future<Output = ()> + Send + 'static) {
     let mut work = Box::pin(work);
     // A no-op waker is enough: pending work is spawned, and a spawned task
