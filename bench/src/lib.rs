@@ -1,9 +1,15 @@
 //! Benchmarks for Mizan. The Criterion micro-benchmarks live in
-//! `benches/`; this library holds what they share: apps and data sets built
-//! the same way every run.
+//! `benches/`; this library holds what they and the load generators
+//! (`src/bin/`) share: apps and data sets built the same way every run,
+//! the clock, and the processes under test.
 //!
 //! Run them with `cargo bench -p mizan-bench`; the numbers and the machine
 //! they were measured on are in `docs/benchmarks.md`.
+
+mod clock;
+pub mod process;
+
+pub use clock::now_ns;
 
 use mizan_channels::{Cx, Error, Function, Registry};
 use mizan_protocol::Params;

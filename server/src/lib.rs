@@ -44,6 +44,9 @@
 
 mod app;
 mod auth;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_support;
 pub mod broker;
 mod config;
 mod connection;

@@ -192,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
     let env = args.check()?;
     let fixture = match &args.fixture {
         Some(path) => path.clone(),
-        None => node::fixture_beside_me()?,
+        None => mizan_bench::process::beside_me("examples/fixture")?,
     };
     let out = args
         .out

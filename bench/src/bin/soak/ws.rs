@@ -5,7 +5,6 @@ use anyhow::{Context, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -17,13 +16,7 @@ pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long one connect, request or write may take.
 pub(crate) const STEP: Duration = Duration::from_secs(5);
 
-/// The benchmark's clock: nanoseconds since its first use. Send times
-/// travel in frames and come back to this process, so one clock serves
-/// both ends.
-pub(crate) fn now_ns() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
+pub(crate) use mizan_bench::now_ns;
 
 /// Microseconds from `start_ns` (on [`now_ns`]) to now.
 pub(crate) fn micros_since(start_ns: u64) -> u64 {

@@ -1,0 +1,3 @@
+"""No HTTP routes: the peer serves only the WebSocket at /ws."""
+
+urlpatterns = []

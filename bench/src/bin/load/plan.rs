@@ -1,0 +1,171 @@
+//! The comparison: which scenarios run, at which sizes, on which servers.
+
+use crate::fanout::{Fanout, Pace, Publisher};
+use crate::idle::Idle;
+use crate::report::Outcome;
+use crate::rpc::Rpc;
+use crate::servers::{self, Cpu, Kind, Programs};
+use crate::storm::Storm;
+use mizan_bench::process::Redis;
+use std::time::Duration;
+
+/// What a step measures.
+pub(crate) enum Scenario {
+    Fanout(Fanout),
+    Idle(Idle),
+    Rpc(Rpc),
+    /// Mizan only: invalidation pushes.
+    Storm(Storm),
+    /// Mizan only: subscribers on node B, the publisher on node A, joined
+    /// through a `redis-server` of the step's own.
+    CrossNode(Fanout),
+}
+
+/// One row group of the table.
+pub(crate) struct Step {
+    pub(crate) name: &'static str,
+    pub(crate) scenario: Scenario,
+}
+
+impl Step {
+    /// Whether `kind` can run it (the storm and cross-node steps need
+    /// Mizan's contexts and Redis broker).
+    pub(crate) fn applies_to(&self, kind: Kind) -> bool {
+        !matches!(self.scenario, Scenario::Storm(_) | Scenario::CrossNode(_)) || kind == Kind::Mizan
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match &self.scenario {
+            Scenario::Fanout(f) => f.describe(),
+            Scenario::CrossNode(f) => format!(
+                "{}; subscribers on node B, publisher on node A, through Redis",
+                f.describe()
+            ),
+            Scenario::Idle(i) => i.describe(),
+            Scenario::Rpc(r) => r.describe(),
+            Scenario::Storm(s) => s.describe(),
+        }
+    }
+
+    /// Starts a fresh `kind` (or, for cross-node, Redis and two nodes),
+    /// runs the step against it, and stops it.
+    pub(crate) async fn run(&self, kind: Kind, programs: &Programs, redis_server: &str) -> anyhow::Result<Outcome> {
+        if let Scenario::CrossNode(fanout) = &self.scenario {
+            let redis = Redis::start(redis_server)?;
+            let a = programs.start(kind, Some(&redis))?;
+            let b = programs.start(kind, Some(&redis))?;
+            let cpu = Cpu(vec![&a, &b]);
+            return fanout
+                .run(&servers::endpoint(kind, &b), &servers::endpoint(kind, &a), &cpu)
+                .await;
+        }
+        let mut server = programs.start(kind, None)?;
+        let endpoint = servers::endpoint(kind, &server);
+        let cpu = Cpu(vec![&server]);
+        let mut outcome = match &self.scenario {
+            Scenario::Fanout(f) => f.run(&endpoint, &endpoint, &cpu).await?,
+            Scenario::Idle(i) => i.run(&endpoint, &server).await?,
+            Scenario::Rpc(r) => r.run(&endpoint, &cpu).await?,
+            Scenario::Storm(s) => s.run(&endpoint, &cpu).await?,
+            Scenario::CrossNode(_) => unreachable!("handled above"),
+        };
+        drop(cpu);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(status) = server.exited() {
+            outcome.problem(format!("the server exited: {status}"));
+        }
+        Ok(outcome)
+    }
+}
+
+/// The steps, at full size or tiny (`smoke`, for CI).
+pub(crate) fn steps(smoke: bool) -> Vec<Step> {
+    let pick = |full: usize, tiny: usize| if smoke { tiny } else { full };
+    let seconds = if smoke { 1 } else { 10 };
+    let fanout = |sockets, rooms, pace, publisher| Fanout {
+        sockets,
+        rooms,
+        pace,
+        publisher,
+        window: 200,
+    };
+    vec![
+        Step {
+            name: "fan-out burst",
+            scenario: Scenario::Fanout(fanout(
+                pick(1000, 20),
+                1,
+                Pace::Burst {
+                    messages: pick(300, 10),
+                },
+                Publisher::Dedicated,
+            )),
+        },
+        Step {
+            name: "fan-out at 50/s",
+            scenario: Scenario::Fanout(fanout(
+                pick(1000, 20),
+                1,
+                Pace::Rate {
+                    per_second: 50,
+                    seconds,
+                },
+                Publisher::Dedicated,
+            )),
+        },
+        Step {
+            name: "fan-out at 5/s",
+            scenario: Scenario::Fanout(fanout(
+                pick(10_000, 30),
+                1,
+                Pace::Rate { per_second: 5, seconds },
+                Publisher::Dedicated,
+            )),
+        },
+        Step {
+            name: "many topics",
+            scenario: Scenario::Fanout(fanout(
+                pick(10_000, 40),
+                pick(1000, 4),
+                Pace::Rate {
+                    per_second: pick(2000, 50) as u64,
+                    seconds,
+                },
+                Publisher::Members,
+            )),
+        },
+        Step {
+            name: "RPC echo",
+            scenario: Scenario::Rpc(Rpc {
+                clients: pick(50, 4),
+                seconds,
+            }),
+        },
+        Step {
+            name: "idle capacity",
+            scenario: Scenario::Idle(Idle {
+                sockets: pick(18_000, 100),
+                rooms: 100,
+            }),
+        },
+        Step {
+            name: "invalidation storm",
+            scenario: Scenario::Storm(Storm {
+                watchers: pick(10_000, 50),
+                rounds: pick(5, 2),
+            }),
+        },
+        Step {
+            name: "cross-node",
+            scenario: Scenario::CrossNode(fanout(
+                pick(10, 3),
+                1,
+                Pace::Rate {
+                    per_second: pick(10_000, 200) as u64,
+                    seconds,
+                },
+                Publisher::Dedicated,
+            )),
+        },
+    ]
+}
