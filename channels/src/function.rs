@@ -283,6 +283,11 @@ fn args_of<A: JsonSchema>() -> Vec<Arg> {
 
 /// Decodes a JSON object into `T`, naming the failing path in the error.
 pub(crate) fn decode_args<T: DeserializeOwned>(what: &str, json: &Payload) -> Result<T, Error> {
+    // The plain decoder first: tracking the path costs on every call, and
+    // is only needed to explain a failure.
+    if let Ok(value) = serde_json::from_str(json.get()) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(json.get());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

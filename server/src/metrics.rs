@@ -2,13 +2,16 @@
 //! text exposition format at `GET /metrics`.
 //!
 //! Counters on hot paths are plain atomics indexed by frame type (no
-//! lookups); fan-out adds one count per event, not per recipient. Gauges
-//! (connections, topics, watchers, broker state) are read when scraped.
+//! lookups); fan-out adds one count per event, not per recipient. They are
+//! sharded by thread: each thread counts in a cache-line-aligned shard of
+//! its own, so two cores counting every frame do not fight over the same
+//! cache lines, and a scrape sums the shards. Gauges (connections, topics,
+//! watchers, broker state) are read when scraped.
 
 use dashmap::DashMap;
 use mizan_protocol::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Request types, as counted inbound (`bad_frame` for undecodable ones).
@@ -52,18 +55,37 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Shards per node: more than the threads a node usually runs on.
+const SHARDS: usize = 8;
+
 /// Counters of one node.
 #[derive(Default)]
 pub(crate) struct Metrics {
+    shards: [Shard; SHARDS],
+}
+
+/// One thread's counters (threads beyond [`SHARDS`] share).
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard {
     frames_in: [AtomicU64; IN_KINDS.len()],
     bytes_in: [AtomicU64; IN_KINDS.len()],
     frames_out: [AtomicU64; OUT_KINDS.len()],
     bytes_out: [AtomicU64; OUT_KINDS.len()],
     closes: [AtomicU64; CLOSES.len()],
     errors: [AtomicU64; ErrorCode::ALL.len()],
-    coalesced: AtomicU64,
+    coalesced: [AtomicU64; 1],
     refused_upgrades: [AtomicU64; 4],
     calls: DashMap<String, Histogram>,
+}
+
+/// This thread's shard index, handed out in turn.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Relaxed) % SHARDS;
+    }
+    INDEX.with(|i| *i)
 }
 
 /// Why an upgrade was refused, for `mizan_refused_upgrades_total`.
@@ -122,42 +144,45 @@ impl Metrics {
             Some(ClientFrame::Unsubscribe { .. }) => 7,
             None => 8,
         };
-        self.frames_in[i].fetch_add(1, Relaxed);
-        self.bytes_in[i].fetch_add(bytes as u64, Relaxed);
+        let shard = self.shard();
+        shard.frames_in[i].fetch_add(1, Relaxed);
+        shard.bytes_in[i].fetch_add(bytes as u64, Relaxed);
     }
 
     /// `count` copies of an encoded frame queued to sockets.
     pub(crate) fn frames_out(&self, frame: &ServerFrame, count: usize, bytes: usize) {
         let i = out_index(frame);
-        self.frames_out[i].fetch_add(count as u64, Relaxed);
-        self.bytes_out[i].fetch_add((count * bytes) as u64, Relaxed);
+        let shard = self.shard();
+        shard.frames_out[i].fetch_add(count as u64, Relaxed);
+        shard.bytes_out[i].fetch_add((count * bytes) as u64, Relaxed);
         if let ServerFrame::Error { code, .. } = frame {
             let e = ErrorCode::ALL.iter().position(|c| c == code).unwrap_or_default();
-            self.errors[e].fetch_add(count as u64, Relaxed);
+            shard.errors[e].fetch_add(count as u64, Relaxed);
         }
     }
 
     /// A `message` push queued to `count` subscribers.
     pub(crate) fn pushed_messages(&self, count: usize, bytes: usize) {
-        self.frames_out[6].fetch_add(count as u64, Relaxed);
-        self.bytes_out[6].fetch_add((count * bytes) as u64, Relaxed);
+        let shard = self.shard();
+        shard.frames_out[6].fetch_add(count as u64, Relaxed);
+        shard.bytes_out[6].fetch_add((count * bytes) as u64, Relaxed);
     }
 
     /// A socket closed with `code`.
     pub(crate) fn closed(&self, code: CloseCode) {
         if let Some(i) = CLOSES.iter().position(|c| *c == code) {
-            self.closes[i].fetch_add(1, Relaxed);
+            self.shard().closes[i].fetch_add(1, Relaxed);
         }
     }
 
     /// An invalidation was dropped because an identical one was still queued.
     pub(crate) fn coalesced(&self) {
-        self.coalesced.fetch_add(1, Relaxed);
+        self.shard().coalesced[0].fetch_add(1, Relaxed);
     }
 
     /// An upgrade was refused.
     pub(crate) fn refused(&self, why: Refusal) {
-        self.refused_upgrades[why as usize].fetch_add(1, Relaxed);
+        self.shard().refused_upgrades[why as usize].fetch_add(1, Relaxed);
     }
 
     /// A call of `function` took `elapsed`.
@@ -170,10 +195,26 @@ impl Metrics {
             h.count.fetch_add(1, Relaxed);
             h.sum_micros.fetch_add(elapsed.as_micros() as u64, Relaxed);
         };
-        match self.calls.get(function) {
+        let calls = &self.shard().calls;
+        match calls.get(function) {
             Some(h) => record(&h),
-            None => record(&self.calls.entry(function.to_owned()).or_default()),
+            None => record(&calls.entry(function.to_owned()).or_default()),
         }
+    }
+
+    fn shard(&self) -> &Shard {
+        &self.shards[shard_index()]
+    }
+
+    /// A counter array summed over the shards.
+    fn sum<const N: usize>(&self, counters: impl Fn(&Shard) -> &[AtomicU64; N]) -> [u64; N] {
+        let mut total = [0; N];
+        for shard in &self.shards {
+            for (t, c) in total.iter_mut().zip(counters(shard)) {
+                *t += c.load(Relaxed);
+            }
+        }
+        total
     }
 
     /// Every metric in Prometheus' text format.
@@ -210,43 +251,43 @@ impl Metrics {
             "1 while the node drains for shutdown.",
             &mut one(f64::from(u8::from(gauges.draining))),
         );
-        let labelled = |counters: &[AtomicU64], names: &[&str], label: &str| -> Vec<(String, f64)> {
+        let labelled = |counters: &[u64], names: &[&str], label: &str| -> Vec<(String, f64)> {
             counters
                 .iter()
                 .zip(names)
-                .map(|(c, n)| (format!("{{{label}=\"{n}\"}}"), c.load(Relaxed) as f64))
+                .map(|(c, n)| (format!("{{{label}=\"{n}\"}}"), *c as f64))
                 .collect()
         };
         family(
             "mizan_frames_in_total",
             "counter",
             "Frames received, by request type.",
-            &mut labelled(&self.frames_in, &IN_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.frames_in), &IN_KINDS, "type").into_iter(),
         );
         family(
             "mizan_bytes_in_total",
             "counter",
             "Bytes received, by request type.",
-            &mut labelled(&self.bytes_in, &IN_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.bytes_in), &IN_KINDS, "type").into_iter(),
         );
         family(
             "mizan_frames_out_total",
             "counter",
             "Frames queued to sockets, by frame type.",
-            &mut labelled(&self.frames_out, &OUT_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.frames_out), &OUT_KINDS, "type").into_iter(),
         );
         family(
             "mizan_bytes_out_total",
             "counter",
             "Bytes queued to sockets, by frame type.",
-            &mut labelled(&self.bytes_out, &OUT_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.bytes_out), &OUT_KINDS, "type").into_iter(),
         );
         let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         family(
             "mizan_errors_total",
             "counter",
             "Error frames sent, by code.",
-            &mut labelled(&self.errors, &codes, "code").into_iter(),
+            &mut labelled(&self.sum(|s| &s.errors), &codes, "code").into_iter(),
         );
         let closes: Vec<String> = CLOSES.iter().map(|c| c.as_u16().to_string()).collect();
         let closes: Vec<&str> = closes.iter().map(String::as_str).collect();
@@ -254,19 +295,19 @@ impl Metrics {
             "mizan_closes_total",
             "counter",
             "Sockets closed by the server, by close code (4008: outbound queue overflow).",
-            &mut labelled(&self.closes, &closes, "code").into_iter(),
+            &mut labelled(&self.sum(|s| &s.closes), &closes, "code").into_iter(),
         );
         family(
             "mizan_coalesced_invalidations_total",
             "counter",
             "Invalidations dropped because an identical one was still queued.",
-            &mut one(self.coalesced.load(Relaxed) as f64),
+            &mut one(self.sum(|s| &s.coalesced)[0] as f64),
         );
         family(
             "mizan_refused_upgrades_total",
             "counter",
             "WebSocket upgrades refused, by reason.",
-            &mut labelled(&self.refused_upgrades, &REFUSALS, "reason").into_iter(),
+            &mut labelled(&self.sum(|s| &s.refused_upgrades), &REFUSALS, "reason").into_iter(),
         );
         let b = gauges.broker;
         family(
@@ -309,25 +350,29 @@ impl Metrics {
             out,
             "# HELP {name} Server function latency, by function.\n# TYPE {name} histogram"
         );
-        let mut functions: Vec<_> = self.calls.iter().map(|e| e.key().clone()).collect();
-        functions.sort();
-        for function in functions {
-            let Some(h) = self.calls.get(&function) else { continue };
+        // Every function any shard has seen, with the shards' counts summed.
+        let mut functions: std::collections::BTreeMap<String, ([u64; BUCKETS.len()], u64, u64)> = Default::default();
+        for shard in &self.shards {
+            for entry in shard.calls.iter() {
+                let (buckets, count, sum) = functions.entry(entry.key().clone()).or_default();
+                for (b, c) in buckets.iter_mut().zip(&entry.buckets) {
+                    *b += c.load(Relaxed);
+                }
+                *count += entry.count.load(Relaxed);
+                *sum += entry.sum_micros.load(Relaxed);
+            }
+        }
+        for (function, (buckets, count, sum_micros)) in functions {
             let mut cumulative = 0;
-            for (bound, bucket) in BUCKETS.iter().zip(&h.buckets) {
-                cumulative += bucket.load(Relaxed);
+            for (bound, bucket) in BUCKETS.iter().zip(buckets) {
+                cumulative += bucket;
                 let _ = writeln!(
                     out,
                     "{name}_bucket{{function=\"{function}\",le=\"{bound}\"}} {cumulative}"
                 );
             }
-            let count = h.count.load(Relaxed);
             let _ = writeln!(out, "{name}_bucket{{function=\"{function}\",le=\"+Inf\"}} {count}");
-            let _ = writeln!(
-                out,
-                "{name}_sum{{function=\"{function}\"}} {}",
-                h.sum_micros.load(Relaxed) as f64 / 1e6
-            );
+            let _ = writeln!(out, "{name}_sum{{function=\"{function}\"}} {}", sum_micros as f64 / 1e6);
             let _ = writeln!(out, "{name}_count{{function=\"{function}\"}} {count}");
         }
     }
@@ -357,5 +402,43 @@ mod tests {
         assert!(text.contains("mizan_call_duration_seconds_bucket{function=\"echo\",le=\"0.005\"} 1\n"));
         assert!(text.contains("mizan_call_duration_seconds_bucket{function=\"echo\",le=\"+Inf\"} 2\n"));
         assert!(text.contains("mizan_call_duration_seconds_count{function=\"echo\"} 2\n"));
+    }
+
+    #[test]
+    fn counts_from_several_threads_are_summed() {
+        let m = std::sync::Arc::new(Metrics::default());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let m = std::sync::Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        m.frame_in(None, 2);
+                        m.call("echo", Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = m.render(&Gauges {
+            connections: 0,
+            topics: 0,
+            watchers: 0,
+            draining: false,
+            broker: crate::broker::BrokerStats::default(),
+        });
+        assert!(
+            text.contains("mizan_frames_in_total{type=\"bad_frame\"} 400\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mizan_bytes_in_total{type=\"bad_frame\"} 800\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mizan_call_duration_seconds_count{function=\"echo\"} 400\n"),
+            "{text}"
+        );
     }
 }

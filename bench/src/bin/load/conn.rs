@@ -128,19 +128,40 @@ pub(crate) fn split(ws: Ws) -> (Sink, Stream) {
     (Arc::new(Mutex::new(sink)), stream)
 }
 
+/// How long opening a scenario's sockets may take (a server that accepts
+/// a few hundred sockets a second must not stall the whole comparison).
+pub(crate) const OPEN_CAP: Duration = Duration::from_secs(45);
+
 /// Opens `count` sockets with `open(i)`, at most `parallel` at a time;
-/// fails on the first error.
+/// fails on the first error, or when they are not all open within
+/// [`OPEN_CAP`].
 pub(crate) async fn open_many<F, Fut>(count: usize, parallel: usize, open: F) -> anyhow::Result<Vec<Ws>>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Ws>>,
 {
+    let sockets = open_up_to(count, parallel, open).await?;
+    if sockets.len() < count {
+        bail!("opened only {} of {count} sockets within {OPEN_CAP:?}", sockets.len());
+    }
+    Ok(sockets)
+}
+
+/// Like [`open_many`], but at [`OPEN_CAP`] returns the sockets opened so
+/// far (in order of `i`) instead of failing.
+pub(crate) async fn open_up_to<F, Fut>(count: usize, parallel: usize, open: F) -> anyhow::Result<Vec<Ws>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Ws>>,
+{
+    let deadline = tokio::time::sleep(OPEN_CAP);
     let mut sockets: Vec<(usize, Ws)> = futures_util::stream::iter(0..count)
         .map(|i| {
             let fut = open(i);
             async move { fut.await.with_context(|| format!("socket {i}")).map(|ws| (i, ws)) }
         })
         .buffer_unordered(parallel.max(1))
+        .take_until(deadline)
         .collect::<Vec<_>>()
         .await
         .into_iter()
