@@ -115,23 +115,11 @@ impl Fanout {
         };
 
         let shared = Arc::new(Shared::new(self.window));
-        let mut sinks = Vec::with_capacity(sockets.len());
-        let mut readers = Vec::with_capacity(sockets.len());
-        for ws in sockets {
-            let (sink, stream) = conn::split(ws);
-            sinks.push(Arc::clone(&sink));
-            let shared = Arc::clone(&shared);
-            readers.push(tokio::spawn(async move {
-                reader::read(stream, sink, dialect, &shared, true).await
-            }));
-        }
-        let publisher_sink = dedicated.map(|ws| {
-            let (sink, stream) = conn::split(ws);
-            let shared = Arc::clone(&shared);
-            let reader_sink = Arc::clone(&sink);
-            tokio::spawn(async move { reader::read(stream, reader_sink, dialect, &shared, false).await });
-            sink
-        });
+        let (sinks, readers): (Vec<Sink>, Vec<_>) = sockets
+            .into_iter()
+            .map(|ws| reader::spawn(ws, dialect, &shared, true))
+            .unzip();
+        let publisher_sink = dedicated.map(|ws| reader::spawn(ws, dialect, &shared, false).0);
 
         let mut sender = Sender {
             fanout: self,

@@ -46,11 +46,7 @@ impl Idle {
         let dialect = endpoint.dialect;
         let readers: Vec<_> = sockets
             .into_iter()
-            .map(|ws| {
-                let (sink, stream) = conn::split(ws);
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move { reader::read(stream, sink, dialect, &shared, false).await })
-            })
+            .map(|ws| reader::spawn(ws, dialect, &shared, false).1)
             .collect();
         tokio::time::sleep(SETTLE).await;
         let after = server.rss_bytes()?;

@@ -2,13 +2,15 @@
 //! messages, returns send permits as replies come back, counts
 //! invalidation pushes, and answers Engine.IO pings.
 
-use crate::conn::{Sink, Stream};
+use crate::conn::{self, Sink, Stream, Ws};
 use crate::dialect::{Dialect, Incoming};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use mizan_bench::now_ns;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The highest per-room sequence number a socket keeps track of.
@@ -108,6 +110,16 @@ fn parse_text(text: &[u8]) -> Option<(usize, u64)> {
     let text = std::str::from_utf8(text).ok()?;
     let (seq, sent) = text.split_once(' ')?;
     Some((seq.parse().ok()?, sent.parse().ok()?))
+}
+
+/// Splits `ws` and reads it in a task of its own (see [`read`]); returns
+/// the write half, for sending, and the task, which yields the tally.
+pub(crate) fn spawn(ws: Ws, dialect: Dialect, shared: &Arc<Shared>, counted: bool) -> (Sink, JoinHandle<Tally>) {
+    let (sink, stream) = conn::split(ws);
+    let shared = Arc::clone(shared);
+    let reader_sink = Arc::clone(&sink);
+    let task = tokio::spawn(async move { read(stream, reader_sink, dialect, &shared, counted).await });
+    (sink, task)
 }
 
 /// Reads `stream` until [`Shared::stop`] is set or the socket ends.

@@ -49,11 +49,7 @@ impl Storm {
         let shared = Arc::new(Shared::new(0));
         let readers: Vec<_> = sockets
             .into_iter()
-            .map(|ws| {
-                let (sink, stream) = conn::split(ws);
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move { reader::read(stream, sink, dialect, &shared, false).await })
-            })
+            .map(|ws| reader::spawn(ws, dialect, &shared, false).1)
             .collect();
         let mut mutator = endpoint.connect().await?;
         // Let the connects settle, then one unmeasured round.

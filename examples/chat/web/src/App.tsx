@@ -1,56 +1,10 @@
 import { useLayoutEffect, useRef, useState, type FormEvent } from "react";
-import type { ConnectionStatus } from "@mizan/client";
+import { describe, guestName, statusLabel, storage, type Notice } from "../../../common/web/page.js";
 import { useChatChannel, useConnection } from "./generated/hooks.js";
 import type { Said } from "./generated/types.js";
 
 const NAME_KEY = "mizan.chat.name";
 const MAX_MESSAGES = 500;
-
-const storage = {
-  get(key: string): string | null {
-    try {
-      return localStorage.getItem(key);
-    } catch {
-      return null;
-    }
-  },
-  set(key: string, value: string): void {
-    try {
-      localStorage.setItem(key, value);
-    } catch {
-      /* private mode */
-    }
-  },
-};
-
-const guestName = (): string => `guest-${Math.floor(1000 + Math.random() * 9000)}`;
-
-/** What `#status` shows: exactly `connected` once the socket is open. */
-function statusLabel(status: ConnectionStatus): string {
-  switch (status) {
-    case "open":
-      return "connected";
-    case "idle":
-    case "connecting":
-      return "connecting";
-    default:
-      return status; // reconnecting, closed, failed
-  }
-}
-
-/** `code: message` of a MizanError, or the error as text. */
-function describe(err: unknown): string {
-  if (err !== null && typeof err === "object" && "code" in err) {
-    const e = err as { code: string; message?: string };
-    return e.code + (e.message ? `: ${e.message}` : "");
-  }
-  return String(err);
-}
-
-interface Notice {
-  text: string;
-  error: boolean;
-}
 
 export function App() {
   const connection = useConnection();

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { scopeMatches, type ConnectionStatus, type InvalidateEntry, type MergeEntry } from "@mizan/client";
+import { describe, guestName, statusLabel, storage, type Notice } from "../../../common/web/page.js";
+import { scopeMatches, type InvalidateEntry, type MergeEntry } from "@mizan/client";
 import {
   useAddItem,
   useConnection,
@@ -16,54 +17,9 @@ import type { Item, ListSummary } from "./generated/types.js";
 const OWNER_KEY = "mizan.todo.owner";
 const LOG_MAX = 15;
 
-const storage = {
-  get(key: string): string | null {
-    try {
-      return localStorage.getItem(key);
-    } catch {
-      return null;
-    }
-  },
-  set(key: string, value: string): void {
-    try {
-      localStorage.setItem(key, value);
-    } catch {
-      /* private mode */
-    }
-  },
-};
-
 // The server refuses names with surrounding spaces (entries are scoped by
 // the args as sent), so normalise here.
 const ownerName = (s: string | null): string => Array.from((s ?? "").trim()).slice(0, 40).join("").trim();
-const guestName = (): string => `guest-${Math.floor(1000 + Math.random() * 9000)}`;
-
-/** What `#status` shows: exactly `connected` once the socket is open. */
-function statusLabel(status: ConnectionStatus): string {
-  switch (status) {
-    case "open":
-      return "connected";
-    case "idle":
-    case "connecting":
-      return "connecting";
-    default:
-      return status; // reconnecting, closed, failed
-  }
-}
-
-/** `code: message` of a MizanError, or the error as text. */
-function describe(err: unknown): string {
-  if (err !== null && typeof err === "object" && "code" in err) {
-    const e = err as { code: string; message?: string };
-    return e.code + (e.message ? `: ${e.message}` : "");
-  }
-  return String(err);
-}
-
-interface Info {
-  text: string;
-  error: boolean;
-}
 
 export function App() {
   const connection = useConnection();
@@ -76,7 +32,7 @@ export function App() {
   const [ownerInput, setOwnerInput] = useState(owner);
   const [openId, setOpenId] = useState<number | null>(null);
   const [closedWhy, setClosedWhy] = useState<string | null>(null);
-  const [info, setInfo] = useState<Info | null>(null);
+  const [info, setInfo] = useState<Notice | null>(null);
   const report = (text: string) => setInfo({ text, error: true });
 
   const openList = (id: number) => {
