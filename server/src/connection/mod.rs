@@ -86,9 +86,9 @@ pub(crate) async fn upgrade(
         .protocols([SUBPROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
-        // tungstenite reads into a 128 KiB buffer per socket by default
-        // (~125 KiB of RSS per idle socket in the soak); larger frames are
-        // still assembled, this is only the read chunk.
+        // The buffer every socket keeps (tungstenite's default, 128 KiB,
+        // was ~125 KiB of RSS per idle socket); larger frames are still
+        // assembled, this is only the read chunk.
         .read_buffer_size(config.socket_read_buffer_bytes.max(64))
         .on_upgrade(move |socket| serve(node, socket, SocketIdentity::new(identity, slot))))
 }
