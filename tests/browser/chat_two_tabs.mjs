@@ -8,7 +8,7 @@
 // restart test is then skipped):
 //   node chat_two_tabs.mjs http://127.0.0.1:PORT/ [ARTIFACT_DIR]
 
-import { ABSENT_WAIT, WAIT, fail, newUser, runStandalone, waitIn, waitUntil } from "./lib.mjs";
+import { ABSENT_WAIT, WAIT, fail, openAll, runStandalone, waitForStatus, waitIn, waitUntil } from "./lib.mjs";
 
 export const name = "chat";
 export const example = "chat";
@@ -41,10 +41,6 @@ async function expectNoMessage(u, name, text, ms = ABSENT_WAIT) {
     appeared = false;
   }
   if (appeared) fail(`${u.name}: message from ${name} "${text}" appeared but must not (wrong room)`);
-}
-
-async function waitForStatus(u, status) {
-  await waitIn(u, `#status to be exactly "${status}"`, (s) => document.querySelector("#status")?.textContent === s, status);
 }
 
 // The page joins the room in #room (default "lobby") by itself once connected;
@@ -92,12 +88,7 @@ export function tests() {
     {
       name: "two users open the page, connect and join the default room",
       async run({ browser, url, rec }) {
-        for (const u of users) Object.assign(u, await newUser(browser, rec, u.name, { width: 800, height: 600 }, snapshot));
-        rec.step(`both users open ${url} and wait for #status "connected"`);
-        await Promise.all(users.map(async (u) => {
-          await u.page.goto(url, { waitUntil: "load", timeout: WAIT });
-          await waitForStatus(u, "connected");
-        }));
+        await openAll(browser, rec, users, url, { width: 800, height: 600 }, snapshot);
         await rec.shots(users, "connected");
         rec.step('both set their name (kept on blur) and end up in room "lobby"');
         for (const u of users) {

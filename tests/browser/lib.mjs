@@ -161,6 +161,24 @@ export async function waitIn(u, what, fn, arg, timeout = WAIT) {
 }
 
 /** Waits until `pred()` (on recorded frames, say) is truthy, or fails. */
+/** Waits until `#status` on `u`'s page reads exactly `status`. */
+export async function waitForStatus(u, status) {
+  await waitIn(u, `#status to be exactly "${status}"`, (s) => document.querySelector("#status")?.textContent === s, status);
+}
+
+/**
+ * Opens a browser context per user (see `newUser`), loads `url` in each and
+ * waits until every page shows `#status` "connected".
+ */
+export async function openAll(browser, rec, users, url, viewport, snapshot) {
+  for (const u of users) Object.assign(u, await newUser(browser, rec, u.name, viewport, snapshot));
+  rec.step(`${users.map((u) => u.name).join(" and ")} open ${url} and wait for #status "connected"`);
+  await Promise.all(users.map(async (u) => {
+    await u.page.goto(url, { waitUntil: "load", timeout: WAIT });
+    await waitForStatus(u, "connected");
+  }));
+}
+
 export async function waitUntil(what, pred, timeout = WAIT) {
   const end = Date.now() + timeout;
   for (;;) {

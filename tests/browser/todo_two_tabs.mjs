@@ -12,7 +12,7 @@
 // restart test is then skipped):
 //   node todo_two_tabs.mjs http://127.0.0.1:PORT/ [ARTIFACT_DIR]
 
-import { ABSENT_WAIT, WAIT, fail, newUser, runStandalone, waitIn, waitUntil } from "./lib.mjs";
+import { ABSENT_WAIT, WAIT, fail, openAll, runStandalone, waitForStatus, waitIn, waitUntil } from "./lib.mjs";
 
 export const name = "todo";
 export const example = "todo";
@@ -30,10 +30,6 @@ function snapshot() {
       `${i.dataset.id}: ${i.querySelector("input")?.checked ? "[x]" : "[ ]"} ${i.querySelector(".text")?.textContent}`),
     log: [...document.querySelectorAll("#log li")].slice(0, 5).map((li) => li.textContent),
   };
-}
-
-async function waitForStatus(t, status) {
-  await waitIn(t, `#status to be exactly "${status}"`, (s) => document.querySelector("#status")?.textContent === s, status);
 }
 
 async function waitForListRow(t, id, title, counts) {
@@ -100,12 +96,7 @@ export function tests() {
     {
       name: "two tabs of one owner connect and watch the owner's lists",
       async run({ browser, url, rec }) {
-        for (const t of tabs) Object.assign(t, await newUser(browser, rec, t.name, { width: 960, height: 760 }, snapshot));
-        rec.step(`both tabs open ${url} and wait for #status "connected"`);
-        await Promise.all(tabs.map(async (t) => {
-          await t.page.goto(url, { waitUntil: "load", timeout: WAIT });
-          await waitForStatus(t, "connected");
-        }));
+        await openAll(browser, rec, tabs, url, { width: 960, height: 760 }, snapshot);
         rec.step(`both tabs use the owner "${owner}" (Enter) and show its empty lists`);
         await Promise.all(tabs.map(async (t) => {
           await t.page.locator("#owner").fill(owner, { timeout: WAIT });
