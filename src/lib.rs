@@ -21,15 +21,15 @@
 //! });
 //! let app = Mizan::builder().function(echo).build()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app.router()).await?;
+//! app.serve(listener).with_shutdown(mizan::shutdown_signal()).await?;
 //! # Ok(()) }
 //! ```
 
 pub use mizan_channels::{Access, AppState, Channel, Cx, Error, Function, FunctionDecl, NoArgs, User};
 pub use mizan_protocol as protocol;
 pub use mizan_server::{
-    AuthError, AuthFuture, Authenticator, BuildError, ConfigError, Identity, Jwt, Mizan, MizanBuilder, OriginPolicy,
-    ServerConfig, broker, init_tracing, serve, shutdown_signal,
+    AuthError, AuthFuture, Authenticator, BuildError, ConfigError, Endpoint, Identity, InvalidToken, JwksAlgorithm,
+    Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Serve, ServerConfig, broker, shutdown_signal,
 };
 
 /// Declares a server function: an `async fn` whose first parameter is the

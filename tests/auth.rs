@@ -101,8 +101,7 @@ async fn bad_tokens_are_refused_everywhere() {
         let id = client.request(json!({"type": "auth", "token": bad})).await;
         assert_eq!(error_code(&client.reply(id).await), "unauthenticated", "{bad}");
         assert_eq!(error_code(&whoami(&mut client).await), "unauthenticated");
-        let status = reqwest::Client::new()
-            .post(server.http_url("/api/mizan/call/whoami"))
+        let status = support::post(server.http_url("/api/mizan/call/whoami"))
             .bearer_auth(bad)
             .send()
             .await
@@ -166,8 +165,10 @@ async fn rs256_es256_and_jwks() {
         serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(&rsa, Algorithm::RS256).unwrap()).unwrap();
     jwk["kid"] = json!("key-1");
     let jwks = json!({"keys": [jwk]}).to_string();
-    let server =
-        Server::start(support::fixture::builder("unused").jwt(Jwt::from_jwks(&jwks, Algorithm::RS256).unwrap())).await;
+    let server = Server::start(
+        support::fixture::builder("unused").jwt(Jwt::from_jwks(&jwks, mizan::JwksAlgorithm::Rs256).unwrap()),
+    )
+    .await;
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("key-1".into());
     let with_kid = jsonwebtoken::encode(&header, &claims("jwks-user"), &rsa).unwrap();
@@ -179,10 +180,9 @@ async fn rs256_es256_and_jwks() {
 }
 
 fn quick_expiry() -> ServerConfig {
-    ServerConfig {
-        token_grace: Duration::from_millis(800),
-        ..ServerConfig::default()
-    }
+    support::config(|c| {
+        c.token_grace = Duration::from_millis(800);
+    })
 }
 
 #[tokio::test]
@@ -299,10 +299,9 @@ async fn a_custom_authenticator_reads_a_session_cookie() {
 
 #[test]
 fn production_refuses_a_development_secret() {
-    let production = ServerConfig {
-        production: true,
-        ..ServerConfig::default()
-    };
+    let production = support::config(|c| {
+        c.production = true;
+    });
     for weak in ["fixture-secret", "short"] {
         let err = match Mizan::builder()
             .jwt(Jwt::hs256(weak.as_bytes()))

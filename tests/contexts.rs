@@ -101,9 +101,7 @@ async fn fetch_errors() {
 #[tokio::test]
 async fn fetch_over_http() {
     let server = Server::fixture().await;
-    let http = reqwest::Client::new();
-    let response = http
-        .post(server.http_url("/api/mizan/fetch/user"))
+    let response = support::post(server.http_url("/api/mizan/fetch/user"))
         .body(r#"{"user_id":5}"#)
         .send()
         .await
@@ -114,14 +112,12 @@ async fn fetch_over_http() {
         body,
         json!({"context": "user", "params": {"user_id": 5}, "data": {"user_orders": [], "user_profile": {"user_id": 5, "name": "user5"}}})
     );
-    let response = http
-        .post(server.http_url("/api/mizan/fetch/nope"))
+    let response = support::post(server.http_url("/api/mizan/fetch/nope"))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    let response = http
-        .post(server.http_url("/api/mizan/fetch/user"))
+    let response = support::post(server.http_url("/api/mizan/fetch/user"))
         .body(r#"{"user_id":"x"}"#)
         .send()
         .await

@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use support::{Server, token};
 
 async fn post(server: &Server, function: &str, body: &str, bearer: Option<&str>) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .post(server.http_url(&format!("/api/mizan/call/{function}")))
+    let mut request = support::post(server.http_url(&format!("/api/mizan/call/{function}")))
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(token) = bearer {

@@ -37,8 +37,7 @@ fn text(frame: &ServerFrame) -> String {
 
 /// Calls over HTTP and returns the `X-Mizan-Invalidate` header.
 async fn http_header(server: &Server, function: &str, args: Value) -> Option<String> {
-    let response = reqwest::Client::new()
-        .post(server.http_url(&format!("/api/mizan/call/{function}")))
+    let response = support::post(server.http_url(&format!("/api/mizan/call/{function}")))
         .body(args.to_string())
         .send()
         .await

@@ -41,10 +41,9 @@ async fn upgrade_status(server: &Server, headers: &[(&'static str, &str)]) -> u1
 
 #[tokio::test]
 async fn subscriptions_per_connection() {
-    let server = server_with(ServerConfig {
-        max_subscriptions_per_connection: 2,
-        ..Default::default()
-    })
+    let server = server_with(support::config(|c| {
+        c.max_subscriptions_per_connection = 2;
+    }))
     .await;
     let mut client = server.client().await;
     client.join("chat", json!({"room": "a"})).await;
@@ -68,10 +67,9 @@ async fn subscriptions_per_connection() {
 
 #[tokio::test]
 async fn watches_per_connection() {
-    let server = server_with(ServerConfig {
-        max_watches_per_connection: 2,
-        ..Default::default()
-    })
+    let server = server_with(support::config(|c| {
+        c.max_watches_per_connection = 2;
+    }))
     .await;
     let mut client = server.client().await;
     for user in [1, 2] {
@@ -90,11 +88,10 @@ async fn watches_per_connection() {
 
 #[tokio::test]
 async fn message_rate_per_connection() {
-    let config = ServerConfig {
-        messages_per_second: 5.0,
-        message_burst: 5.0,
-        ..Default::default()
-    };
+    let config = support::config(|c| {
+        c.messages_per_second = 5.0;
+        c.message_burst = 5.0;
+    });
     let server = server_with(config).await;
     let mut client = server.client().await;
     let mut ids = Vec::new();
@@ -126,10 +123,9 @@ async fn message_rate_per_connection() {
 
 #[tokio::test]
 async fn connections_per_node() {
-    let server = server_with(ServerConfig {
-        max_connections: 2,
-        ..Default::default()
-    })
+    let server = server_with(support::config(|c| {
+        c.max_connections = 2;
+    }))
     .await;
     let first = server.client().await;
     let _second = server.client().await;
@@ -145,10 +141,9 @@ async fn connections_per_node() {
 
 #[tokio::test]
 async fn connections_per_user() {
-    let server = server_with(ServerConfig {
-        max_connections_per_user: 1,
-        ..Default::default()
-    })
+    let server = server_with(support::config(|c| {
+        c.max_connections_per_user = 1;
+    }))
     .await;
     let ann = token("ann", false);
     let _first = server.client_with_token(&ann).await;
@@ -173,10 +168,9 @@ async fn connections_per_user() {
 
 #[tokio::test]
 async fn json_nesting_depth() {
-    let server = server_with(ServerConfig {
-        max_json_depth: 4,
-        ..Default::default()
-    })
+    let server = server_with(support::config(|c| {
+        c.max_json_depth = 4;
+    }))
     .await;
     let mut client = server.client().await;
     client
@@ -192,10 +186,9 @@ async fn json_nesting_depth() {
 
 #[tokio::test]
 async fn handler_timeout() {
-    let server = server_with(ServerConfig {
-        handler_timeout: Duration::from_millis(300),
-        ..Default::default()
-    })
+    let server = server_with(support::config(|c| {
+        c.handler_timeout = Duration::from_millis(300);
+    }))
     .await;
     let mut client = server.client().await;
     let slow = client.request(json!({"type": "call", "fn": "slow"})).await;
@@ -227,10 +220,9 @@ async fn origins() {
         "non-browser clients send no Origin"
     );
 
-    let listed = ServerConfig {
-        origins: OriginPolicy::AllowList(vec!["https://app.example".into()]),
-        ..Default::default()
-    };
+    let listed = support::config(|c| {
+        c.origins = OriginPolicy::AllowList(vec!["https://app.example".into()]);
+    });
     let server = server_with(listed).await;
     assert_eq!(upgrade_status(&server, &[("origin", "https://app.example")]).await, 101);
     assert_eq!(
@@ -238,10 +230,9 @@ async fn origins() {
         403
     );
 
-    let any = server_with(ServerConfig {
-        origins: OriginPolicy::Any,
-        ..Default::default()
-    })
+    let any = server_with(support::config(|c| {
+        c.origins = OriginPolicy::Any;
+    }))
     .await;
     assert_eq!(upgrade_status(&any, &[("origin", "https://evil.example")]).await, 101);
     let _ = Client::connect(&any.ws_url(), None).await;

@@ -130,8 +130,7 @@ async fn a_per_user_context_needs_a_user() {
 #[tokio::test]
 async fn http_fetches_of_a_per_user_context_are_private() {
     let server = Server::start(app()).await;
-    let response = reqwest::Client::new()
-        .post(server.http_url("/api/mizan/fetch/me"))
+    let response = support::post(server.http_url("/api/mizan/fetch/me"))
         .bearer_auth(token("ann", false))
         .send()
         .await

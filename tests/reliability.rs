@@ -15,13 +15,12 @@ use support::{Client, Server, result_json};
 use tokio_tungstenite::tungstenite::Message;
 
 fn fast_config() -> ServerConfig {
-    ServerConfig {
-        outbound_queue_frames: 4096,
-        messages_per_second: 1e9,
-        message_burst: 1e9,
-        pending_sends_per_topic: 100_000,
-        ..ServerConfig::default()
-    }
+    support::config(|c| {
+        c.outbound_queue_frames = 4096;
+        c.messages_per_second = 1e9;
+        c.message_burst = 1e9;
+        c.pending_sends_per_topic = 100_000;
+    })
 }
 
 async fn metrics(server: &Server) -> String {
@@ -50,11 +49,10 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[tokio::test]
 async fn a_half_open_client_is_dropped_and_released_everywhere() {
     let _serial = SERIAL.lock().await;
-    let config = ServerConfig {
-        ping_interval: Duration::from_millis(100),
-        ping_timeout: Duration::from_millis(500),
-        ..ServerConfig::default()
-    };
+    let config = support::config(|c| {
+        c.ping_interval = Duration::from_millis(100);
+        c.ping_timeout = Duration::from_millis(500);
+    });
     let server = Server::start(support::fixture::builder(support::SECRET).config(config)).await;
     let mut silent = server.client().await;
     silent.join("chat", json!({"room": "half-open"})).await;
@@ -171,11 +169,10 @@ async fn repeated_invalidations_coalesce_for_a_slow_watcher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_closes_sockets_in_batches_after_in_flight_calls_finish() {
     let _serial = SERIAL.lock().await;
-    let config = ServerConfig {
-        drain_window: Duration::from_secs(2),
-        shutdown_grace: Duration::from_secs(5),
-        ..ServerConfig::default()
-    };
+    let config = support::config(|c| {
+        c.drain_window = Duration::from_secs(2);
+        c.shutdown_grace = Duration::from_secs(5);
+    });
     let slow = Function::new("slow_call", |_cx: Cx, _: NoArgs| async move {
         tokio::time::sleep(Duration::from_millis(400)).await;
         Ok::<_, Error>("finished")

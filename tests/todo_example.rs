@@ -104,8 +104,7 @@ async fn mutate(server: &Server, caller: &mut Client, via: Via, function: &str, 
 }
 
 async fn post(server: &Server, function: &str, args: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(server.http_url(&format!("/api/mizan/call/{function}")))
+    support::post(server.http_url(&format!("/api/mizan/call/{function}")))
         .header("content-type", "application/json")
         .body(args.to_string())
         .send()
@@ -333,8 +332,7 @@ async fn walkthrough(via: Via) {
         ),
     ];
     for (path, args, status, body) in refused {
-        let response = reqwest::Client::new()
-            .post(server.http_url(&format!("/api/mizan/{path}")))
+        let response = support::post(server.http_url(&format!("/api/mizan/{path}")))
             .body(args.to_string())
             .send()
             .await

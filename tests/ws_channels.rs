@@ -4,7 +4,7 @@
 mod support;
 
 use mizan::protocol::ServerFrame;
-use mizan::{Channel, Cx, Error, ServerConfig};
+use mizan::{Channel, Cx, Error};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -209,10 +209,9 @@ impl Channel for Slow {
 
 #[tokio::test]
 async fn too_many_pending_sends_answer_limit_and_a_panicking_receive_answers_internal() {
-    let config = ServerConfig {
-        pending_sends_per_topic: 2,
-        ..ServerConfig::default()
-    };
+    let config = support::config(|c| {
+        c.pending_sends_per_topic = 2;
+    });
     let server = Server::start(support::fixture::builder(support::SECRET).channel(Slow).config(config)).await;
     let mut client = server.client().await;
     let topic = client.join("slow", json!({})).await;

@@ -2,7 +2,6 @@
 
 mod support;
 
-use mizan::ServerConfig;
 use mizan::protocol::ServerFrame;
 use serde_json::json;
 use support::{Client, Server, token};
@@ -91,10 +90,9 @@ async fn an_oversized_frame_closes_with_1009() {
 
 #[tokio::test]
 async fn frames_up_to_the_limit_are_served() {
-    let config = ServerConfig {
-        max_frame_bytes: 1024,
-        ..ServerConfig::default()
-    };
+    let config = support::config(|c| {
+        c.max_frame_bytes = 1024;
+    });
     let server = Server::start(support::fixture::builder(support::SECRET).config(config)).await;
     let mut client = Client::connect(&server.ws_url(), None).await;
     let frame = json!({"type": "call", "id": 2, "fn": "echo", "args": {"text": ""}}).to_string();

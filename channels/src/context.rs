@@ -59,27 +59,11 @@ impl Context {
         cx: Cx,
         params: &Params,
     ) -> Result<Payload, Error> {
-        if let Some(unknown) = params.keys().find(|k| !self.has_param(k)) {
-            let known: Vec<&str> = self.param_names().collect();
-            return Err(Error::invalid_args(format!(
-                "context `{}` has no param `{unknown}` (its params: {})",
-                self.name,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            )));
-        }
-        let calls = self.slots.iter().map(|slot| {
-            let function = &functions[slot];
-            let args: Params = function
-                .arg_names()
-                .filter_map(|name| params.get(name).map(|v| (name.to_owned(), v.clone())))
-                .collect();
-            let args = Payload::from_value(&args).expect("a JSON map always encodes");
-            function.call(cx.clone(), &args)
-        });
+        self.check_params(params)?;
+        let calls = self
+            .slots
+            .iter()
+            .map(|slot| functions[slot].call(cx.clone(), &slot_args(&functions[slot], params)));
         let values = try_join_all(calls).await?;
         let mut data = String::from("{");
         for (i, (slot, value)) in self.slots.iter().zip(&values).enumerate() {
@@ -90,6 +74,38 @@ impl Context {
         }
         data.push('}');
         Payload::from_json(&data).map_err(Error::internal)
+    }
+
+    /// Whether `cx`'s user may read this context with `params`: every
+    /// slot's access check, without running anything (used when a
+    /// watcher's user changes). Per-user contexts need a user.
+    pub fn check_access(&self, functions: &HashMap<String, Function>, cx: &Cx, params: &Params) -> Result<(), Error> {
+        if self.per_user && cx.user().is_none() {
+            return Err(Error::unauthenticated(format!(
+                "context `{}` is per-user: it needs a signed-in user",
+                self.name
+            )));
+        }
+        self.slots
+            .iter()
+            .try_for_each(|slot| functions[slot].check_access(cx, &slot_args(&functions[slot], params)))
+    }
+
+    fn check_params(&self, params: &Params) -> Result<(), Error> {
+        let Some(unknown) = params.keys().find(|k| !self.has_param(k)) else {
+            return Ok(());
+        };
+        let known: Vec<&str> = self.param_names().collect();
+        Err(Error::invalid_args(format!(
+            "context `{}` has no param `{}` (its params: {})",
+            self.name,
+            mizan_protocol::quote(unknown),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )))
     }
 
     /// The JSON Schema of its params object.
@@ -105,6 +121,15 @@ impl Context {
             "required": self.params.keys().collect::<Vec<_>>(),
         })
     }
+}
+
+/// The args a slot's function is called with: the params it declares.
+fn slot_args(function: &Function, params: &Params) -> Payload {
+    let args: Params = function
+        .arg_names()
+        .filter_map(|name| params.get(name).map(|v| (name.to_owned(), v.clone())))
+        .collect();
+    Payload::from_value(&args).expect("a JSON map always encodes")
 }
 
 /// Groups context functions into contexts and checks that they agree.

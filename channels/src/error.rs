@@ -106,15 +106,11 @@ impl Error {
 
     /// The error frame answering request `id`.
     pub fn to_frame(&self, id: Option<RequestId>) -> ServerFrame {
-        ServerFrame::Error {
-            id,
-            code: self.code,
-            message: self.public_message().to_owned(),
-            details: match self.code {
-                ErrorCode::Internal => None,
-                _ => self.details.clone(),
-            },
-        }
+        let details = match self.code {
+            ErrorCode::Internal => None,
+            _ => self.details.clone(),
+        };
+        ServerFrame::error_with_details(id, self.code, self.public_message(), details)
     }
 }
 

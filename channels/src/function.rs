@@ -236,7 +236,9 @@ impl Function {
         }
     }
 
-    fn check_access(&self, cx: &Cx, args: &Payload) -> Result<(), Error> {
+    /// Whether `cx`'s user may call it with `args` (its access level),
+    /// without running it.
+    pub fn check_access(&self, cx: &Cx, args: &Payload) -> Result<(), Error> {
         let json = if self.access.needs_args() {
             args.parse()
                 .map_err(|e| Error::invalid_args(format!("args are not valid JSON: {e}")))?

@@ -51,8 +51,18 @@ impl Registry {
         let context = self
             .contexts
             .get(name)
-            .ok_or_else(|| Error::not_found(format!("unknown context `{name}`")))?;
+            .ok_or_else(|| Error::not_found(format!("unknown context `{}`", mizan_protocol::quote(name))))?;
         context.bundle(&self.functions, cx, params).await
+    }
+
+    /// Whether `cx`'s user may read context `name` with `params` (see
+    /// [`Context::check_access`]).
+    pub fn check_context_access(&self, cx: &Cx, name: &str, params: &Params) -> Result<(), Error> {
+        let context = self
+            .contexts
+            .get(name)
+            .ok_or_else(|| Error::not_found(format!("unknown context `{}`", mizan_protocol::quote(name))))?;
+        context.check_access(&self.functions, cx, params)
     }
 
     /// Every context, sorted by name.

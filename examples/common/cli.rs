@@ -30,7 +30,7 @@ pub(crate) struct ServeArgs {
 impl ServeArgs {
     /// Starts logging and loads the settings.
     pub(crate) fn settings(&self) -> anyhow::Result<ServerConfig> {
-        mizan::init_tracing(self.log_json);
+        init_tracing(self.log_json);
         Ok(ServerConfig::load(self.config.as_deref())?)
     }
 
@@ -49,7 +49,25 @@ impl ServeArgs {
         }
         let listener = tokio::net::TcpListener::bind((self.host, self.port.unwrap_or(default_port))).await?;
         println!("{}", banner(listener.local_addr()?));
-        mizan::serve(listener, app, router).await?;
+        app.serve(listener)
+            .router(router)
+            .with_shutdown(mizan::shutdown_signal())
+            .await?;
         Ok(())
+    }
+}
+
+/// Installs a `tracing` subscriber: filtered by `RUST_LOG` (default
+/// `info`), as text or, with `json`, one JSON object per line.
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let installed = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    if let Err(e) = installed {
+        eprintln!("tracing was already set up: {e}");
     }
 }

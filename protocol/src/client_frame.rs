@@ -102,7 +102,7 @@ impl ClientFrame {
         let fields = RawFields::read(bytes).map_err(FrameError::without_id)?;
         let id = fields.id().map_err(FrameError::without_id)?;
         let kind = fields.kind().map_err(|m| FrameError::new(id, m))?;
-        let id = id.ok_or_else(|| FrameError::without_id(format!("`{kind}` frame needs an `id`")))?;
+        let id = id.ok_or_else(|| FrameError::without_id(format!("`{}` frame needs an `id`", crate::quote(&kind))))?;
         Self::from_fields(id, &kind, &fields).map_err(|m| FrameError::new(Some(id), m))
     }
 
@@ -140,13 +140,40 @@ impl ClientFrame {
                 id,
                 topic: required("topic", f.topic)?,
             },
-            other => return Err(format!("unknown frame type `{other}`")),
+            other => return Err(format!("unknown frame type `{}`", crate::quote(other))),
         })
     }
 
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("client frames always encode")
+    }
+
+    /// Every request type's `type`, in declaration order:
+    /// `KINDS[f.kind_index()]` is `f`'s.
+    pub const KINDS: [&'static str; 8] = [
+        "auth",
+        "call",
+        "fetch",
+        "watch",
+        "unwatch",
+        "subscribe",
+        "send",
+        "unsubscribe",
+    ];
+
+    /// The index of this frame's type in [`Self::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Self::Auth { .. } => 0,
+            Self::Call { .. } => 1,
+            Self::Fetch { .. } => 2,
+            Self::Watch { .. } => 3,
+            Self::Unwatch { .. } => 4,
+            Self::Subscribe { .. } => 5,
+            Self::Send { .. } => 6,
+            Self::Unsubscribe { .. } => 7,
+        }
     }
 
     /// The request id.
@@ -176,11 +203,14 @@ pub struct FrameError {
 
 impl FrameError {
     fn new(id: Option<RequestId>, message: String) -> Self {
-        Self { id, message }
+        Self {
+            id,
+            message: crate::text::bounded(message),
+        }
     }
 
     fn without_id(message: String) -> Self {
-        Self { id: None, message }
+        Self::new(None, message)
     }
 }
 

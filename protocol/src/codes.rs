@@ -94,9 +94,15 @@ pub enum CloseCode {
     Normal,
     /// 1001: the peer answered no ping within the heartbeat timeout.
     HeartbeatTimeout,
+    /// 1002: the client broke the WebSocket protocol (reserved bits or
+    /// opcodes, an unmasked frame, a bad close frame).
+    ProtocolError,
     /// 1003: the client sent a binary frame.
     Binary,
-    /// 1008: policy violation (origin refused).
+    /// 1007: a text frame that is not valid UTF-8.
+    InvalidData,
+    /// 1008: policy violation: an anonymous socket admitted on probation
+    /// (the node's anonymous share was full) did not sign in in time.
     Policy,
     /// 1009: a frame exceeded the configured maximum size.
     TooLarge,
@@ -108,21 +114,42 @@ pub enum CloseCode {
     TokenExpired,
     /// 4008: the client reads too slowly (its outbound queue overflowed).
     SlowClient,
+    /// 4029: the client stayed over its rate limit for too long.
+    RateLimited,
 }
 
 impl CloseCode {
+    /// Every close code the server sends.
+    pub const ALL: [CloseCode; 12] = [
+        Self::Normal,
+        Self::HeartbeatTimeout,
+        Self::ProtocolError,
+        Self::Binary,
+        Self::InvalidData,
+        Self::Policy,
+        Self::TooLarge,
+        Self::ServerError,
+        Self::Restart,
+        Self::TokenExpired,
+        Self::SlowClient,
+        Self::RateLimited,
+    ];
+
     /// The numeric close code.
     pub fn as_u16(self) -> u16 {
         match self {
             Self::Normal => 1000,
             Self::HeartbeatTimeout => 1001,
+            Self::ProtocolError => 1002,
             Self::Binary => 1003,
+            Self::InvalidData => 1007,
             Self::Policy => 1008,
             Self::TooLarge => 1009,
             Self::ServerError => 1011,
             Self::Restart => 1012,
             Self::TokenExpired => 4001,
             Self::SlowClient => 4008,
+            Self::RateLimited => 4029,
         }
     }
 
@@ -131,13 +158,16 @@ impl CloseCode {
         match self {
             Self::Normal => "bye",
             Self::HeartbeatTimeout => "heartbeat timeout",
+            Self::ProtocolError => "protocol error",
             Self::Binary => "binary frames are not supported",
-            Self::Policy => "policy violation",
+            Self::InvalidData => "text frame is not valid UTF-8",
+            Self::Policy => "sign in to stay connected",
             Self::TooLarge => "frame too large",
             Self::ServerError => "internal error",
             Self::Restart => "server restarting",
             Self::TokenExpired => "token expired",
             Self::SlowClient => "client reads too slowly",
+            Self::RateLimited => "rate limit exceeded for too long",
         }
     }
 }

@@ -25,6 +25,8 @@
 //!   read.
 //! - [`RequestId`], [`Payload`], [`Params`], [`UserInfo`] (`values.rs`): the
 //!   small value types frames are made of.
+//! - [`excerpt`] and [`quote`] (`text.rs`): bounding the client input an
+//!   error message repeats.
 //! - `fields.rs` (private): the field-by-field reader both decoders share.
 //!
 //! # Example
@@ -50,6 +52,7 @@ mod fields;
 mod header;
 mod manifest;
 mod server_frame;
+mod text;
 mod values;
 
 pub use client_frame::{ClientFrame, FrameError};
@@ -59,6 +62,7 @@ pub use entries::{InvalidateEntry, MergeEntry};
 pub use header::{HeaderEntry, HeaderError, INVALIDATE_HEADER, invalidate_header, parse_invalidate_header};
 pub use manifest::{ChannelManifest, ContextManifest, FunctionManifest, Manifest};
 pub use server_frame::ServerFrame;
+pub use text::{MESSAGE_CHARS, QUOTE_CHARS, excerpt, quote};
 pub use values::{Params, Payload, RequestId, UserInfo};
 
 /// The protocol version this crate speaks, sent in the `hello` frame.

@@ -94,16 +94,85 @@ pub enum ServerFrame {
     Invalidate(InvalidateEntry),
     /// Push: a merge into a watched context.
     Merge(MergeEntry),
+    /// Push: the socket left a topic it may no longer join (its user
+    /// changed, or its token expired); no message of the topic follows.
+    Unsubscribed {
+        /// The topic it left.
+        topic: String,
+        /// Why: `forbidden`, or `unauthenticated` when no user remains.
+        code: ErrorCode,
+    },
+    /// Push: a watch was dropped because its socket may no longer read the
+    /// context (its user changed, or its token expired).
+    Unwatched {
+        /// The context.
+        context: String,
+        /// The params the watch was made with.
+        params: Params,
+        /// Why: `forbidden`, or `unauthenticated` when no user remains.
+        code: ErrorCode,
+    },
 }
 
 impl ServerFrame {
-    /// An error frame without details.
+    /// Every frame type's `type`, in declaration order: `KINDS[f.kind_index()]`
+    /// is `f`'s.
+    pub const KINDS: [&'static str; 11] = [
+        "hello",
+        "ok",
+        "result",
+        "bundle",
+        "subscribed",
+        "error",
+        "message",
+        "invalidate",
+        "merge",
+        "unsubscribed",
+        "unwatched",
+    ];
+
+    /// The index of this frame's type in [`Self::KINDS`] (for counters
+    /// indexed by type).
+    ///
+    /// ```
+    /// use mizan_protocol::ServerFrame;
+    /// let f = ServerFrame::Subscribed { id: mizan_protocol::RequestId::new(1).unwrap(), topic: "t".into() };
+    /// assert_eq!(ServerFrame::KINDS[f.kind_index()], "subscribed");
+    /// ```
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Self::Hello { .. } => 0,
+            Self::Ok { .. } => 1,
+            Self::Result { .. } => 2,
+            Self::Bundle { .. } => 3,
+            Self::Subscribed { .. } => 4,
+            Self::Error { .. } => 5,
+            Self::Message { .. } => 6,
+            Self::Invalidate(_) => 7,
+            Self::Merge(_) => 8,
+            Self::Unsubscribed { .. } => 9,
+            Self::Unwatched { .. } => 10,
+        }
+    }
+
+    /// An error frame without details; `message` is cut to
+    /// [`MESSAGE_CHARS`](crate::MESSAGE_CHARS).
     pub fn error(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::error_with_details(id, code, message, None)
+    }
+
+    /// An error frame; `message` is cut to [`MESSAGE_CHARS`](crate::MESSAGE_CHARS).
+    pub fn error_with_details(
+        id: Option<RequestId>,
+        code: ErrorCode,
+        message: impl Into<String>,
+        details: Option<serde_json::Value>,
+    ) -> Self {
         Self::Error {
             id,
             code,
-            message: message.into(),
-            details: None,
+            message: crate::text::bounded(message.into()),
+            details,
         }
     }
 
@@ -117,7 +186,7 @@ impl ServerFrame {
         let f = RawFields::read(bytes)?;
         let id = f.id()?;
         let kind = f.kind()?;
-        let need_id = || id.ok_or_else(|| format!("`{kind}` frame needs an `id`"));
+        let need_id = || id.ok_or_else(|| format!("`{}` frame needs an `id`", crate::quote(&kind)));
         Ok(match kind.as_str() {
             "hello" => Self::Hello {
                 protocol: required("protocol", f.protocol)?,
@@ -168,7 +237,16 @@ impl ServerFrame {
                 user: optional("user", f.user)?,
                 value: any_payload("value", f.value)?,
             }),
-            other => return Err(format!("unknown frame type `{other}`")),
+            "unsubscribed" => Self::Unsubscribed {
+                topic: required("topic", f.topic)?,
+                code: required("code", f.code)?,
+            },
+            "unwatched" => Self::Unwatched {
+                context: required("context", f.context)?,
+                params: params(f.params)?,
+                code: required("code", f.code)?,
+            },
+            other => return Err(format!("unknown frame type `{}`", crate::quote(other))),
         })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 /// Why a node could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// The functions, contexts or channels do not fit together.
     #[error(transparent)]
@@ -16,6 +17,10 @@ pub enum BuildError {
     /// `production` is set and the setup is unsafe.
     #[error("refusing to start in production: {0}")]
     Insecure(String),
+    /// A setting cannot be used (a `trusted_proxies` entry that is not an
+    /// address, say).
+    #[error("bad settings: {0}")]
+    Config(String),
 }
 
 /// A built Mizan node. Cheap to clone; every clone is the same node.
@@ -40,10 +45,28 @@ impl Mizan {
         MizanBuilder::default()
     }
 
-    /// The router: the protocol's endpoints under the configured base path,
-    /// plus `/healthz`. Nest or merge it into any axum app.
+    /// The router: the protocol's endpoints under the configured base path
+    /// (`/ws`, `/call/{fn}`, `/fetch/{context}`, `/manifest`), and at the
+    /// root the endpoints the settings mount: `/healthz`, `/readyz` and
+    /// `/metrics` by default (`health_path`, `ready_path`, `metrics_path`;
+    /// each may be moved or turned `"off"`). Nest or merge it into any axum
+    /// app, and serve it with [`Mizan::serve`] (which records each
+    /// request's TCP peer, for the limits kept per client address).
     pub fn router(&self) -> axum::Router {
         crate::http::router(Arc::clone(&self.node))
+    }
+
+    /// The Prometheus metrics alone, at `/metrics`: to serve on an
+    /// internal listener, with `metrics_path = "off"` on the public one.
+    ///
+    /// ```no_run
+    /// # async fn run(app: mizan_server::Mizan) -> std::io::Result<()> {
+    /// let internal = tokio::net::TcpListener::bind("127.0.0.1:9100").await?;
+    /// tokio::spawn(async move { axum::serve(internal, app.metrics_router()).await });
+    /// # Ok(()) }
+    /// ```
+    pub fn metrics_router(&self) -> axum::Router {
+        crate::http::metrics_router(Arc::clone(&self.node))
     }
 
     /// The schema manifest (protocol section 7), as served at
@@ -151,9 +174,8 @@ impl MizanBuilder {
             warn_insecure(&reason);
         }
         let broker = self.broker.unwrap_or_else(|| Arc::new(MemoryBroker::new()));
-        Ok(Mizan {
-            node: Node::start(registry, broker, auth, self.config, self.state),
-        })
+        let node = Node::start(registry, broker, auth, self.config, self.state).map_err(BuildError::Config)?;
+        Ok(Mizan { node })
     }
 }
 

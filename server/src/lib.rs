@@ -10,8 +10,10 @@
 //! - [`ServerConfig`] (`config.rs`): every setting, with defaults.
 //! - [`Authenticator`], [`Identity`], [`Jwt`] (`auth/`): who a request or
 //!   socket acts as; JWT with the algorithm pinned.
-//! - `limits.rs`: connection counts (node and user) and the per-socket
-//!   token bucket.
+//! - `limits/`: connection counts (node, user, address, anonymous), token
+//!   buckets (per socket, per address, per user), node-wide budgets.
+//! - `client_addr.rs`: a request's client address (the TCP peer, or what a
+//!   trusted proxy forwarded).
 //! - `connection/`: one WebSocket: the upgrade and lifecycle (`mod.rs`), the
 //!   handling of each request (`dispatch.rs`), the socket's topics
 //!   (`subscriptions.rs`), and the writer task (`writer.rs`).
@@ -28,8 +30,10 @@
 //! - `http.rs`: `POST /call/{fn}`, `POST /fetch/{context}`, `/manifest`,
 //!   `/healthz`, `/readyz`, `/metrics`, and HTTP error responses.
 //! - `metrics.rs`: the Prometheus counters and their text rendering.
-//! - [`serve`], [`Mizan::drain`] (`shutdown.rs`): signals, and draining
-//!   sockets in batches at shutdown.
+//! - [`Serve`] (`serve/`): the accept loop (`Mizan::serve`): caps on
+//!   connections not yet upgraded, header timeouts, client addresses.
+//! - [`Mizan::drain`] (`drain.rs`): draining sockets in batches at shutdown.
+//! - [`shutdown_signal`] (`signals.rs`): SIGTERM and SIGINT.
 //!
 //! # Example
 //!
@@ -38,7 +42,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let app = Mizan::builder().jwt(Jwt::hs256(b"secret")).build()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! axum::serve(listener, app.router()).await?;
+//! app.serve(listener).with_shutdown(mizan_server::shutdown_signal()).await?;
 //! # Ok(()) }
 //! ```
 
@@ -48,8 +52,10 @@ mod auth;
 #[doc(hidden)]
 pub mod bench_support;
 pub mod broker;
+mod client_addr;
 mod config;
 mod connection;
+mod drain;
 mod eager;
 mod http;
 mod hub;
@@ -58,12 +64,14 @@ mod metrics;
 mod node;
 mod outbox;
 mod serial;
-mod shutdown;
+mod serve;
+mod signals;
 mod watchers;
 
 pub use app::{BuildError, Mizan, MizanBuilder};
-pub use auth::{AuthError, AuthFuture, Authenticator, Identity, Jwt};
-pub use config::{ConfigError, NamedOrigins, OriginPolicy, ServerConfig};
+pub use auth::{AuthError, AuthFuture, Authenticator, Identity, InvalidToken, JwksAlgorithm, Jwt};
+pub use config::{ConfigError, Endpoint, ManifestAccess, NamedOrigins, OriginPolicy, ServerConfig};
 pub use mizan_channels as channels;
 pub use mizan_channels::protocol;
-pub use shutdown::{init_tracing, serve, shutdown_signal};
+pub use serve::Serve;
+pub use signals::shutdown_signal;

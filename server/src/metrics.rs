@@ -14,42 +14,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Request types, as counted inbound (`bad_frame` for undecodable ones).
-const IN_KINDS: [&str; 9] = [
-    "auth",
-    "call",
-    "fetch",
-    "watch",
-    "unwatch",
-    "subscribe",
-    "send",
-    "unsubscribe",
-    "bad_frame",
-];
-/// Frame types, as counted outbound.
-const OUT_KINDS: [&str; 9] = [
-    "hello",
-    "ok",
-    "result",
-    "bundle",
-    "subscribed",
-    "error",
-    "message",
-    "invalidate",
-    "merge",
-];
-/// Close codes the server sends.
-const CLOSES: [CloseCode; 9] = [
-    CloseCode::Normal,
-    CloseCode::HeartbeatTimeout,
-    CloseCode::Binary,
-    CloseCode::Policy,
-    CloseCode::TooLarge,
-    CloseCode::ServerError,
-    CloseCode::Restart,
-    CloseCode::TokenExpired,
-    CloseCode::SlowClient,
-];
+/// Inbound counters: one per request type, then one for frames that did
+/// not decode.
+const IN_COUNTERS: usize = ClientFrame::KINDS.len() + 1;
+/// Outbound counters: one per frame type.
+const OUT_COUNTERS: usize = ServerFrame::KINDS.len();
 /// Call latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -68,14 +37,16 @@ pub(crate) struct Metrics {
 #[derive(Default)]
 #[repr(align(128))]
 struct Shard {
-    frames_in: [AtomicU64; IN_KINDS.len()],
-    bytes_in: [AtomicU64; IN_KINDS.len()],
-    frames_out: [AtomicU64; OUT_KINDS.len()],
-    bytes_out: [AtomicU64; OUT_KINDS.len()],
-    closes: [AtomicU64; CLOSES.len()],
+    frames_in: [AtomicU64; IN_COUNTERS],
+    bytes_in: [AtomicU64; IN_COUNTERS],
+    frames_out: [AtomicU64; OUT_COUNTERS],
+    bytes_out: [AtomicU64; OUT_COUNTERS],
+    closes: [AtomicU64; CloseCode::ALL.len()],
     errors: [AtomicU64; ErrorCode::ALL.len()],
     coalesced: [AtomicU64; 1],
-    refused_upgrades: [AtomicU64; 4],
+    refused_upgrades: [AtomicU64; REFUSALS.len()],
+    refused_requests: [AtomicU64; REFUSALS.len()],
+    refused_tcp: [AtomicU64; 1],
     calls: DashMap<String, Histogram>,
 }
 
@@ -88,16 +59,72 @@ fn shard_index() -> usize {
     INDEX.with(|i| *i)
 }
 
-/// Why an upgrade was refused, for `mizan_refused_upgrades_total`.
+/// Why an upgrade or an HTTP request was refused, for
+/// `mizan_refused_upgrades_total` and `mizan_refused_requests_total`.
 #[derive(Clone, Copy)]
 pub(crate) enum Refusal {
-    Origin = 0,
-    Connections = 1,
-    Rate = 2,
-    Draining = 3,
+    /// The origin policy refused the `Origin`.
+    Origin,
+    /// Connection counts (node, user, client address) were full.
+    Connections,
+    /// The node's or the address's rate of new sockets, or the HTTP rate.
+    Rate,
+    /// The node is draining.
+    Draining,
+    /// The address's rate of token verifications.
+    Verifications,
+    /// A bad or expired credential.
+    Credentials,
+    /// An HTTP body that is not `application/json`.
+    ContentType,
+    /// An HTTP body that did not arrive in time.
+    BodyTimeout,
+    /// An HTTP body over the size or depth limits, or not a JSON object.
+    Body,
+    /// The manifest is off or restricted.
+    Manifest,
 }
 
-const REFUSALS: [&str; 4] = ["origin", "connections", "rate", "draining"];
+const REFUSALS: [&str; 10] = [
+    "origin",
+    "connections",
+    "rate",
+    "draining",
+    "verifications",
+    "credentials",
+    "content_type",
+    "body_timeout",
+    "body",
+    "manifest",
+];
+
+/// The index of `message` among the outbound frame types.
+const MESSAGE_KIND: usize = kind_index("message");
+
+const fn kind_index(kind: &str) -> usize {
+    let mut i = 0;
+    while i < ServerFrame::KINDS.len() {
+        if eq(ServerFrame::KINDS[i].as_bytes(), kind.as_bytes()) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a frame type")
+}
+
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// A latency histogram with fixed buckets.
 #[derive(Default)]
@@ -116,34 +143,10 @@ pub(crate) struct Gauges {
     pub(crate) broker: crate::broker::BrokerStats,
 }
 
-fn out_index(frame: &ServerFrame) -> usize {
-    match frame {
-        ServerFrame::Hello { .. } => 0,
-        ServerFrame::Ok { .. } => 1,
-        ServerFrame::Result { .. } => 2,
-        ServerFrame::Bundle { .. } => 3,
-        ServerFrame::Subscribed { .. } => 4,
-        ServerFrame::Error { .. } => 5,
-        ServerFrame::Message { .. } => 6,
-        ServerFrame::Invalidate(_) => 7,
-        ServerFrame::Merge(_) => 8,
-    }
-}
-
 impl Metrics {
     /// A frame read from a client (`None`: it did not decode).
     pub(crate) fn frame_in(&self, frame: Option<&ClientFrame>, bytes: usize) {
-        let i = match frame {
-            Some(ClientFrame::Auth { .. }) => 0,
-            Some(ClientFrame::Call { .. }) => 1,
-            Some(ClientFrame::Fetch { .. }) => 2,
-            Some(ClientFrame::Watch { .. }) => 3,
-            Some(ClientFrame::Unwatch { .. }) => 4,
-            Some(ClientFrame::Subscribe { .. }) => 5,
-            Some(ClientFrame::Send { .. }) => 6,
-            Some(ClientFrame::Unsubscribe { .. }) => 7,
-            None => 8,
-        };
+        let i = frame.map_or(ClientFrame::KINDS.len(), ClientFrame::kind_index);
         let shard = self.shard();
         shard.frames_in[i].fetch_add(1, Relaxed);
         shard.bytes_in[i].fetch_add(bytes as u64, Relaxed);
@@ -151,7 +154,7 @@ impl Metrics {
 
     /// `count` copies of an encoded frame queued to sockets.
     pub(crate) fn frames_out(&self, frame: &ServerFrame, count: usize, bytes: usize) {
-        let i = out_index(frame);
+        let i = frame.kind_index();
         let shard = self.shard();
         shard.frames_out[i].fetch_add(count as u64, Relaxed);
         shard.bytes_out[i].fetch_add((count * bytes) as u64, Relaxed);
@@ -164,13 +167,14 @@ impl Metrics {
     /// A `message` push queued to `count` subscribers.
     pub(crate) fn pushed_messages(&self, count: usize, bytes: usize) {
         let shard = self.shard();
-        shard.frames_out[6].fetch_add(count as u64, Relaxed);
-        shard.bytes_out[6].fetch_add((count * bytes) as u64, Relaxed);
+        let i = MESSAGE_KIND;
+        shard.frames_out[i].fetch_add(count as u64, Relaxed);
+        shard.bytes_out[i].fetch_add((count * bytes) as u64, Relaxed);
     }
 
     /// A socket closed with `code`.
     pub(crate) fn closed(&self, code: CloseCode) {
-        if let Some(i) = CLOSES.iter().position(|c| *c == code) {
+        if let Some(i) = CloseCode::ALL.iter().position(|c| *c == code) {
             self.shard().closes[i].fetch_add(1, Relaxed);
         }
     }
@@ -183,6 +187,17 @@ impl Metrics {
     /// An upgrade was refused.
     pub(crate) fn refused(&self, why: Refusal) {
         self.shard().refused_upgrades[why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// An HTTP request was refused before it ran.
+    pub(crate) fn refused_request(&self, why: Refusal) {
+        self.shard().refused_requests[why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A TCP connection was answered 429 and closed at once: its address
+    /// holds `max_pending_connections_per_address` not yet upgraded.
+    pub(crate) fn refused_tcp(&self) {
+        self.shard().refused_tcp[0].fetch_add(1, Relaxed);
     }
 
     /// A call of `function` took `elapsed`.
@@ -258,29 +273,30 @@ impl Metrics {
                 .map(|(c, n)| (format!("{{{label}=\"{n}\"}}"), *c as f64))
                 .collect()
         };
+        let in_kinds: Vec<&str> = ClientFrame::KINDS.iter().copied().chain(["bad_frame"]).collect();
         family(
             "mizan_frames_in_total",
             "counter",
             "Frames received, by request type.",
-            &mut labelled(&self.sum(|s| &s.frames_in), &IN_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.frames_in), &in_kinds, "type").into_iter(),
         );
         family(
             "mizan_bytes_in_total",
             "counter",
             "Bytes received, by request type.",
-            &mut labelled(&self.sum(|s| &s.bytes_in), &IN_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.bytes_in), &in_kinds, "type").into_iter(),
         );
         family(
             "mizan_frames_out_total",
             "counter",
             "Frames queued to sockets, by frame type.",
-            &mut labelled(&self.sum(|s| &s.frames_out), &OUT_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.frames_out), &ServerFrame::KINDS, "type").into_iter(),
         );
         family(
             "mizan_bytes_out_total",
             "counter",
             "Bytes queued to sockets, by frame type.",
-            &mut labelled(&self.sum(|s| &s.bytes_out), &OUT_KINDS, "type").into_iter(),
+            &mut labelled(&self.sum(|s| &s.bytes_out), &ServerFrame::KINDS, "type").into_iter(),
         );
         let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         family(
@@ -289,7 +305,7 @@ impl Metrics {
             "Error frames sent, by code.",
             &mut labelled(&self.sum(|s| &s.errors), &codes, "code").into_iter(),
         );
-        let closes: Vec<String> = CLOSES.iter().map(|c| c.as_u16().to_string()).collect();
+        let closes: Vec<String> = CloseCode::ALL.iter().map(|c| c.as_u16().to_string()).collect();
         let closes: Vec<&str> = closes.iter().map(String::as_str).collect();
         family(
             "mizan_closes_total",
@@ -308,6 +324,18 @@ impl Metrics {
             "counter",
             "WebSocket upgrades refused, by reason.",
             &mut labelled(&self.sum(|s| &s.refused_upgrades), &REFUSALS, "reason").into_iter(),
+        );
+        family(
+            "mizan_refused_requests_total",
+            "counter",
+            "HTTP requests refused before they ran, by reason.",
+            &mut labelled(&self.sum(|s| &s.refused_requests), &REFUSALS, "reason").into_iter(),
+        );
+        family(
+            "mizan_refused_tcp_total",
+            "counter",
+            "TCP connections answered 429 at once: their address holds too many not yet upgraded.",
+            &mut one(self.sum(|s| &s.refused_tcp)[0] as f64),
         );
         let b = gauges.broker;
         family(

@@ -3,9 +3,10 @@
 
 use crate::auth::Authenticator;
 use crate::broker::{Broker, Event, Inbox, Subject};
+use crate::client_addr::ClientAddresses;
 use crate::config::ServerConfig;
 use crate::hub::{ConnId, Hub};
-use crate::limits::Connections;
+use crate::limits::{Connections, NodeLimits};
 use crate::metrics::{Gauges, Metrics};
 use crate::outbox::Outbox;
 use crate::watchers::{Push, Watch, Watchers};
@@ -36,8 +37,10 @@ pub(crate) struct Node {
     in_flight: AtomicU64,
     /// The last handler run ended.
     idle: tokio::sync::Notify,
-    /// New sockets per second, node-wide.
-    pub(crate) upgrade_rate: std::sync::Mutex<crate::limits::RateLimiter>,
+    /// Rates, budgets and connection ceilings shared by every socket.
+    pub(crate) limits: NodeLimits,
+    /// How a request's client address is found.
+    pub(crate) client_addresses: ClientAddresses,
     pub(crate) config: ServerConfig,
     /// The manifest's JSON text, built once.
     pub(crate) manifest: String,
@@ -46,14 +49,16 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// Builds the node and attaches it to its broker.
+    /// Builds the node and attaches it to its broker; an error names a
+    /// setting that cannot be used.
     pub(crate) fn start(
         registry: Registry,
         broker: Arc<dyn Broker>,
         auth: Arc<dyn Authenticator>,
         config: ServerConfig,
         state: AppState,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, String> {
+        let client_addresses = ClientAddresses::new(&config.trusted_proxies, &config.client_address_header)?;
         let node = Arc::new(Self {
             manifest: registry.manifest().to_json(),
             id: random_id().into(),
@@ -68,17 +73,15 @@ impl Node {
             draining: std::sync::atomic::AtomicBool::new(false),
             in_flight: AtomicU64::new(0),
             idle: tokio::sync::Notify::new(),
-            upgrade_rate: std::sync::Mutex::new(crate::limits::RateLimiter::new(
-                config.max_new_connections_per_second,
-                config.new_connection_burst,
-            )),
+            limits: NodeLimits::new(&config),
+            client_addresses,
             config,
             state,
             next_conn: AtomicU64::new(1),
         });
         let inbox = Arc::new(NodeInbox(Arc::downgrade(&node)));
         node.broker.attach(Arc::clone(&node.id), inbox);
-        node
+        Ok(node)
     }
 
     /// A fresh connection id on this node.
@@ -100,7 +103,7 @@ impl Node {
         let function = self
             .registry
             .function(name)
-            .ok_or_else(|| Error::not_found(format!("unknown function `{name}`")))?;
+            .ok_or_else(|| Error::not_found(format!("unknown function `{}`", mizan_protocol::quote(name))))?;
         let caller = cx.user().map(|u| u.id.clone());
         let started = std::time::Instant::now();
         let result = self.guarded(name, function.call(cx, args)).await;
@@ -278,7 +281,7 @@ impl Node {
     }
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

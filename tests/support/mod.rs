@@ -15,6 +15,7 @@ use mizan::protocol::ServerFrame;
 use mizan::{Mizan, MizanBuilder};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -37,7 +38,7 @@ pub struct Server {
 impl Server {
     /// The fixture application.
     pub async fn fixture() -> Self {
-        Self::start(fixture::builder(SECRET)).await
+        Self::start(fixture::builder(SECRET).config(config(|_| {}))).await
     }
 
     /// Any application.
@@ -45,8 +46,7 @@ impl Server {
         let app = builder.build().expect("the app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = app.router();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        tokio::spawn(app.serve(listener).into_future());
         Self { addr, app }
     }
 
@@ -67,6 +67,31 @@ impl Server {
     pub async fn client_with_token(&self, token: &str) -> Client {
         Client::connect(&self.ws_url(), Some(token)).await
     }
+}
+
+/// A JSON POST to `url` (HTTP calls and fetches need
+/// `Content-Type: application/json`).
+pub fn post(url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+}
+
+/// The settings tests start from, changed by `edit`: the defaults, but
+/// for the limits kept per client address, which every test's loopback
+/// sockets would share (tests/limits.rs checks those at their defaults).
+pub fn config(edit: impl FnOnce(&mut mizan::ServerConfig)) -> mizan::ServerConfig {
+    let mut config = mizan::ServerConfig::default();
+    config.new_connections_per_address_per_second = 1e9;
+    config.new_connection_burst_per_address = 1e9;
+    config.http_requests_per_second = 1e9;
+    config.http_request_burst = 1e9;
+    config.token_verifications_per_address_per_second = 1e9;
+    config.token_verification_burst_per_address = 1e9;
+    config.max_connections_per_address = 1_000_000;
+    config.max_pending_connections_per_address = 100_000;
+    edit(&mut config);
+    config
 }
 
 /// An HS256 token for `sub`, valid for an hour.

@@ -226,6 +226,19 @@ impl Resp {
     }
 }
 
+/// Settings for a node every socket of a test reaches from 127.0.0.1: the
+/// per-address limits out of the way (tests/limits.rs checks them).
+pub const LOOPBACK_ENV: [(&str, &str); 8] = [
+    ("MIZAN_NEW_CONNECTIONS_PER_ADDRESS_PER_SECOND", "1e9"),
+    ("MIZAN_NEW_CONNECTION_BURST_PER_ADDRESS", "1e9"),
+    ("MIZAN_HTTP_REQUESTS_PER_SECOND", "1e9"),
+    ("MIZAN_HTTP_REQUEST_BURST", "1e9"),
+    ("MIZAN_TOKEN_VERIFICATIONS_PER_ADDRESS_PER_SECOND", "1e9"),
+    ("MIZAN_TOKEN_VERIFICATION_BURST_PER_ADDRESS", "1e9"),
+    ("MIZAN_MAX_CONNECTIONS_PER_ADDRESS", "1000000"),
+    ("MIZAN_MAX_PENDING_CONNECTIONS_PER_ADDRESS", "100000"),
+];
+
 /// A fixture node running as its own process.
 pub struct Node {
     pub addr: SocketAddr,
@@ -241,12 +254,15 @@ impl Node {
     }
 
     /// [`start`](Self::start), with environment variables set for the
-    /// node (e.g. `("MIZAN_MAX_CONNECTIONS", "10000")`).
+    /// node (e.g. `("MIZAN_MAX_CONNECTIONS", "10000")`). The limits kept
+    /// per client address, which all of a test's loopback sockets share,
+    /// are raised unless `env` sets them ([`LOOPBACK_ENV`]).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let binary = fixture_binary();
         let mut child = Command::new(&binary)
             .args(["--port", "0"])
             .args(args)
+            .envs(LOOPBACK_ENV.iter().copied())
             .envs(env.iter().copied())
             .env_remove("MIZAN_REDIS_URL")
             .env_remove("MIZAN_REDIS_PREFIX")

@@ -7,7 +7,7 @@
 
 mod jwt;
 
-pub use jwt::Jwt;
+pub use jwt::{JwksAlgorithm, Jwt};
 
 use axum::http::HeaderMap;
 use mizan_channels::User;
@@ -72,11 +72,12 @@ pub trait Authenticator: Send + Sync + 'static {
 
 /// Why a credential was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// The token is malformed, badly signed, expired, not yet valid, for
     /// another audience or issuer, or uses another algorithm.
     #[error("invalid token: {0}")]
-    Invalid(#[from] jsonwebtoken::errors::Error),
+    Invalid(InvalidToken),
     /// The `Authorization` header is not `Bearer <token>`.
     #[error("the Authorization header must be `Bearer <token>`")]
     BadHeader,
@@ -89,6 +90,47 @@ pub enum AuthError {
     /// Refused for another reason (custom authenticators).
     #[error("{0}")]
     Refused(String),
+}
+
+/// What is wrong with a refused token. The text is short and never
+/// repeats the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidToken {
+    /// Not three base64url parts of JSON, or a claim of the wrong type.
+    #[error("malformed")]
+    Malformed,
+    /// The signature does not match.
+    #[error("bad signature")]
+    Signature,
+    /// `exp` has passed.
+    #[error("expired")]
+    Expired,
+    /// `nbf` has not come yet.
+    #[error("not valid yet")]
+    NotYetValid,
+    /// Signed with another algorithm than the pinned one.
+    #[error("wrong algorithm")]
+    Algorithm,
+    /// `iss` is not the configured issuer.
+    #[error("wrong issuer")]
+    Issuer,
+    /// `aud` does not contain the configured audience.
+    #[error("wrong audience")]
+    Audience,
+    /// A required claim (`sub`, `exp`, ...) is missing or mistyped.
+    #[error("missing or mistyped claims")]
+    Claims,
+    /// `sub` is empty or holds control characters.
+    #[error("bad subject")]
+    Subject,
+    /// The header lists `crit` extensions, which this server does not
+    /// understand (RFC 7515 4.1.11).
+    #[error("unsupported critical header")]
+    Critical,
+    /// No key of the JWKS has the token's `kid`.
+    #[error("unknown key")]
+    UnknownKey,
 }
 
 /// The authenticator of a node without one: anonymous requests pass, any

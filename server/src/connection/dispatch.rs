@@ -1,25 +1,46 @@
 //! Handling each request frame of a socket.
 
+use super::pace::Pace;
 use super::{Connection, identity, subscriptions, watches};
 use crate::eager::run_or_spawn;
 use crate::node::InFlight;
 use mizan_channels::Error;
 use mizan_protocol::{ClientFrame, FrameError, ServerFrame, exceeds_depth};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-/// Decodes one text frame and handles it. Only `auth` is awaited (so the
-/// requests after it run as its user); calls, fetches and subscribes that
-/// have to wait go on in tasks of their own (`eager.rs`).
-pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
+/// Decodes one text frame and handles it. Nothing here waits: calls,
+/// fetches, watches and subscribes that have to wait go on in tasks of
+/// their own (`eager.rs`). An `auth` frame runs in a task too, and is
+/// returned: the reader reads no further frame until it is done, so the
+/// requests after it run as its outcome.
+pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Option<JoinHandle<()>> {
     let frame = match decode(conn, text) {
         Ok(frame) => frame,
-        Err(reply) => return conn.reply(&reply),
+        Err(reply) => {
+            conn.reply(&reply);
+            return None;
+        }
     };
     match frame {
-        // Boxed: `auth` is rare, and its future would otherwise be part of
-        // every socket's reader future (its memory, for the socket's life).
-        ClientFrame::Auth { id, token } => Box::pin(identity::auth(conn, id, &token)).await,
+        ClientFrame::Auth { id, token } => {
+            if !pace.allow_auth() {
+                let rate = conn.node.config.auth_frames_per_second;
+                let e = Error::limit(format!("too many `auth` frames: at most {rate} a second"));
+                conn.reply(&e.to_frame(Some(id)));
+                return None;
+            }
+            let conn = Arc::clone(conn);
+            let running = InFlight::start(&conn.node);
+            return Some(tokio::spawn(
+                async move {
+                    identity::auth(&conn, id, &token).await;
+                    drop(running);
+                }
+                .in_current_span(),
+            ));
+        }
         ClientFrame::Call { id, function, args } => {
             let conn = Arc::clone(conn);
             let span = tracing::debug_span!("call", function = %function, id = id.get());
@@ -46,24 +67,28 @@ pub(super) async fn handle(conn: &Arc<Connection>, text: &str) {
         ClientFrame::Send { id, topic, data } => subscriptions::send(conn, id, &topic, data),
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),
     }
+    None
 }
 
-/// A frame over the socket's rate: answered `limit` and dropped.
-pub(super) fn rate_limited(conn: &Connection, text: &str) {
+/// A frame refused before it ran (over the socket's rate, or too deep):
+/// answered `limit`, with its id when one can be read. Only refused frames
+/// pay for this decode, and they are few: the rate limit bounds them, and
+/// a socket that stays over it is closed.
+pub(super) fn refuse(conn: &Connection, text: &str, message: &str) {
     let id = ClientFrame::decode(text.as_bytes()).map_or_else(|e| e.id, |f| Some(f.id()));
-    let rate = conn.node.config.messages_per_second;
-    conn.reply(&Error::limit(format!("too many frames: at most {rate} a second on average")).to_frame(id));
+    conn.reply(&Error::limit(message).to_frame(id));
 }
 
-/// Decodes a frame, refusing one nested deeper than the configured limit
-/// (with its id, when it has one).
+/// Decodes a frame. One nested deeper than the configured limit is
+/// refused before it is parsed for handling.
 fn decode(conn: &Connection, text: &str) -> Result<ClientFrame, ServerFrame> {
     let max = conn.node.config.max_json_depth;
-    let decoded = ClientFrame::decode(text.as_bytes());
-    conn.node.metrics.frame_in(decoded.as_ref().ok(), text.len());
     if exceeds_depth(text.as_bytes(), max) {
-        let id = decoded.map_or_else(|e: FrameError| e.id, |f| Some(f.id()));
+        conn.node.metrics.frame_in(None, text.len());
+        let id = ClientFrame::decode(text.as_bytes()).map_or_else(|e| e.id, |f| Some(f.id()));
         return Err(Error::limit(format!("the frame nests deeper than {max} levels")).to_frame(id));
     }
-    decoded.map_err(ServerFrame::from)
+    let decoded = ClientFrame::decode(text.as_bytes());
+    conn.node.metrics.frame_in(decoded.as_ref().ok(), text.len());
+    decoded.map_err(|e: FrameError| ServerFrame::from(e))
 }

@@ -3,20 +3,23 @@
 //! The task that ran the upgrade reads; a second task writes (`writer.rs`).
 //! Requests are handled in `dispatch.rs`: calls and subscribes that have
 //! to wait go on in tasks of their own (`eager.rs`), so a slow one never
-//! holds up the others; `send`s go through a
-//! per-topic ordered queue (`subscriptions.rs`); context watches are kept
-//! in `watches.rs`; who the socket acts as, and until when, in
-//! `identity.rs`.
+//! holds up the others; `send`s go through a per-topic ordered queue
+//! (`subscriptions.rs`); context watches are kept in `watches.rs`; who the
+//! socket acts as, and until when, in `identity.rs`; how fast it may send,
+//! in `pace.rs`; what happens when it ends, in `teardown.rs`.
 
 mod dispatch;
 mod identity;
+mod pace;
 mod subscriptions;
+mod teardown;
 mod watches;
 mod writer;
 
+use crate::client_addr::Peer;
 use crate::http::{HttpError, identify};
 use crate::hub::ConnId;
-use crate::limits::{RateLimiter, Refused};
+use crate::limits::Refused;
 use crate::metrics::Refusal;
 use crate::node::Node;
 use crate::outbox::{Outbox, outbox};
@@ -25,62 +28,69 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
+use futures_util::{FutureExt, StreamExt};
 use identity::SocketIdentity;
 use mizan_channels::{Cx, Error};
 use mizan_protocol::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
+use pace::Pace;
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use subscriptions::Subscriptions;
+use teardown::Teardown;
 use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 use tracing::Instrument;
 use watches::Watches;
 
-/// How long teardown waits for the writer to flush its close frame.
-const WRITER_GRACE: Duration = Duration::from_secs(5);
-
-/// The same, for a client closed because it reads too slowly.
-const SLOW_WRITER_GRACE: Duration = Duration::from_millis(200);
-
-/// `GET {base}/ws`: checks the origin, authenticates the request and
+/// `GET {base}/ws`: checks the origin, the rates of new sockets (the
+/// client address's, then the node's), authenticates the request and
 /// counts the socket against the limits, then serves it.
 pub(crate) async fn upgrade(
     State(node): State<Arc<Node>>,
+    peer: Peer,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, HttpError> {
+    let refuse = |why: Refusal, e: HttpError| {
+        node.metrics.refused(why);
+        e
+    };
     if node.draining.load(Ordering::Acquire) {
-        node.metrics.refused(Refusal::Draining);
-        return Err(HttpError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: Error::limit("this node is shutting down: connect to another"),
-        });
+        return Err(refuse(
+            Refusal::Draining,
+            HttpError::with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Error::limit("this node is shutting down: connect to another"),
+            ),
+        ));
     }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if !node.config.origins.allows(origin, host) {
+    if headers.contains_key(header::ORIGIN) && origin.is_none() || !node.config.origins.allows(origin, host) {
         tracing::warn!(origin, "refused a WebSocket from a disallowed origin");
-        node.metrics.refused(Refusal::Origin);
-        return Err(Error::forbidden(format!("origin `{}` may not open a socket here", origin.unwrap_or(""))).into());
+        let e = Error::forbidden("this origin may not open a socket here");
+        return Err(refuse(Refusal::Origin, e.into()));
     }
-    if !node.upgrade_rate.lock().unwrap_or_else(PoisonError::into_inner).allow() {
-        node.metrics.refused(Refusal::Rate);
-        return Err(Error::limit("too many new connections: retry in a moment").into());
+    let address = node.client_addresses.of(peer, &headers);
+    if !node.limits.allow_upgrade(address) {
+        let e = Error::limit("too many new connections: retry in a moment");
+        return Err(refuse(Refusal::Rate, e.into()));
     }
-    let identity = identify(&node, &headers).await?;
+    let identity = identify(&node, &headers, address)
+        .await
+        .map_err(|(why, e)| refuse(why, e.into()))?;
     let config = &node.config;
     let user = identity.as_ref().map(|i| i.user.id.as_str());
-    let slot = node
+    let (slot, probation) = node
         .connections
-        .open(user, config.max_connections, config.max_connections_per_user)
-        .map_err(|refused| {
-            node.metrics.refused(Refusal::Connections);
-            HttpError::from(refused_error(refused))
-        })?;
+        .open(user, address, node.limits.connections)
+        .map_err(|refused| refuse(Refusal::Connections, refused_error(refused).into()))?;
+    let probation = probation.then_some(config.anonymous_probation);
     let max = config.max_frame_bytes;
     Ok(ws
         .protocols([SUBPROTOCOL])
@@ -90,7 +100,10 @@ pub(crate) async fn upgrade(
         // was ~125 KiB of RSS per idle socket); larger frames are still
         // assembled, this is only the read chunk.
         .read_buffer_size(config.socket_read_buffer_bytes.max(64))
-        .on_upgrade(move |socket| serve(node, socket, SocketIdentity::new(identity, slot))))
+        .on_upgrade(move |socket| {
+            let identity = SocketIdentity::new(identity, slot, probation);
+            serve(node, socket, identity, address)
+        }))
 }
 
 /// The `limit` error for a socket the connection limits refuse.
@@ -98,6 +111,7 @@ pub(crate) fn refused_error(refused: Refused) -> Error {
     match refused {
         Refused::Node(max) => Error::limit(format!("this node serves at most {max} sockets")),
         Refused::User(max) => Error::limit(format!("a user may have at most {max} sockets on this node")),
+        Refused::Address(max) => Error::limit(format!("an address may have at most {max} sockets open on this node")),
     }
 }
 
@@ -107,6 +121,8 @@ pub(crate) struct Connection {
     pub(crate) session: Arc<str>,
     pub(crate) node: Arc<Node>,
     pub(crate) outbox: Outbox,
+    /// The client address the per-address limits count it under.
+    address: Option<IpAddr>,
     identity: SocketIdentity,
     subscriptions: Subscriptions,
     watches: Watches,
@@ -130,7 +146,12 @@ impl Connection {
 /// and returns the reader loop. Not an `async fn`: the setup's values
 /// (the whole `WebSocket` among them) would stay in the future for the
 /// socket's lifetime, and that future is most of an idle socket's memory.
-fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) -> impl Future<Output = ()> + Send {
+fn serve(
+    node: Arc<Node>,
+    socket: WebSocket,
+    identity: SocketIdentity,
+    address: Option<IpAddr>,
+) -> impl Future<Output = ()> + Send {
     let id = node.next_conn_id();
     let session: Arc<str> = format!("{}-{id}", node.id).into();
     let span = tracing::info_span!("conn", session = %session);
@@ -150,6 +171,7 @@ fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) -> impl F
         session: Arc::clone(&session),
         node: Arc::clone(&node),
         outbox: tx,
+        address,
         identity,
         subscriptions: Subscriptions::default(),
         watches: Watches::default(),
@@ -162,91 +184,100 @@ fn serve(node: Arc<Node>, socket: WebSocket, identity: SocketIdentity) -> impl F
         user: user.map(|u| u.info()),
     });
     drop(entered);
-    read(conn, stream, writer).instrument(span)
+    let teardown = Teardown::new(Arc::clone(&conn), writer);
+    read(conn, stream, teardown).instrument(span)
 }
 
-/// The reader loop, then teardown.
-async fn read(conn: Arc<Connection>, mut stream: SplitStream<WebSocket>, mut writer: JoinHandle<()>) {
+/// The reader loop, then teardown, which runs whatever happens: a panic
+/// anywhere in the loop closes the socket with 1011 and still leaves every
+/// topic and watch (and if the task is dropped, the guard does it).
+async fn read(conn: Arc<Connection>, mut stream: SplitStream<WebSocket>, teardown: Teardown) {
+    let code = match AssertUnwindSafe(read_loop(&conn, &mut stream)).catch_unwind().await {
+        Ok(code) => code,
+        Err(panic) => {
+            tracing::error!(panic = crate::node::panic_text(&*panic), "the socket's reader panicked");
+            CloseCode::ServerError
+        }
+    };
+    drop(stream);
+    teardown.finish(code).await;
+}
+
+/// Work the reader waits for before it reads the next frame (an `auth`
+/// frame's verification and re-authorization), so later frames run as
+/// its outcome; heartbeats, closes and deadlines go on meanwhile.
+type Waiting = Option<Pin<Box<JoinHandle<()>>>>;
+
+async fn read_loop(conn: &Arc<Connection>, stream: &mut SplitStream<WebSocket>) -> CloseCode {
     let node = &conn.node;
-    let mut rate = RateLimiter::new(node.config.messages_per_second, node.config.message_burst);
+    let mut pace = Pace::new(&node.config);
     let every = node.config.ping_interval;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
-    // The token's deadline: one timer, re-armed when the deadline changes
-    // (an `auth` frame renews it), not a new one per frame; boxed and
-    // only made for a socket whose token expires.
-    let mut expiry: Option<Pin<Box<Sleep>>> = None;
+    // The identity's deadline: one timer, re-armed when the deadline
+    // changes (an `auth` frame renews it), not a new one per frame; boxed
+    // and only made for a socket whose token expires or that is on
+    // probation.
+    let mut deadline: Option<Pin<Box<Sleep>>> = None;
     let mut armed = None;
-    let code = loop {
-        let deadline = conn.identity.deadline();
-        if deadline != armed {
-            if let Some(at) = deadline {
-                match &mut expiry {
+    let mut waiting: Waiting = None;
+    loop {
+        let due = conn.identity.deadline();
+        if due != armed {
+            if let Some(at) = due {
+                match &mut deadline {
                     Some(sleep) => sleep.as_mut().reset(at.into()),
-                    None => expiry = Some(Box::pin(tokio::time::sleep_until(at.into()))),
+                    None => deadline = Some(Box::pin(tokio::time::sleep_until(at.into()))),
                 }
             }
-            armed = deadline;
+            armed = due;
         }
         let message = tokio::select! {
-            code = conn.outbox.closed() => break code,
-            () = fire(&mut expiry), if armed.is_some() => match identity::on_deadline(&conn) {
-                Some(code) => break code,
+            code = conn.outbox.closed() => return code,
+            () = fire(&mut deadline), if armed.is_some() => {
                 // Re-arm even if the deadline did not move: a fired timer
                 // stays ready.
-                None => {
-                    armed = None;
-                    continue;
+                armed = None;
+                match identity::on_deadline(conn) {
+                    identity::Deadline::Close(code) => return code,
+                    identity::Deadline::Expired => {
+                        let job = Arc::clone(conn);
+                        waiting = Some(Box::pin(tokio::spawn(async move { identity::expired(&job).await })));
+                    }
+                    identity::Deadline::Nothing => {}
                 }
-            },
+                continue;
+            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > node.config.ping_timeout {
                     tracing::info!(silent_for = ?last_heard.elapsed(), "heartbeat timeout: dropping the socket");
-                    break CloseCode::HeartbeatTimeout;
+                    return CloseCode::HeartbeatTimeout;
                 }
                 conn.outbox.ping();
                 continue;
             }
-            message = stream.next() => message,
+            done = wait(&mut waiting), if waiting.is_some() => {
+                waiting = None;
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "an auth or re-authorization job failed");
+                }
+                continue;
+            }
+            message = stream.next(), if waiting.is_none() => message,
         };
         last_heard = Instant::now();
         match message {
-            Some(Ok(Message::Text(text))) if rate.allow() => dispatch::handle(&conn, &text).await,
-            Some(Ok(Message::Text(text))) => dispatch::rate_limited(&conn, &text),
-            Some(Ok(Message::Binary(_))) => break CloseCode::Binary,
+            Some(Ok(Message::Text(text))) => match pace.admit(conn, &text) {
+                pace::Admitted::Yes => waiting = dispatch::handle(conn, &text, &mut pace).map(Box::pin),
+                pace::Admitted::No => {}
+                pace::Admitted::Close => return CloseCode::RateLimited,
+            },
+            Some(Ok(Message::Binary(_))) => return CloseCode::Binary,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            Some(Ok(Message::Close(_))) | None => break CloseCode::Normal,
-            Some(Err(e)) => break read_error_code(e),
+            Some(Ok(Message::Close(_))) | None => return CloseCode::Normal,
+            Some(Err(e)) => return read_error_code(e),
         }
-    };
-    drop(stream);
-    if code == CloseCode::SlowClient {
-        let (frames, bytes) = conn.outbox.backlog();
-        let user = conn.identity.user();
-        tracing::warn!(
-            user = user.as_ref().map(|u| u.id.as_str()),
-            queued_frames = frames,
-            queued_bytes = bytes,
-            "closing with 4008: the client reads too slowly (its outbound queue overflowed)"
-        );
-    } else {
-        tracing::debug!(code = code.as_u16(), "closing");
-    }
-    node.metrics.closed(code);
-    node.sockets.remove(&conn.id);
-    subscriptions::leave_all(&conn);
-    watches::unwatch_all(&conn);
-    conn.outbox.close(code);
-    // A client that does not read will not take a close frame either:
-    // give up on it at once rather than holding its socket.
-    let grace = if code == CloseCode::SlowClient {
-        SLOW_WRITER_GRACE
-    } else {
-        WRITER_GRACE
-    };
-    if tokio::time::timeout(grace, &mut writer).await.is_err() {
-        writer.abort();
     }
 }
 
@@ -258,15 +289,31 @@ async fn fire(timer: &mut Option<Pin<Box<Sleep>>>) {
     }
 }
 
-/// The close code for a read error: 1009 for an oversized frame.
+/// Waits for the job the reader is waiting for, or forever without one.
+async fn wait(job: &mut Waiting) -> Result<(), tokio::task::JoinError> {
+    match job {
+        Some(handle) => handle.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The close code for a read error: 1009 for an oversized frame, 1007 for
+/// text that is not UTF-8, 1002 for any other breach of RFC 6455.
 fn read_error_code(e: axum::Error) -> CloseCode {
     use tokio_tungstenite::tungstenite::Error as WsError;
     match e.into_inner().downcast::<WsError>() {
-        Ok(e) if matches!(*e, WsError::Capacity(_)) => CloseCode::TooLarge,
-        Ok(e) => {
-            tracing::debug!(error = %e, "read failed");
-            CloseCode::Normal
-        }
+        Ok(e) => match *e {
+            WsError::Capacity(_) => CloseCode::TooLarge,
+            WsError::Utf8(_) => CloseCode::InvalidData,
+            WsError::Protocol(e) => {
+                tracing::debug!(error = %e, "the client broke the WebSocket protocol");
+                CloseCode::ProtocolError
+            }
+            e => {
+                tracing::debug!(error = %e, "read failed");
+                CloseCode::Normal
+            }
+        },
         Err(e) => {
             tracing::debug!(error = %e, "read failed");
             CloseCode::Normal

@@ -2,22 +2,26 @@
 
 use super::Connection;
 use crate::eager::run_or_spawn;
+use crate::limits::BudgetSlot;
 use crate::node::InFlight;
 use crate::watchers::{canonical, indexed};
-use mizan_channels::Error;
-use mizan_protocol::{InvalidateEntry, Params, RequestId, ServerFrame};
-use std::collections::HashSet;
+use mizan_channels::{Cx, Error};
+use mizan_protocol::{ErrorCode, InvalidateEntry, Params, RequestId, ServerFrame};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// (context, canonical params) of every watch this socket holds.
+/// Every watch this socket holds, by (context, canonical params), with its
+/// place in the node's watch budget.
 #[derive(Default)]
 pub(super) struct Watches {
     inner: Mutex<Inner>,
 }
 
+type WatchKey = (Arc<str>, Arc<str>);
+
 #[derive(Default)]
 struct Inner {
-    keys: HashSet<(Arc<str>, Arc<str>)>,
+    keys: HashMap<WatchKey, BudgetSlot>,
     /// Set at teardown: a watch arriving later must not register.
     closed: bool,
 }
@@ -52,7 +56,8 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
 /// that match meanwhile follow the bundle reply.
 pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
     let Some(declared) = conn.node.registry.context(&context) else {
-        conn.reply(&Error::not_found(format!("unknown context `{context}`")).to_frame(Some(id)));
+        let e = Error::not_found(format!("unknown context `{}`", mizan_protocol::quote(&context)));
+        conn.reply(&e.to_frame(Some(id)));
         return;
     };
     let cx = conn.cx();
@@ -67,21 +72,45 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
             return;
         }
     };
-    let context: Arc<str> = context.into();
     let key = canonical(&params);
+    let config = &conn.node.config;
+    if key.len() > config.max_params_bytes {
+        let e = Error::invalid_args(format!(
+            "watch params may be at most {} bytes of JSON",
+            config.max_params_bytes
+        ));
+        conn.reply(&e.to_frame(Some(id)));
+        return;
+    }
+    let context: Arc<str> = context.into();
     let watch = {
         let mut inner = conn.watches.lock();
         if inner.closed {
             return;
         }
         let entry = (Arc::clone(&context), Arc::clone(&key));
-        let max = conn.node.config.max_watches_per_connection;
-        if inner.keys.len() >= max && !inner.keys.contains(&entry) {
-            drop(inner);
-            conn.reply(&Error::limit(format!("a socket may hold at most {max} watches")).to_frame(Some(id)));
-            return;
+        if !inner.keys.contains_key(&entry) {
+            let max = config.max_watches_per_connection;
+            let refused = if inner.keys.len() >= max {
+                Some(format!("a socket may hold at most {max} watches"))
+            } else {
+                match conn.node.limits.watches.take() {
+                    Some(slot) => {
+                        inner.keys.insert(entry, slot);
+                        None
+                    }
+                    None => Some(format!(
+                        "this node holds {} watches, its most: try again later",
+                        conn.node.limits.watches.max()
+                    )),
+                }
+            };
+            if let Some(message) = refused {
+                drop(inner);
+                conn.reply(&Error::limit(message).to_frame(Some(id)));
+                return;
+            }
         }
-        inner.keys.insert(entry);
         let index = indexed(params.clone(), audience.as_deref());
         conn.node.watch(&context, (conn.id, &key), index, conn.outbox.clone())
     };
@@ -111,18 +140,54 @@ pub(super) fn unwatch(conn: &Connection, id: RequestId, context: &str, params: &
     conn.reply(&ServerFrame::Ok { id, user: None });
 }
 
-fn remove(conn: &Connection, context: &Arc<str>, key: &Arc<str>) {
+fn remove(conn: &Connection, context: &Arc<str>, key: &Arc<str>) -> bool {
     let mut inner = conn.watches.lock();
-    if inner.keys.remove(&(Arc::clone(context), Arc::clone(key))) {
+    let removed = inner.keys.remove(&(Arc::clone(context), Arc::clone(key))).is_some();
+    if removed {
         conn.node.unwatch(context, conn.id, key);
     }
+    removed
 }
 
-/// The socket's user changed to `user`: its per-user watches now follow
-/// the new user, and each is told to refetch (its data was the old user's).
-pub(super) fn user_changed(conn: &Connection, user: &str) {
+/// The watches `cx`'s identity may no longer hold, and why: each
+/// context's access checks run again for the new user (none, once the
+/// token expired).
+pub(super) fn recheck(conn: &Connection, cx: &Cx) -> Vec<(WatchKey, ErrorCode)> {
     let inner = conn.watches.lock();
-    for (context, key) in &inner.keys {
+    inner
+        .keys
+        .keys()
+        .filter_map(|(context, key)| {
+            let params: Params = serde_json::from_str(key).unwrap_or_default();
+            let code = conn
+                .node
+                .registry
+                .check_context_access(cx, context, &params)
+                .err()?
+                .code();
+            Some(((Arc::clone(context), Arc::clone(key)), code))
+        })
+        .collect()
+}
+
+/// Applies [`recheck`]'s verdicts: each refused watch is dropped and the
+/// socket told (`unwatched`). Then, if the socket's user changed to
+/// `user`, its remaining per-user watches follow the new user and are told
+/// to refetch (their data was the old user's).
+pub(super) fn apply(conn: &Connection, refused: Vec<(WatchKey, ErrorCode)>, user: Option<&str>) {
+    for ((context, key), code) in refused {
+        if remove(conn, &context, &key) {
+            let params: Params = serde_json::from_str(&key).unwrap_or_default();
+            conn.reply(&ServerFrame::Unwatched {
+                context: context.to_string(),
+                params,
+                code,
+            });
+        }
+    }
+    let Some(user) = user else { return };
+    let inner = conn.watches.lock();
+    for (context, key) in inner.keys.keys() {
         if !conn.node.registry.context(context).is_some_and(|c| c.is_per_user()) {
             continue;
         }
@@ -138,7 +203,7 @@ pub(super) fn user_changed(conn: &Connection, user: &str) {
 pub(super) fn unwatch_all(conn: &Connection) {
     let mut inner = conn.watches.lock();
     inner.closed = true;
-    for (context, key) in inner.keys.drain() {
+    for ((context, key), _) in inner.keys.drain() {
         conn.node.unwatch(&context, conn.id, &key);
     }
 }

@@ -1,0 +1,80 @@
+//! `POST {base}/call/{fn}` and `POST {base}/fetch/{context}`: the same
+//! functions and bundles as the socket's `call` and `fetch`.
+
+use super::HttpError;
+use super::request::ApiRequest;
+use crate::node::Node;
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use mizan_channels::Error;
+use mizan_protocol::{INVALIDATE_HEADER, InvalidateEntry, MergeEntry, Params, Payload, invalidate_header};
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Serialize)]
+struct CallReply<'a> {
+    result: &'a Payload,
+    invalidate: &'a [InvalidateEntry],
+    merge: &'a [MergeEntry],
+}
+
+/// Runs a function; what it affects also goes into `X-Mizan-Invalidate`.
+pub(super) async fn call(
+    State(node): State<Arc<Node>>,
+    Path(function): Path<String>,
+    request: ApiRequest,
+) -> Result<Response, HttpError> {
+    let outcome = node.call(node.cx(request.user), &function, &request.body).await?;
+    let reply = CallReply {
+        result: &outcome.result,
+        invalidate: &outcome.invalidate,
+        merge: &outcome.merge,
+    };
+    let mut response = json_response(serde_json::to_string(&reply).map_err(Error::internal)?);
+    if let Some(value) = invalidate_header(&outcome.invalidate, &outcome.merge) {
+        // The codec percent-encodes everything outside RFC 3986's unreserved
+        // set, so the value is always a valid header value.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(INVALIDATE_HEADER.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Serialize)]
+struct FetchReply<'a> {
+    context: &'a str,
+    params: &'a Params,
+    data: &'a Payload,
+}
+
+/// One bundle, for server-side rendering.
+pub(super) async fn fetch(
+    State(node): State<Arc<Node>>,
+    Path(context): Path<String>,
+    request: ApiRequest,
+) -> Result<Response, HttpError> {
+    let params: Params = request.body.parse().map_err(Error::internal)?;
+    let data = node.bundle(node.cx(request.user), &context, &params).await?;
+    let reply = FetchReply {
+        context: &context,
+        params: &params,
+        data: &data,
+    };
+    let mut response = json_response(serde_json::to_string(&reply).map_err(Error::internal)?);
+    if node.registry.context(&context).is_some_and(|c| c.is_per_user()) {
+        // One user's data: no shared cache (a CDN) may keep it.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    Ok(response)
+}
+
+pub(super) fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,143 @@
+//! What every HTTP `call` and `fetch` passes before it runs, in this
+//! order: the origin policy (403), `Content-Type: application/json` (415),
+//! the client address's request rate (429), the credentials (401, or 429
+//! past the address's rate of token verifications), the user's request
+//! rate (429), and the body: within `http_body_timeout` (408),
+//! `max_frame_bytes` (413) and `max_json_depth` (413), a JSON object (400).
+
+use super::{HttpError, identify, refused};
+use crate::client_addr::Peer;
+use crate::metrics::Refusal;
+use crate::node::{InFlight, Node};
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use mizan_channels::{Error, User};
+use mizan_protocol::{ErrorCode, Payload, exceeds_depth};
+use std::sync::Arc;
+
+/// A request that passed every check: who asks, and the body's JSON
+/// object. Counted as in flight (draining waits for it) while it lives.
+pub(super) struct ApiRequest {
+    pub(super) user: Option<Arc<User>>,
+    pub(super) body: Payload,
+    _running: InFlight,
+}
+
+impl FromRequest<Arc<Node>> for ApiRequest {
+    type Rejection = HttpError;
+
+    async fn from_request(request: Request, node: &Arc<Node>) -> Result<Self, HttpError> {
+        let running = InFlight::start(node);
+        let (mut parts, body) = request.into_parts();
+        let Ok(peer) = Peer::from_request_parts(&mut parts, node).await;
+        let headers = &parts.headers;
+        check_origin(node, headers)?;
+        if !is_json(headers) {
+            return Err(refused_with(
+                node,
+                Refusal::ContentType,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Error::new(
+                    ErrorCode::BadFrame,
+                    "the body must be sent as `Content-Type: application/json`",
+                ),
+            ));
+        }
+        let address = node.client_addresses.of(peer, headers);
+        let too_fast = || Error::limit("too many requests: retry in a moment");
+        if !node.limits.allow_http(address, None) {
+            return Err(refused(node, Refusal::Rate, too_fast()));
+        }
+        let user = identify(node, headers, address)
+            .await
+            .map_err(|(why, e)| refused(node, why, e))?
+            .map(|identity| Arc::new(identity.user));
+        if let Some(user) = &user
+            && !node.limits.allow_http(None, Some(&user.id))
+        {
+            return Err(refused(node, Refusal::Rate, too_fast()));
+        }
+        let body = read_body(node, body).await?;
+        Ok(Self {
+            user,
+            body,
+            _running: running,
+        })
+    }
+}
+
+/// A request whose `Origin` the policy refuses is answered 403: a page on
+/// another site must not make a browser run a mutation with its cookies.
+fn check_origin(node: &Node, headers: &HeaderMap) -> Result<(), HttpError> {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if headers.contains_key(header::ORIGIN) && origin.is_none() || !node.config.origins.allows(origin, host) {
+        return Err(refused(
+            node,
+            Refusal::Origin,
+            Error::forbidden("requests from this origin are not allowed here"),
+        ));
+    }
+    Ok(())
+}
+
+/// `application/json`, parameters (`; charset=utf-8`) allowed. A
+/// `text/plain` POST needs no CORS preflight, so any page could send one.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The body's JSON object (`{}` when empty), read within the time, size
+/// and depth limits.
+async fn read_body(node: &Node, body: Body) -> Result<Payload, HttpError> {
+    let config = &node.config;
+    let limit = config.max_frame_bytes;
+    let bytes = match tokio::time::timeout(config.http_body_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => {
+            return Err(refused_with(
+                node,
+                Refusal::BodyTimeout,
+                StatusCode::REQUEST_TIMEOUT,
+                Error::limit(format!("the body did not arrive within {:?}", config.http_body_timeout)),
+            ));
+        }
+        Ok(Err(_)) => {
+            return Err(refused_with(
+                node,
+                Refusal::Body,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Error::limit(format!("the body is larger than {limit} bytes, or was cut off")),
+            ));
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Payload::empty_object());
+    }
+    let max = config.max_json_depth;
+    if exceeds_depth(&bytes, max) {
+        return Err(refused_with(
+            node,
+            Refusal::Body,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Error::limit(format!("the body nests deeper than {max} levels")),
+        ));
+    }
+    let bad = |message: &str| refused(node, Refusal::Body, Error::new(ErrorCode::BadFrame, message));
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad("the body is not UTF-8"))?;
+    let body = Payload::from_json(text).map_err(|_| bad("the body is not valid JSON"))?;
+    if !body.is_object() {
+        return Err(bad("the body must be a JSON object"));
+    }
+    Ok(body)
+}
+
+fn refused_with(node: &Node, why: Refusal, status: StatusCode, error: Error) -> HttpError {
+    node.metrics.refused_request(why);
+    HttpError::with_status(status, error)
+}
