@@ -21,6 +21,11 @@ pub(crate) struct ServeArgs {
     /// Log one JSON object per line (filter with RUST_LOG).
     #[arg(long, env = "MIZAN_LOG_JSON")]
     log_json: bool,
+    /// Serve the Prometheus metrics on this address alone (an internal
+    /// port), e.g. 127.0.0.1:9100; set `metrics_path = "off"` to keep them
+    /// off the public one.
+    #[arg(long, env = "MIZAN_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Print the schema manifest (PROTOCOL.md section 7) as JSON and exit,
     /// without listening: what `mizan-codegen --manifest FILE` reads.
     #[arg(long)]
@@ -46,6 +51,15 @@ impl ServeArgs {
         if self.print_manifest {
             println!("{}", app.manifest().to_json());
             return Ok(());
+        }
+        if let Some(addr) = self.metrics_listen {
+            let internal = tokio::net::TcpListener::bind(addr).await?;
+            let metrics = app.metrics_router();
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(internal, metrics).await {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
         }
         let listener = tokio::net::TcpListener::bind((self.host, self.port.unwrap_or(default_port))).await?;
         println!("{}", banner(listener.local_addr()?));

@@ -136,6 +136,26 @@ impl Client {
         Self::from_stream(ws).await
     }
 
+    /// A client whose TCP connection comes from `source` (any 127.0.0.x
+    /// reaches a loopback server) with `headers` on the upgrade, or the
+    /// HTTP status its upgrade was refused with.
+    pub async fn connect_from(url: &str, source: std::net::IpAddr, headers: &[(&str, &str)]) -> Result<Self, u16> {
+        let mut request = url.into_client_request().unwrap();
+        for (name, value) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request.headers_mut().insert(name, value.parse().unwrap());
+        }
+        let host = request.uri().authority().unwrap().as_str().to_owned();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        let tcp = socket.connect(host.parse().unwrap()).await.unwrap();
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await {
+            Ok((ws, _)) => Ok(Self::from_stream(ws).await),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(e) => panic!("the upgrade failed uncleanly: {e}"),
+        }
+    }
+
     /// A client on an already upgraded socket (custom headers); reads `hello`.
     pub async fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         let mut client = Self {
@@ -164,6 +184,11 @@ impl Client {
     /// Sends raw text.
     pub async fn send_text(&mut self, text: impl Into<String>) {
         self.ws.send(Message::text(text.into())).await.unwrap();
+    }
+
+    /// Sends raw text; false once the socket is closed.
+    pub async fn try_send_text(&mut self, text: impl Into<String>) -> bool {
+        self.ws.send(Message::text(text.into())).await.is_ok()
     }
 
     /// Sends a JSON frame.

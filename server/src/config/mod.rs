@@ -86,10 +86,10 @@ pub struct ServerConfig {
     /// Context watches one socket may hold (default 100).
     pub max_watches_per_connection: usize,
     /// Subscriptions all sockets of this node may hold together; past it
-    /// subscribes are refused with `limit` (default 200,000).
+    /// subscribes are refused with `limit` (default 100,000).
     pub max_subscriptions: usize,
     /// Watches all sockets of this node may hold together; past it watches
-    /// are refused with `limit` (default 200,000).
+    /// are refused with `limit` (default 100,000).
     pub max_watches: usize,
     /// The longest topic (`"<channel>:<group>"`) a subscribe may join, in
     /// bytes; longer groups are refused with `invalid_args` (default 256).
@@ -223,8 +223,8 @@ impl Default for ServerConfig {
             pending_sends_per_topic: 256,
             max_subscriptions_per_connection: 100,
             max_watches_per_connection: 100,
-            max_subscriptions: 200_000,
-            max_watches: 200_000,
+            max_subscriptions: 100_000,
+            max_watches: 100_000,
             max_topic_bytes: 256,
             max_params_bytes: 1024,
             max_connections: 10_000,

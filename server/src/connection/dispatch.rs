@@ -4,8 +4,10 @@ use super::pace::Pace;
 use super::{Connection, identity, subscriptions, watches};
 use crate::eager::run_or_spawn;
 use crate::node::InFlight;
+use futures_util::FutureExt;
 use mizan_channels::Error;
 use mizan_protocol::{ClientFrame, FrameError, ServerFrame, exceeds_depth};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -35,7 +37,13 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
             let running = InFlight::start(&conn.node);
             return Some(tokio::spawn(
                 async move {
-                    identity::auth(&conn, id, &token).await;
+                    // A panicking authenticator (or channel) fails this
+                    // request, never the socket.
+                    let auth = AssertUnwindSafe(identity::auth(&conn, id, &token));
+                    if let Err(panic) = auth.catch_unwind().await {
+                        tracing::error!(panic = crate::node::panic_text(&*panic), "`auth` panicked");
+                        conn.reply(&Error::internal("auth panicked").to_frame(Some(id)));
+                    }
                     drop(running);
                 }
                 .in_current_span(),

@@ -87,7 +87,16 @@ impl Programs {
                     .env("MIZAN_MAX_CONNECTIONS", "1000000")
                     .env("MIZAN_MAX_CONNECTIONS_PER_USER", "1000000")
                     .env("MIZAN_MAX_NEW_CONNECTIONS_PER_SECOND", "1000000")
-                    .env("MIZAN_NEW_CONNECTION_BURST", "1000000");
+                    .env("MIZAN_NEW_CONNECTION_BURST", "1000000")
+                    // Eight loopback sources stand for thousands of clients.
+                    .env("MIZAN_MAX_CONNECTIONS_PER_ADDRESS", "1000000")
+                    .env("MIZAN_NEW_CONNECTIONS_PER_ADDRESS_PER_SECOND", "1000000")
+                    .env("MIZAN_NEW_CONNECTION_BURST_PER_ADDRESS", "1000000")
+                    .env("MIZAN_MAX_PENDING_CONNECTIONS", "100000")
+                    .env("MIZAN_MAX_PENDING_CONNECTIONS_PER_ADDRESS", "100000")
+                    .env("MIZAN_ANONYMOUS_CONNECTION_SHARE", "1")
+                    .env("MIZAN_MAX_SUBSCRIPTIONS", "10000000")
+                    .env("MIZAN_MAX_WATCHES", "10000000");
                 command
             }
             Kind::Floor => {
