@@ -307,3 +307,58 @@ async fn invalidations_and_merges_cross_nodes() {
     on_a.call("update_profile", json!({"user_id": 6, "name": "x"})).await;
     on_b.assert_silent(Duration::from_millis(200)).await;
 }
+
+/// The request with raw JSON `frame` (its key order as written) and the
+/// reply to it.
+async fn raw_request(client: &mut Client, frame: &str) -> ServerFrame {
+    let id = client.id();
+    client.send_text(frame.replace("ID", &id.to_string())).await;
+    client.reply(id).await
+}
+
+/// Two params, written in either order by watchers, callers and unwatchers:
+/// one watch, one entry, the same header (the canonical form does not hang
+/// on serde_json's map order: `scripts/test` also runs this file with
+/// `serde_json/preserve_order`).
+#[tokio::test]
+async fn the_order_of_param_keys_never_matters() {
+    let server = Server::fixture().await;
+    let mut caller = server.client().await;
+    let order = support::result_json(&caller.call("add_order", json!({"user_id": 1, "item": "book"})).await);
+    let n = order["id"].as_i64().unwrap();
+    let user_first = format!(r#"{{"user_id":1,"order_id":{n}}}"#);
+    let order_first = format!(r#"{{"order_id":{n},"user_id":1}}"#);
+    let watch = |params: &str| format!(r#"{{"type":"watch","id":ID,"context":"order","params":{params}}}"#);
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    for (client, params) in [(&mut a, &user_first), (&mut b, &order_first)] {
+        let ServerFrame::Bundle { data, .. } = raw_request(client, &watch(params)).await else {
+            panic!("a bundle")
+        };
+        assert_eq!(data.get(), format!(r#"{{"order_detail":{{"id":{n},"item":"book"}}}}"#));
+    }
+    // Watching again in the other order is the same watch: one push later.
+    assert!(matches!(raw_request(&mut a, &watch(&order_first)).await, ServerFrame::Bundle { .. }));
+    assert_eq!(server.app.local_watch_count(), 2);
+
+    let rename = format!(r#"{{"type":"call","id":ID,"fn":"rename_order","args":{{"user_id":1,"item":"pen","order_id":{n}}}}}"#);
+    let expected = format!(r#"[{{"context":"order","params":{{"order_id":{n},"user_id":1}}}}]"#);
+    assert_eq!(entries(&raw_request(&mut caller, &rename).await).0, expected);
+    for client in [&mut a, &mut b] {
+        let ServerFrame::Invalidate(entry) = client.push().await else {
+            panic!("an invalidate")
+        };
+        assert_eq!(entry.params, Some(json!({"user_id": 1, "order_id": n}).as_object().unwrap().clone()));
+        client.assert_silent(Duration::from_millis(100)).await;
+    }
+    // Unwatching in the other order than the watch stops it.
+    let unwatch = format!(r#"{{"type":"unwatch","id":ID,"context":"order","params":{user_first}}}"#);
+    assert!(matches!(raw_request(&mut b, &unwatch).await, ServerFrame::Ok { .. }));
+    assert_eq!(server.app.local_watch_count(), 1);
+    raw_request(&mut caller, &rename).await;
+    assert!(matches!(a.push().await, ServerFrame::Invalidate(_)));
+    b.assert_silent(Duration::from_millis(200)).await;
+    // The header names the params in key order.
+    let header = http_header(&server, "rename_order", json!({"item": "cup", "user_id": 1, "order_id": n})).await;
+    assert_eq!(header.as_deref(), Some(format!("order;order_id={n};user_id=1").as_str()));
+}

@@ -44,9 +44,10 @@ impl<K, W> Default for WatchIndex<K, W> {
     }
 }
 
-/// The index key of one param.
+/// The index key of one param (its value's canonical text, so an object
+/// value matches whatever its key order).
 fn pair(key: &str, value: &serde_json::Value) -> String {
-    format!("{key}={value}")
+    format!("{key}={}", mizan_protocol::canonical_json(value))
 }
 
 impl<K: Hash + Eq + Clone, W> WatchIndex<K, W> {

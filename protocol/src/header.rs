@@ -94,15 +94,15 @@ pub fn invalidate_header(invalidate: &[InvalidateEntry], merge: &[MergeEntry]) -
 fn write_entry(context: &str, params: Option<&Params>) -> String {
     let mut out = String::new();
     percent_encode(context, &mut out);
-    for (key, value) in params.into_iter().flatten() {
+    for (key, value) in params.map(crate::sorted_entries).into_iter().flatten() {
         out.push(';');
         percent_encode(key, &mut out);
         out.push('=');
         match value {
             Value::String(s) => percent_encode(s, &mut out),
             // Numbers, booleans and null as serde_json prints them; arrays
-            // and objects as compact JSON text.
-            other => percent_encode(&other.to_string(), &mut out),
+            // and objects as compact JSON text, keys sorted.
+            other => percent_encode(&crate::canonical_json(other), &mut out),
         }
     }
     out

@@ -27,6 +27,8 @@
 //!   small value types frames are made of.
 //! - [`excerpt`] and [`quote`] (`text.rs`): bounding the client input an
 //!   error message repeats.
+//! - [`canonical_json`], [`canonical_params`] (`canonical.rs`): JSON text
+//!   with keys sorted at every level, in any serde_json build.
 //! - `fields.rs` (private): the field-by-field reader both decoders share.
 //!
 //! # Example
@@ -44,6 +46,7 @@
 //! assert!(matches!(reply, ServerFrame::Error { code: ErrorCode::BadFrame, .. }));
 //! ```
 
+mod canonical;
 mod client_frame;
 mod codes;
 mod depth;
@@ -55,6 +58,7 @@ mod server_frame;
 mod text;
 mod values;
 
+pub use canonical::{canonical_json, canonical_params, sorted_entries};
 pub use client_frame::{ClientFrame, FrameError};
 pub use codes::{CloseCode, ErrorCode};
 pub use depth::exceeds_depth;

@@ -4,8 +4,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::fmt;
 
-/// Parameters of a context or a scoped entry: a JSON object whose keys are
-/// kept sorted, so equal parameter sets compare and print the same.
+/// Parameters of a context or a scoped entry: a JSON object. Equal
+/// parameter sets compare equal whatever their key order; where their
+/// *text* must be canonical (watch keys, the index, the header) it is
+/// written by [`canonical_params`](crate::canonical_params), since the
+/// map's own order depends on serde_json's `preserve_order` feature.
 pub type Params = serde_json::Map<String, serde_json::Value>;
 
 /// A request id: an integer from 0 to 2^53-1, echoed in the reply.

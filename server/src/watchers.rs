@@ -105,9 +105,10 @@ pub(crate) struct Watchers {
     contexts: DashMap<Arc<str>, WatchIndex<WatchKey, Arc<Watch>>>,
 }
 
-/// A param set's canonical text (keys are sorted).
+/// A param set's canonical text (keys sorted at every level, in any
+/// serde_json build).
 pub(crate) fn canonical(params: &Params) -> Arc<str> {
-    serde_json::to_string(params).expect("params always encode").into()
+    mizan_protocol::canonical_params(params).into()
 }
 
 impl Watchers {
