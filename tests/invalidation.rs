@@ -338,17 +338,24 @@ async fn the_order_of_param_keys_never_matters() {
         assert_eq!(data.get(), format!(r#"{{"order_detail":{{"id":{n},"item":"book"}}}}"#));
     }
     // Watching again in the other order is the same watch: one push later.
-    assert!(matches!(raw_request(&mut a, &watch(&order_first)).await, ServerFrame::Bundle { .. }));
+    assert!(matches!(
+        raw_request(&mut a, &watch(&order_first)).await,
+        ServerFrame::Bundle { .. }
+    ));
     assert_eq!(server.app.local_watch_count(), 2);
 
-    let rename = format!(r#"{{"type":"call","id":ID,"fn":"rename_order","args":{{"user_id":1,"item":"pen","order_id":{n}}}}}"#);
+    let rename =
+        format!(r#"{{"type":"call","id":ID,"fn":"rename_order","args":{{"user_id":1,"item":"pen","order_id":{n}}}}}"#);
     let expected = format!(r#"[{{"context":"order","params":{{"order_id":{n},"user_id":1}}}}]"#);
     assert_eq!(entries(&raw_request(&mut caller, &rename).await).0, expected);
     for client in [&mut a, &mut b] {
         let ServerFrame::Invalidate(entry) = client.push().await else {
             panic!("an invalidate")
         };
-        assert_eq!(entry.params, Some(json!({"user_id": 1, "order_id": n}).as_object().unwrap().clone()));
+        assert_eq!(
+            entry.params,
+            Some(json!({"user_id": 1, "order_id": n}).as_object().unwrap().clone())
+        );
         client.assert_silent(Duration::from_millis(100)).await;
     }
     // Unwatching in the other order than the watch stops it.
@@ -359,6 +366,14 @@ async fn the_order_of_param_keys_never_matters() {
     assert!(matches!(a.push().await, ServerFrame::Invalidate(_)));
     b.assert_silent(Duration::from_millis(200)).await;
     // The header names the params in key order.
-    let header = http_header(&server, "rename_order", json!({"item": "cup", "user_id": 1, "order_id": n})).await;
-    assert_eq!(header.as_deref(), Some(format!("order;order_id={n};user_id=1").as_str()));
+    let header = http_header(
+        &server,
+        "rename_order",
+        json!({"item": "cup", "user_id": 1, "order_id": n}),
+    )
+    .await;
+    assert_eq!(
+        header.as_deref(),
+        Some(format!("order;order_id={n};user_id=1").as_str())
+    );
 }

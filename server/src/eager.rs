@@ -1,49 +1,164 @@
 //! Running a request's work on the task that received it, when it does not
-//! wait.
+//! wait, and containing what it does wrong.
 //!
 //! Requests run concurrently (a slow call must not hold up a fast one), so
 //! each could get a task of its own. But most handlers finish without ever
 //! waiting, and for them a task is pure cost: an allocation, a trip through
-//! the scheduler, and a wake-up on another thread. [`run_or_spawn`] polls
-//! the work once where it is; only work that has to wait moves to a task of
-//! its own, which polls it again at once (with its own waker), so nothing
-//! the first poll registered is missed.
+//! the scheduler, and a wake-up on another thread. [`Eager::run`] polls the
+//! work once where it is; only work that has to wait moves to a task of its
+//! own, which polls it again at once (with its own waker), so nothing the
+//! first poll registered is missed.
 //!
-//! A handler that computes for a long time without awaiting holds up its
-//! socket's next frames while it runs; such work belongs in
-//! `tokio::task::spawn_blocking`, as anywhere in async Rust.
+//! The risk is a handler that computes for long without awaiting: polled on
+//! a socket's reader, it holds up that socket's other frames while it runs.
+//! So each first poll is timed, and a function, context or channel whose
+//! work ever ran longer than [`INLINE_BUDGET`] in one poll is never polled
+//! inline again: its later requests start in tasks of their own, and a
+//! warning names it once (CPU-heavy work belongs in
+//! `tokio::task::spawn_blocking`, as anywhere in async Rust). The heartbeat
+//! does not count the reader's busy time as silence (`connection/mod.rs`).
+//!
+//! Whatever the work does, a panic in it is contained here (logged and
+//! counted), never unwinding into the socket's reader or leaving a queue
+//! stuck; the callers that owe a reply catch panics themselves first (see
+//! [`contained`]), so the client is answered `internal`.
 
+use crate::metrics::Metrics;
+use dashmap::DashSet;
+use futures_util::FutureExt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
 
-/// Polls `work` once here; if it has not finished, spawns it (the request
-/// handlers pass their whole job: run the handler, queue the reply).
-pub(crate) fn run_or_spawn(work: impl Future<Output = ()> + Send + 'static) {
-    let mut work = Box::pin(work);
-    // A no-op waker is enough: pending work is spawned, and a spawned task
-    // is always polled, re-registering its own waker wherever it waits.
-    let mut cx = Context::from_waker(Waker::noop());
-    if work.as_mut().poll(&mut cx).is_pending() {
-        tokio::spawn(work);
+/// How long one poll of request work may take on the task that received
+/// it before that kind of work is moved to tasks of its own.
+pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(5);
+
+/// What a piece of work is, for the inline budget.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Work<'a> {
+    /// A call of this function.
+    Call(&'a str),
+    /// A bundle of this context.
+    Bundle(&'a str),
+    /// A subscribe to this channel.
+    Join(&'a str),
+    /// The sends to topics of this channel.
+    Receive(&'a str),
+}
+
+impl<'a> Work<'a> {
+    fn index(self) -> usize {
+        match self {
+            Self::Call(_) => 0,
+            Self::Bundle(_) => 1,
+            Self::Join(_) => 2,
+            Self::Receive(_) => 3,
+        }
     }
+
+    fn name(self) -> &'static str {
+        ["function", "context", "channel join", "channel receive"][self.index()]
+    }
+
+    fn target(self) -> &'a str {
+        match self {
+            Self::Call(n) | Self::Bundle(n) | Self::Join(n) | Self::Receive(n) => n,
+        }
+    }
+}
+
+/// Which work has proven too slow to poll inline, by kind and name.
+pub(crate) struct Eager {
+    slow: [DashSet<String>; 4],
+    metrics: Arc<Metrics>,
+}
+
+impl Eager {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            slow: Default::default(),
+            metrics,
+        }
+    }
+
+    /// Polls `work` once here, unless its kind is known to be slow; if it
+    /// has not finished, spawns it. A panic in it is logged and counted.
+    pub(crate) fn run(&self, kind: Work<'_>, work: impl Future<Output = ()> + Send + 'static) {
+        let metrics = Arc::clone(&self.metrics);
+        let what = kind.name();
+        let mut work = Box::pin(async move {
+            if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+                metrics.panicked();
+                tracing::error!(panic = panic_text(&*panic), "{what} work panicked");
+            }
+        });
+        let slow = &self.slow[kind.index()];
+        if slow.contains(kind.target()) {
+            tokio::spawn(work);
+            return;
+        }
+        // A no-op waker is enough: pending work is spawned, and a spawned
+        // task is always polled, re-registering its own waker wherever it
+        // waits.
+        let mut cx = Context::from_waker(Waker::noop());
+        let started = Instant::now();
+        let pending = work.as_mut().poll(&mut cx).is_pending();
+        let took = started.elapsed();
+        if took > INLINE_BUDGET && slow.insert(kind.target().to_owned()) {
+            tracing::warn!(
+                target = kind.target(),
+                took = ?took,
+                "{what} `{}` ran {took:?} without awaiting, holding up its socket: it now runs in a task of \
+                 its own; move CPU-heavy work to tokio::task::spawn_blocking",
+                kind.target()
+            );
+        }
+        if pending {
+            tokio::spawn(work);
+        }
+    }
+}
+
+/// Runs `work`, turning a panic into `Err` (logged and counted); for work
+/// that owes the client a reply.
+pub(crate) async fn contained<T>(metrics: &Metrics, what: &str, work: impl Future<Output = T>) -> Result<T, ()> {
+    AssertUnwindSafe(work).catch_unwind().await.map_err(|panic| {
+        metrics.panicked();
+        tracing::error!(panic = panic_text(&*panic), "{what} panicked");
+    })
+}
+
+/// A panic's message, when it has one.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic)")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
+
+    fn eager() -> Eager {
+        Eager::new(Arc::default())
+    }
 
     #[tokio::test]
     async fn finishes_ready_work_at_once_and_spawns_waiting_work() {
+        let eager = eager();
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
-        run_or_spawn(async move { flag.store(true, Ordering::Release) });
+        eager.run(Work::Call("f"), async move { flag.store(true, Ordering::Release) });
         assert!(done.load(Ordering::Acquire), "ready work ran inline");
 
         let (tx, rx) = tokio::sync::oneshot::channel();
-        run_or_spawn(async move {
+        eager.run(Work::Call("f"), async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let _ = tx.send(());
         });
@@ -51,5 +166,31 @@ mod tests {
             .await
             .expect("waiting work finished in its own task")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn work_over_the_budget_is_never_inline_again() {
+        let eager = eager();
+        eager.run(Work::Call("busy"), async { std::thread::sleep(INLINE_BUDGET * 2) });
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        eager.run(Work::Call("busy"), async move { flag.store(true, Ordering::Release) });
+        assert!(!done.load(Ordering::Acquire), "spawned, not run inline");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(done.load(Ordering::Acquire));
+        // Another function, or the same name as another kind, is unaffected.
+        let flag = Arc::clone(&done);
+        done.store(false, Ordering::Release);
+        eager.run(Work::Bundle("busy"), async move { flag.store(true, Ordering::Release) });
+        assert!(done.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_contained() {
+        let eager = eager();
+        eager.run(Work::Call("p"), async { panic!("boom") });
+        let r = contained(&Metrics::default(), "x", async { panic!("boom") }).await;
+        assert!(r.is_err());
+        assert_eq!(panic_text(&"s"), "s");
     }
 }

@@ -44,6 +44,7 @@ struct Shard {
     closes: [AtomicU64; CloseCode::ALL.len()],
     errors: [AtomicU64; ErrorCode::ALL.len()],
     coalesced: [AtomicU64; 1],
+    panics: [AtomicU64; 1],
     refused_upgrades: [AtomicU64; REFUSALS.len()],
     refused_requests: [AtomicU64; REFUSALS.len()],
     refused_tcp: [AtomicU64; 1],
@@ -184,6 +185,11 @@ impl Metrics {
         self.shard().coalesced[0].fetch_add(1, Relaxed);
     }
 
+    /// Request work panicked outside a handler (a broker, a queue's job).
+    pub(crate) fn panicked(&self) {
+        self.shard().panics[0].fetch_add(1, Relaxed);
+    }
+
     /// An upgrade was refused.
     pub(crate) fn refused(&self, why: Refusal) {
         self.shard().refused_upgrades[why as usize].fetch_add(1, Relaxed);
@@ -318,6 +324,12 @@ impl Metrics {
             "counter",
             "Invalidations dropped because an identical one was still queued.",
             &mut one(self.sum(|s| &s.coalesced)[0] as f64),
+        );
+        family(
+            "mizan_panics_total",
+            "counter",
+            "Request work that panicked outside a handler (a broker, a queued job): contained and logged.",
+            &mut one(self.sum(|s| &s.panics)[0] as f64),
         );
         family(
             "mizan_refused_upgrades_total",

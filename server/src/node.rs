@@ -5,6 +5,7 @@ use crate::auth::Authenticator;
 use crate::broker::{Broker, Event, Inbox, Subject};
 use crate::client_addr::ClientAddresses;
 use crate::config::ServerConfig;
+use crate::eager::{Eager, panic_text};
 use crate::hub::{ConnId, Hub};
 use crate::limits::{Connections, NodeLimits};
 use crate::metrics::{Gauges, Metrics};
@@ -41,6 +42,8 @@ pub(crate) struct Node {
     pub(crate) limits: NodeLimits,
     /// How a request's client address is found.
     pub(crate) client_addresses: ClientAddresses,
+    /// Where request work runs (see `eager.rs`).
+    pub(crate) eager: Eager,
     pub(crate) config: ServerConfig,
     /// The manifest's JSON text, built once.
     pub(crate) manifest: String,
@@ -59,6 +62,7 @@ impl Node {
         state: AppState,
     ) -> Result<Arc<Self>, String> {
         let client_addresses = ClientAddresses::new(&config.trusted_proxies, &config.client_address_header)?;
+        let metrics: Arc<Metrics> = Arc::default();
         let node = Arc::new(Self {
             manifest: registry.manifest().to_json(),
             id: random_id().into(),
@@ -68,7 +72,8 @@ impl Node {
             broker,
             auth,
             connections: Arc::default(),
-            metrics: Arc::default(),
+            eager: Eager::new(Arc::clone(&metrics)),
+            metrics,
             sockets: dashmap::DashMap::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
             in_flight: AtomicU64::new(0),
@@ -279,14 +284,6 @@ impl Node {
         }
         result
     }
-}
-
-pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(non-string panic)")
 }
 
 /// Receives other nodes' events; holds the node weakly so the broker does

@@ -5,9 +5,12 @@
 //! requests. No task exists while the queue is idle, so an idle
 //! subscription costs only this struct.
 
-use crate::eager::run_or_spawn;
+use crate::eager::{Eager, Work};
+use crate::metrics::Metrics;
+use futures_util::FutureExt;
 use mizan_channels::BoxFuture;
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Ordered jobs and whether a task is draining them.
@@ -28,10 +31,16 @@ pub(crate) struct Full;
 
 impl Serial {
     /// Queues `job` behind the others, starting to drain them if nothing
-    /// is (here, and in a task of its own once a job has to wait). Refused
-    /// when `max` jobs are waiting. Jobs must not panic (callers catch
-    /// panics inside the job).
-    pub(crate) fn push(self: &Arc<Self>, job: BoxFuture<()>, max: usize) -> Result<(), Full> {
+    /// is (through `eager`, as `kind` of work: here, and in a task of its
+    /// own once a job has to wait). Refused when `max` jobs are waiting. A
+    /// job that panics is logged and counted in `metrics`, and the queue
+    /// goes on with the next.
+    pub(crate) fn push(
+        self: &Arc<Self>,
+        job: BoxFuture<()>,
+        max: usize,
+        (eager, kind, metrics): (&Eager, Work<'_>, &Arc<Metrics>),
+    ) -> Result<(), Full> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.jobs.len() >= max {
             return Err(Full);
@@ -41,12 +50,12 @@ impl Serial {
         state.running = true;
         drop(state);
         if start {
-            run_or_spawn(Arc::clone(self).drain());
+            eager.run(kind, Arc::clone(self).drain(Arc::clone(metrics)));
         }
         Ok(())
     }
 
-    async fn drain(self: Arc<Self>) {
+    async fn drain(self: Arc<Self>, metrics: Arc<Metrics>) {
         loop {
             let job = {
                 let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -58,7 +67,10 @@ impl Serial {
                     }
                 }
             };
-            job.await;
+            if let Err(panic) = AssertUnwindSafe(job).catch_unwind().await {
+                metrics.panicked();
+                tracing::error!(panic = crate::eager::panic_text(&*panic), "a queued job panicked");
+            }
         }
     }
 }
@@ -67,8 +79,15 @@ impl Serial {
 mod tests {
     use super::*;
 
+    fn runner() -> (Eager, Arc<Metrics>) {
+        let metrics = Arc::<Metrics>::default();
+        (Eager::new(Arc::clone(&metrics)), metrics)
+    }
+
     #[tokio::test]
     async fn runs_jobs_in_order_and_refuses_past_max() {
+        let (eager, metrics) = runner();
+        let with = (&eager, Work::Receive("t"), &metrics);
         let serial = Arc::new(Serial::default());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for i in 0..50 {
@@ -82,6 +101,7 @@ mod tests {
                         tx.send(i).unwrap();
                     }),
                     100,
+                    with,
                 )
                 .unwrap();
         }
@@ -96,11 +116,37 @@ mod tests {
         let g = Arc::clone(&gate);
         // The first job starts at once and waits at the gate; three more
         // may wait behind it, a fourth may not.
-        blocked.push(Box::pin(async move { g.notified().await }), 3).unwrap();
+        blocked
+            .push(Box::pin(async move { g.notified().await }), 3, with)
+            .unwrap();
         for _ in 0..3 {
-            blocked.push(Box::pin(async {}), 3).unwrap();
+            blocked.push(Box::pin(async {}), 3, with).unwrap();
         }
-        assert!(blocked.push(Box::pin(async {}), 3).is_err());
+        assert!(blocked.push(Box::pin(async {}), 3, with).is_err());
         gate.notify_one();
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_counted_and_the_queue_goes_on() {
+        let (eager, metrics) = runner();
+        let with = (&eager, Work::Receive("t"), &metrics);
+        let serial = Arc::new(Serial::default());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        serial
+            .push(Box::pin(async { panic!("the broker broke") }), 10, with)
+            .unwrap();
+        serial
+            .push(
+                Box::pin(async move {
+                    let _ = tx.send(());
+                }),
+                10,
+                with,
+            )
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+            .await
+            .expect("the next job ran")
+            .unwrap();
     }
 }

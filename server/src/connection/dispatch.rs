@@ -2,7 +2,7 @@
 
 use super::pace::Pace;
 use super::{Connection, identity, subscriptions, watches};
-use crate::eager::run_or_spawn;
+use crate::eager::{Work, contained};
 use crate::node::InFlight;
 use futures_util::FutureExt;
 use mizan_channels::Error;
@@ -41,7 +41,7 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
                     // request, never the socket.
                     let auth = AssertUnwindSafe(identity::auth(&conn, id, &token));
                     if let Err(panic) = auth.catch_unwind().await {
-                        tracing::error!(panic = crate::node::panic_text(&*panic), "`auth` panicked");
+                        tracing::error!(panic = crate::eager::panic_text(&*panic), "`auth` panicked");
                         conn.reply(&Error::internal("auth panicked").to_frame(Some(id)));
                     }
                     drop(running);
@@ -50,23 +50,32 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
             ));
         }
         ClientFrame::Call { id, function, args } => {
-            let conn = Arc::clone(conn);
+            let node = &conn.node;
+            let kind = Work::Call(node.registry.function(&function).map_or("", |f| f.name()));
             let span = tracing::debug_span!("call", function = %function, id = id.get());
-            let running = InFlight::start(&conn.node);
+            let running = InFlight::start(node);
+            let job = Arc::clone(conn);
             let call = async move {
-                let reply = match conn.node.call(conn.cx(), &function, &args).await {
-                    Ok(outcome) => ServerFrame::Result {
+                let conn = job;
+                let called = contained(
+                    &conn.node.metrics,
+                    "a call",
+                    conn.node.call(conn.cx(), &function, &args),
+                );
+                let reply = match called.await {
+                    Ok(Ok(outcome)) => ServerFrame::Result {
                         id,
                         result: outcome.result,
                         invalidate: outcome.invalidate,
                         merge: outcome.merge,
                     },
-                    Err(e) => e.to_frame(Some(id)),
+                    Ok(Err(e)) => e.to_frame(Some(id)),
+                    Err(()) => Error::internal("the call panicked").to_frame(Some(id)),
                 };
                 conn.reply(&reply);
                 drop(running);
             };
-            run_or_spawn(call.instrument(span));
+            node.eager.run(kind, call.instrument(span));
         }
         ClientFrame::Fetch { id, context, params } => watches::fetch(conn, id, context, params),
         ClientFrame::Watch { id, context, params } => watches::watch(conn, id, context, params),

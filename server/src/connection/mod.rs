@@ -195,7 +195,10 @@ async fn read(conn: Arc<Connection>, mut stream: SplitStream<WebSocket>, teardow
     let code = match AssertUnwindSafe(read_loop(&conn, &mut stream)).catch_unwind().await {
         Ok(code) => code,
         Err(panic) => {
-            tracing::error!(panic = crate::node::panic_text(&*panic), "the socket's reader panicked");
+            tracing::error!(
+                panic = crate::eager::panic_text(&*panic),
+                "the socket's reader panicked"
+            );
             CloseCode::ServerError
         }
     };
@@ -250,12 +253,21 @@ async fn read_loop(conn: &Arc<Connection>, stream: &mut SplitStream<WebSocket>) 
                 continue;
             }
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() > node.config.ping_timeout {
-                    tracing::info!(silent_for = ?last_heard.elapsed(), "heartbeat timeout: dropping the socket");
-                    return CloseCode::HeartbeatTimeout;
+                // While an `auth` is in flight the reader reads nothing on
+                // purpose (it is bounded by `handler_timeout`).
+                if last_heard.elapsed() <= node.config.ping_timeout || waiting.is_some() {
+                    conn.outbox.ping();
+                    continue;
                 }
-                conn.outbox.ping();
-                continue;
+                // Silent for too long, unless what the client sent is
+                // waiting to be read: the reader itself was busy.
+                match stream.next().now_or_never() {
+                    Some(message) => message,
+                    None => {
+                        tracing::info!(silent_for = ?last_heard.elapsed(), "heartbeat timeout: dropping the socket");
+                        return CloseCode::HeartbeatTimeout;
+                    }
+                }
             }
             done = wait(&mut waiting), if waiting.is_some() => {
                 waiting = None;
@@ -278,6 +290,9 @@ async fn read_loop(conn: &Arc<Connection>, stream: &mut SplitStream<WebSocket>) 
             Some(Ok(Message::Close(_))) | None => return CloseCode::Normal,
             Some(Err(e)) => return read_error_code(e),
         }
+        // Time spent handling the frame (a handler that did not await) is
+        // not the client's silence.
+        last_heard = Instant::now();
     }
 }
 

@@ -1,7 +1,7 @@
 //! The topics one socket has joined, and `subscribe`, `send`, `unsubscribe`.
 
 use super::Connection;
-use crate::eager::run_or_spawn;
+use crate::eager::{Work, contained};
 use crate::limits::BudgetSlot;
 use crate::node::InFlight;
 use crate::serial::Serial;
@@ -64,9 +64,10 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
         conn.reply(&e.to_frame(Some(id)));
         return;
     }
-    let conn = Arc::clone(conn);
+    let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    run_or_spawn(async move {
+    conn.node.eager.run(Work::Join(entry.name()), async move {
+        let conn = job;
         let _running = running;
         let joined = conn.node.guarded(entry.name(), entry.join(conn.cx(), &params)).await;
         let reply = match joined.and_then(|subscription| add(&conn, subscription, params, entry)) {
@@ -149,29 +150,37 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
         return;
     };
     let sends = Arc::clone(&joined.sends);
+    let channel = joined.channel.name();
     let job_conn = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
     let job = async move {
         let _running = running;
         let conn = job_conn;
+        let node = &conn.node;
         let topic = joined.subscription.topic();
-        let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);
-        match conn.node.guarded(topic, received).await {
-            Ok(answer) => {
-                if let Some(data) = answer {
-                    let frame = ServerFrame::Message {
-                        topic: topic.to_string(),
-                        data,
-                    };
-                    conn.node.publish_topic(topic, frame.encode().into());
-                }
-                conn.reply(&ServerFrame::Ok { id, user: None });
+        let sent = contained(&node.metrics, "a send", async {
+            let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);
+            let answer = node.guarded(topic, received).await?;
+            if let Some(data) = answer {
+                let frame = ServerFrame::Message {
+                    topic: topic.to_string(),
+                    data,
+                };
+                node.publish_topic(topic, frame.encode().into());
             }
-            Err(e) => conn.reply(&e.to_frame(Some(id))),
-        }
+            Ok::<_, Error>(())
+        });
+        let reply = match sent.await {
+            Ok(Ok(())) => ServerFrame::Ok { id, user: None },
+            Ok(Err(e)) => e.to_frame(Some(id)),
+            Err(()) => Error::internal("the send panicked").to_frame(Some(id)),
+        };
+        conn.reply(&reply);
     };
+    let node = &conn.node;
+    let max = node.config.pending_sends_per_topic;
     if sends
-        .push(Box::pin(job), conn.node.config.pending_sends_per_topic)
+        .push(Box::pin(job), max, (&node.eager, Work::Receive(channel), &node.metrics))
         .is_err()
     {
         let e = Error::limit(format!("too many pending sends to `{}`", mizan_protocol::quote(topic)));

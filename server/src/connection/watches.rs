@@ -1,7 +1,7 @@
 //! The contexts one socket watches, and `fetch`, `watch`, `unwatch`.
 
 use super::Connection;
-use crate::eager::run_or_spawn;
+use crate::eager::Work;
 use crate::limits::BudgetSlot;
 use crate::node::InFlight;
 use crate::watchers::{canonical, indexed};
@@ -35,9 +35,11 @@ impl Watches {
 /// `fetch`: the bundle, once (computed here, in a task of its own once it
 /// has to wait).
 pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
-    let conn = Arc::clone(conn);
+    let kind = bundle_work(conn, &context);
+    let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    run_or_spawn(async move {
+    conn.node.eager.run(kind, async move {
+        let conn = job;
         let _running = running;
         let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
             Ok(data) => ServerFrame::Bundle {
@@ -114,9 +116,10 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
         let index = indexed(params.clone(), audience.as_deref());
         conn.node.watch(&context, (conn.id, &key), index, conn.outbox.clone())
     };
-    let conn = Arc::clone(conn);
+    let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    run_or_spawn(async move {
+    conn.node.eager.run(Work::Bundle(declared.name()), async move {
+        let conn = job;
         let _running = running;
         match conn.node.bundle(cx, &context, &params).await {
             Ok(data) => watch.go_live(&ServerFrame::Bundle {
@@ -131,6 +134,11 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
             }
         }
     });
+}
+
+/// The kind of work a bundle of `context` is (an unknown one fails at once).
+fn bundle_work<'a>(conn: &'a Connection, context: &str) -> Work<'a> {
+    Work::Bundle(conn.node.registry.context(context).map_or("", |c| c.name()))
 }
 
 /// `unwatch`: stops the pushes. Unwatching what is not watched is `ok`
