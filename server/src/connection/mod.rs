@@ -278,7 +278,6 @@ async fn read_loop(conn: &Arc<Connection>, stream: &mut SplitStream<WebSocket>) 
             }
             message = stream.next(), if waiting.is_none() => message,
         };
-        last_heard = Instant::now();
         match message {
             Some(Ok(Message::Text(text))) => match pace.admit(conn, &text) {
                 pace::Admitted::Yes => waiting = dispatch::handle(conn, &text, &mut pace).map(Box::pin),
