@@ -22,7 +22,7 @@ fn deliver(c: &mut Criterion) {
         let mut publish = fanout(100, members, "big");
         group.throughput(Throughput::Elements(members as u64));
         group.bench_function(BenchmarkId::from_parameter(members), |b| {
-            b.iter(|| black_box(publish()))
+            b.iter(|| black_box(publish()));
         });
     }
     group.finish();

@@ -16,12 +16,12 @@ fn decode(c: &mut Criterion) {
     for (name, text) in [("send", SEND), ("call", CALL)] {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(name, |b| {
-            b.iter(|| ClientFrame::decode(black_box(text.as_bytes())).unwrap())
+            b.iter(|| ClientFrame::decode(black_box(text.as_bytes())).unwrap());
         });
     }
     group.throughput(Throughput::Bytes(SEND.len() as u64));
     group.bench_function("depth_check_send", |b| {
-        b.iter(|| exceeds_depth(black_box(SEND.as_bytes()), 32))
+        b.iter(|| exceeds_depth(black_box(SEND.as_bytes()), 32));
     });
     group.finish();
 }
@@ -34,10 +34,7 @@ fn encode(c: &mut Criterion) {
     };
     group.bench_function("message_push", |b| b.iter(|| black_box(&message).encode()));
     let params: Params = serde_json::from_str(r#"{"user_id":5}"#).unwrap();
-    let invalidate = ServerFrame::Invalidate(InvalidateEntry {
-        params: Some(params),
-        ..InvalidateEntry::broad("user")
-    });
+    let invalidate = ServerFrame::Invalidate(InvalidateEntry::broad("user").with_params(Some(params)));
     group.bench_function("invalidate_push", |b| b.iter(|| black_box(&invalidate).encode()));
     group.finish();
 }

@@ -16,7 +16,7 @@ fn resolve(c: &mut Criterion) {
     for function in ["update_profile", "clear_all", "rename_user"] {
         let effects = registry.effects(function).unwrap();
         group.bench_function(function, |b| {
-            b.iter(|| black_box(effects.entries(black_box(&args), &output, Some("5"))))
+            b.iter(|| black_box(effects.entries(black_box(&args), &output, Some("5"))));
         });
     }
     group.finish();
@@ -33,7 +33,7 @@ fn matching(c: &mut Criterion) {
         }
         let scoped = user_params(watchers / 2);
         group.bench_with_input(BenchmarkId::new("scoped_indexed", watchers), &scoped, |b, scope| {
-            b.iter(|| index.for_each_match(Some(black_box(scope)), |w| _ = black_box(w)))
+            b.iter(|| index.for_each_match(Some(black_box(scope)), |w| _ = black_box(w)));
         });
         group.bench_with_input(BenchmarkId::new("scoped_scan_all", watchers), &scoped, |b, scope| {
             b.iter(|| {
@@ -41,10 +41,10 @@ fn matching(c: &mut Criterion) {
                     .filter(|(p, _)| scope.iter().all(|(k, v)| p.get(k) == Some(v)))
                     .inspect(|(_, w)| _ = black_box(w))
                     .count()
-            })
+            });
         });
         group.bench_with_input(BenchmarkId::new("broad", watchers), &(), |b, ()| {
-            b.iter(|| index.for_each_match(None, |w| _ = black_box(w)))
+            b.iter(|| index.for_each_match(None, |w| _ = black_box(w)));
         });
     }
     group.finish();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 const START: Duration = Duration::from_secs(30);
 
 /// A server process: killed (SIGKILL) and reaped on drop.
+#[derive(Debug)]
 pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -142,6 +143,7 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// A `redis-server` on a free loopback port, without persistence.
+#[derive(Debug)]
 pub struct Redis {
     /// Its port.
     pub port: u16,

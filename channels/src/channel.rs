@@ -92,6 +92,14 @@ pub struct Subscription {
     params: Arc<dyn Any + Send + Sync>,
 }
 
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Subscription {
     /// The topic, `"<channel>:<group>"`.
     pub fn topic(&self) -> &Arc<str> {

@@ -75,11 +75,11 @@ impl Effects {
         let mut invalidate: Vec<InvalidateEntry> = self
             .invalidate
             .iter()
-            .map(|t| InvalidateEntry {
-                context: t.context.clone(),
-                function: t.slot.clone(),
-                params: t.params(&args),
-                user: audience(t),
+            .map(|t| {
+                InvalidateEntry::broad(t.context.clone())
+                    .with_function(t.slot.clone())
+                    .with_params(t.params(&args))
+                    .for_user(audience(t))
             })
             .collect();
         let mut merge = Vec::with_capacity(self.merge.len());
@@ -88,13 +88,11 @@ impl Effects {
                 invalidate.push(InvalidateEntry::broad(&t.context));
                 continue;
             }
-            merge.push(MergeEntry {
-                context: t.context.clone(),
-                slot: t.slot.clone().unwrap_or_default(),
-                params: t.params(&args),
-                user: audience(t),
-                value: output.clone(),
-            });
+            merge.push(
+                MergeEntry::new(t.context.clone(), t.slot.clone().unwrap_or_default(), output.clone())
+                    .with_params(t.params(&args))
+                    .for_user(audience(t)),
+            );
         }
         (invalidate, merge)
     }

@@ -135,6 +135,7 @@ impl fmt::Debug for Error {
 /// Why a registry could not be built. Each variant names what clashed and
 /// where it was declared.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// Two registrations share a name.
     #[error("{kind} `{name}` is registered twice: at {first} and at {second}; rename one of them")]

@@ -72,6 +72,13 @@ pub(crate) struct Arg {
 #[derive(Clone, Copy)]
 pub struct FunctionDecl(fn() -> Function);
 
+impl fmt::Debug for FunctionDecl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // What it declares is known once built.
+        f.debug_tuple("FunctionDecl").field(&(self.0)().name()).finish()
+    }
+}
+
 impl FunctionDecl {
     /// Wraps the function that builds the declaration.
     pub const fn new(build: fn() -> Function) -> Self {

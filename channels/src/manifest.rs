@@ -64,7 +64,7 @@ impl Registry {
                 .slots()
                 .iter()
                 .filter_map(|slot| self.function(slot))
-                .map(|f| f.access_level());
+                .map(super::function::Function::access_level);
             let auth = strictest(levels, context.is_per_user());
             manifest.contexts.insert(
                 context.name().to_owned(),
@@ -77,7 +77,7 @@ impl Registry {
             );
         }
         for channel in self.channels() {
-            let [params, client_message] = channel.input_schemas(&mut inputs).map(|s| s.to_value());
+            let [params, client_message] = channel.input_schemas(&mut inputs).map(schemars::Schema::to_value);
             let server_message = channel.output_schema(&mut outputs).to_value();
             manifest.channels.insert(
                 channel.name().to_owned(),

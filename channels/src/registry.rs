@@ -104,7 +104,7 @@ impl std::fmt::Debug for ChannelEntry {
 /// let err = Registry::builder().function(f()).function(f()).build().unwrap_err();
 /// assert!(matches!(err, BuildError::Duplicate { kind: "function", .. }));
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default)]
 #[must_use]
 pub struct RegistryBuilder {
     functions: Vec<Function>,

@@ -125,7 +125,7 @@ pub(crate) fn property_key(name: &str) -> String {
     let bare = !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
-    if bare { name.to_string() } else { string_literal(name) }
+    if bare { name.to_owned() } else { string_literal(name) }
 }
 
 /// A double-quoted TypeScript string literal.
@@ -145,17 +145,17 @@ impl Namespace {
         if let Some(first) = self.taken.get(ident) {
             return Err(Error::Collision {
                 first: first.clone(),
-                second: owner.to_string(),
-                ident: ident.to_string(),
+                second: owner.to_owned(),
+                ident: ident.to_owned(),
             });
         }
-        self.taken.insert(ident.to_string(), owner.to_string());
-        Ok(ident.to_string())
+        self.taken.insert(ident.to_owned(), owner.to_owned());
+        Ok(ident.to_owned())
     }
 
     /// Claims `ident`, or `ident` + `_`, `ident` + `_2`, … when taken.
     pub(crate) fn claim_free(&mut self, ident: &str, owner: &str) -> String {
-        let mut candidate = ident.to_string();
+        let mut candidate = ident.to_owned();
         let mut n = 1;
         while self.taken.contains_key(&candidate) {
             candidate = if n == 1 {
@@ -165,7 +165,7 @@ impl Namespace {
             };
             n += 1;
         }
-        self.taken.insert(candidate.clone(), owner.to_string());
+        self.taken.insert(candidate.clone(), owner.to_owned());
         candidate
     }
 

@@ -96,7 +96,7 @@ impl Parser<'_> {
             if !self.definitions.contains(name) {
                 return Err(format!("`$ref` `{r}` names no definition of the manifest"));
             }
-            return Ok(nullable(map, Shape::Ref(name.to_string())));
+            return Ok(nullable(map, Shape::Ref(name.to_owned())));
         }
         let mut parts = Vec::new();
         if let Some(base) = self.parse_base(map)? {
@@ -227,7 +227,7 @@ impl Parser<'_> {
 
 /// A schema's `description`, if any.
 pub(crate) fn description(schema: &Value) -> Option<String> {
-    schema.get("description").and_then(Value::as_str).map(str::to_string)
+    schema.get("description").and_then(Value::as_str).map(str::to_owned)
 }
 
 fn bounds(map: &Map<String, Value>, min: &str, max: &str) -> Bounds {
@@ -296,7 +296,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(schema: Value) -> Shape {
-        let defs: BTreeSet<String> = ["Order".to_string()].into();
+        let defs: BTreeSet<String> = ["Order".to_owned()].into();
         Parser { definitions: &defs }.parse(&schema).unwrap()
     }
 

@@ -15,19 +15,19 @@ pub fn read_manifest_text(source: &str) -> Result<String, Error> {
     }
     if source.starts_with("https://") {
         return Err(Error::Fetch {
-            url: source.to_string(),
+            url: source.to_owned(),
             reason: "https is not supported here: save it first (curl -o manifest.json URL) and pass the file".into(),
         });
     }
     std::fs::read_to_string(source).map_err(|e| Error::Read {
-        path: source.to_string(),
+        path: source.to_owned(),
         source: e,
     })
 }
 
 fn http_get(url: &str, rest: &str) -> Result<String, Error> {
     let fail = |reason: String| Error::Fetch {
-        url: url.to_string(),
+        url: url.to_owned(),
         reason,
     };
     let (authority, path) = match rest.find('/') {
@@ -35,12 +35,12 @@ fn http_get(url: &str, rest: &str) -> Result<String, Error> {
         None => (rest, "/"),
     };
     let path = match path.trim_end_matches('/') {
-        "" => "/api/mizan/manifest".to_string(),
+        "" => "/api/mizan/manifest".to_owned(),
         p if p.ends_with("/api/mizan") => format!("{p}/manifest"),
-        p => p.to_string(),
+        p => p.to_owned(),
     };
     let address = if authority.contains(':') {
-        authority.to_string()
+        authority.to_owned()
     } else {
         format!("{authority}:80")
     };
@@ -77,7 +77,7 @@ fn parse_response(raw: &[u8]) -> Result<String, String> {
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let body = if chunked { dechunk(body)? } else { body.to_vec() };
-    String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())
+    String::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {

@@ -141,7 +141,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn ts(schema: Value) -> String {
-        let defs: BTreeSet<String> = ["Order".to_string(), "Tree".to_string()].into();
+        let defs: BTreeSet<String> = ["Order".to_owned(), "Tree".to_owned()].into();
         let names: BTreeMap<String, String> = defs.iter().map(|d| (d.clone(), d.clone())).collect();
         let shape = Parser { definitions: &defs }.parse(&schema).unwrap();
         TypeWriter {

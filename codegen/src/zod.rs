@@ -60,7 +60,7 @@ impl ZodWriter<'_> {
         if let Some(strings) = strings {
             let parts: Vec<String> = strings
                 .iter()
-                .map(|s| Value::String((*s).to_string()).to_string())
+                .map(|s| Value::String((*s).to_owned()).to_string())
                 .collect();
             return format!("z.enum([{}])", parts.join(", "));
         }
@@ -124,8 +124,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn zod(schema: Value) -> String {
-        let defs: BTreeSet<String> = ["Order".to_string()].into();
-        let schemas: BTreeMap<String, String> = [("Order".to_string(), "OrderSchema".to_string())].into();
+        let defs: BTreeSet<String> = ["Order".to_owned()].into();
+        let schemas: BTreeMap<String, String> = [("Order".to_owned(), "OrderSchema".to_owned())].into();
         let shape = Parser { definitions: &defs }.parse(&schema).unwrap();
         ZodWriter { schemas: &schemas }.render(&shape, 0)
     }

@@ -59,23 +59,16 @@ fuzz_target!(|data: &[u8]| {
     let invalidate: Vec<InvalidateEntry> = entries[..half]
         .iter()
         .enumerate()
-        .map(|(i, e)| InvalidateEntry {
-            context: e.context.clone(),
-            // A function-level entry is written like its context's.
-            function: (i % 2 == 1).then(|| "some_fn".to_owned()),
-            params: params_of(e),
-            user: None,
+        .map(|(i, e)| {
+            InvalidateEntry::broad(e.context.clone())
+                // A function-level entry is written like its context's.
+                .with_function((i % 2 == 1).then(|| "some_fn".to_owned()))
+                .with_params(params_of(e))
         })
         .collect();
     let merge: Vec<MergeEntry> = entries[half..]
         .iter()
-        .map(|e| MergeEntry {
-            context: e.context.clone(),
-            slot: "slot".to_owned(),
-            params: params_of(e),
-            user: None,
-            value: Payload::empty_object(),
-        })
+        .map(|e| MergeEntry::new(e.context.clone(), "slot", Payload::empty_object()).with_params(params_of(e)))
         .collect();
     let header = invalidate_header(&invalidate, &merge).expect("non-empty entries give a header");
     let mut expected: Vec<HeaderEntry> = Vec::new();

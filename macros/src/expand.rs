@@ -102,7 +102,7 @@ fn belongs_on_const(attr: &Attribute) -> bool {
 fn pascal_case(snake: &str) -> String {
     snake
         .split('_')
-        .flat_map(|word| {
+        .filter_map(|word| {
             let mut chars = word.chars();
             chars.next().map(|first| first.to_uppercase().chain(chars))
         })

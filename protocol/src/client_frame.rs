@@ -23,6 +23,7 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ClientFrame {
     /// Authenticate (or renew) with a token.
     Auth {

@@ -13,6 +13,7 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Not JSON, not an object, unknown `type`, missing or wrong-typed field.
     BadFrame,
@@ -89,6 +90,7 @@ impl fmt::Display for ErrorCode {
 /// assert_eq!(CloseCode::TooLarge.as_u16(), 1009);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseCode {
     /// 1000: normal closure.
     Normal,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"context":"notifications"}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InvalidateEntry {
     /// The affected context.
     pub context: String,
@@ -37,10 +38,45 @@ impl InvalidateEntry {
             user: None,
         }
     }
+
+    /// Scoped by `params` (`None`: broad).
+    ///
+    /// ```
+    /// use mizan_protocol::InvalidateEntry;
+    /// let p = serde_json::json!({"user_id": 5}).as_object().cloned();
+    /// let e = InvalidateEntry::broad("user").with_function(Some("user_profile".into())).with_params(p);
+    /// assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"context":"user","fn":"user_profile","params":{"user_id":5}}"#);
+    /// ```
+    #[must_use]
+    pub fn with_params(mut self, params: Option<Params>) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Narrowed to one slot (`None`: the whole context).
+    #[must_use]
+    pub fn with_function(mut self, function: Option<String>) -> Self {
+        self.function = function;
+        self
+    }
+
+    /// For a per-user context: reaching only `user`'s watchers.
+    #[must_use]
+    pub fn for_user(mut self, user: Option<String>) -> Self {
+        self.user = user;
+        self
+    }
 }
 
 /// One merge: matching watchers splice `value` into `slot` of their bundle.
+///
+/// ```
+/// use mizan_protocol::{MergeEntry, Payload};
+/// let e = MergeEntry::new("user", "user_profile", Payload::from_json("{}").unwrap());
+/// assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"context":"user","slot":"user_profile","value":{}}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MergeEntry {
     /// The patched context.
     pub context: String,
@@ -54,4 +90,31 @@ pub struct MergeEntry {
     pub user: Option<String>,
     /// The new value of the slot.
     pub value: Payload,
+}
+
+impl MergeEntry {
+    /// A merge of `value` into `slot` of every watcher of `context`.
+    pub fn new(context: impl Into<String>, slot: impl Into<String>, value: Payload) -> Self {
+        Self {
+            context: context.into(),
+            slot: slot.into(),
+            params: None,
+            user: None,
+            value,
+        }
+    }
+
+    /// Scoped by `params` (`None`: every watcher of the context).
+    #[must_use]
+    pub fn with_params(mut self, params: Option<Params>) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// For a per-user context: reaching only `user`'s watchers.
+    #[must_use]
+    pub fn for_user(mut self, user: Option<String>) -> Self {
+        self.user = user;
+        self
+    }
 }

@@ -48,7 +48,7 @@ pub const INVALIDATE_HEADER: &str = "X-Mizan-Invalidate";
 ///
 /// let mut params = Params::new();
 /// params.insert("user_id".into(), 5.into());
-/// let scoped = InvalidateEntry { user: None, context: "user".into(), function: None, params: Some(params) };
+/// let scoped = InvalidateEntry::broad("user").with_params(Some(params));
 /// let broad = InvalidateEntry::broad("notifications");
 ///
 /// assert_eq!(
@@ -65,7 +65,7 @@ pub const INVALIDATE_HEADER: &str = "X-Mizan-Invalidate";
 ///
 /// let mut params = Params::new();
 /// params.insert("name".into(), "José, Jr.".into());
-/// let entry = InvalidateEntry { user: None, context: "user".into(), function: Some("user_profile".into()), params: Some(params) };
+/// let entry = InvalidateEntry::broad("user").with_function(Some("user_profile".into())).with_params(Some(params));
 ///
 /// assert_eq!(invalidate_header(&[entry], &[]).as_deref(), Some("user;name=Jos%C3%A9%2C%20Jr."));
 /// ```

@@ -21,6 +21,7 @@ use serde::Serialize;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ServerFrame {
     /// Sent once, right after the upgrade.
     Hello {

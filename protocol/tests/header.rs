@@ -25,12 +25,7 @@ fn params(value: Value) -> Params {
 }
 
 fn inv(context: &str, p: Value) -> InvalidateEntry {
-    InvalidateEntry {
-        user: None,
-        context: context.into(),
-        function: None,
-        params: Some(params(p)),
-    }
+    InvalidateEntry::broad(context).with_params(Some(params(p)))
 }
 
 fn broad(context: &str) -> InvalidateEntry {
@@ -38,22 +33,18 @@ fn broad(context: &str) -> InvalidateEntry {
 }
 
 fn func(context: &str, function: &str, p: Value) -> InvalidateEntry {
-    InvalidateEntry {
-        user: None,
-        context: context.into(),
-        function: Some(function.into()),
-        params: Some(params(p)),
-    }
+    InvalidateEntry::broad(context)
+        .with_function(Some(function.into()))
+        .with_params(Some(params(p)))
 }
 
 fn merge(context: &str, slot: &str, p: Option<Value>) -> MergeEntry {
-    MergeEntry {
-        user: None,
-        context: context.into(),
-        slot: slot.into(),
-        params: p.map(params),
-        value: Payload::from_value(&json!({"name": "Ann"})).expect("valid JSON"),
-    }
+    MergeEntry::new(
+        context,
+        slot,
+        Payload::from_value(&json!({"name": "Ann"})).expect("valid JSON"),
+    )
+    .with_params(p.map(params))
 }
 
 /// The header for invalidations only.
@@ -102,14 +93,7 @@ fn function_level_entry_is_written_like_its_context() {
     let function_level = func("user", "user_profile", json!({"user_id": 5}));
     assert_eq!(header(std::slice::from_ref(&function_level)), "user;user_id=5");
     assert_eq!(
-        header(&[
-            InvalidateEntry {
-                user: None,
-                params: None,
-                ..function_level.clone()
-            },
-            broad("chat")
-        ]),
+        header(&[function_level.clone().with_params(None), broad("chat")]),
         "user, chat"
     );
     // The same scope through two functions, or a function and the whole
@@ -176,21 +160,11 @@ fn params_are_written_in_key_order() {
     p.insert("zeta".into(), json!(1));
     p.insert("alpha".into(), json!(2));
     p.insert("mid".into(), json!(3));
-    let entry = InvalidateEntry {
-        user: None,
-        context: "c".into(),
-        function: None,
-        params: Some(p),
-    };
+    let entry = InvalidateEntry::broad("c").with_params(Some(p));
     assert_eq!(header(&[entry]), "c;alpha=2;mid=3;zeta=1");
 
     let parsed: Params = serde_json::from_str(r#"{"b":"x","a":"y","B":"z"}"#).expect("an object");
-    let entry = InvalidateEntry {
-        user: None,
-        context: "c".into(),
-        function: None,
-        params: Some(parsed),
-    };
+    let entry = InvalidateEntry::broad("c").with_params(Some(parsed));
     assert_eq!(header(&[entry]), "c;B=z;a=y;b=x");
 }
 
@@ -568,19 +542,21 @@ proptest! {
     ) {
         let invalidate: Vec<InvalidateEntry> = invalidations
             .iter()
-            .map(|(context, function, params)| InvalidateEntry { user: None,
-                context: context.clone(),
-                function: function.clone(),
-                params: to_params(params),
+            .map(|(context, function, params)| {
+                InvalidateEntry::broad(context.clone())
+                    .with_function(function.clone())
+                    .with_params(to_params(params))
             })
             .collect();
         let merge: Vec<MergeEntry> = merges
             .iter()
-            .map(|(context, function, params)| MergeEntry { user: None,
-                context: context.clone(),
-                slot: function.clone().unwrap_or_else(|| "slot".into()),
-                params: to_params(params),
-                value: Payload::empty_object(),
+            .map(|(context, function, params)| {
+                MergeEntry::new(
+                    context.clone(),
+                    function.clone().unwrap_or_else(|| "slot".into()),
+                    Payload::empty_object(),
+                )
+                .with_params(to_params(params))
             })
             .collect();
 

@@ -84,10 +84,10 @@ mod make {
         ServerFrame::Message { topic: topic.into(), data: payload(data) }
     }
     pub(crate) fn entry(context: &str, function: Option<&str>, p: Option<&str>) -> InvalidateEntry {
-        InvalidateEntry { user: None, context: context.into(), function: function.map(Into::into), params: p.map(params) }
+        InvalidateEntry::broad(context).with_function(function.map(Into::into)).with_params(p.map(params))
     }
     pub(crate) fn merge(context: &str, slot: &str, p: Option<&str>, value: &str) -> MergeEntry {
-        MergeEntry { user: None, context: context.into(), slot: slot.into(), params: p.map(params), value: payload(value) }
+        MergeEntry::new(context, slot, payload(value)).with_params(p.map(params))
     }
 }
 

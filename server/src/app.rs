@@ -39,6 +39,15 @@ pub struct Mizan {
     pub(crate) node: Arc<Node>,
 }
 
+impl std::fmt::Debug for Mizan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mizan")
+            .field("node", &self.node.id)
+            .field("connections", &self.connection_count())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Mizan {
     /// Starts assembling a node.
     pub fn builder() -> MizanBuilder {
@@ -105,6 +114,18 @@ pub struct MizanBuilder {
     broker: Option<Arc<dyn Broker>>,
     config: ServerConfig,
     state: AppState,
+}
+
+impl std::fmt::Debug for MizanBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MizanBuilder")
+            .field("registry", &self.registry)
+            .field("authenticator", &self.auth.is_some())
+            .field("broker", &self.broker.is_some())
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 impl MizanBuilder {

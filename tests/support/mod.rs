@@ -319,7 +319,7 @@ pub fn frame_id_of(frame: &ServerFrame) -> Option<u64> {
         | ServerFrame::Result { id, .. }
         | ServerFrame::Bundle { id, .. }
         | ServerFrame::Subscribed { id, .. } => Some(id.get()),
-        ServerFrame::Error { id, .. } => id.map(|id| id.get()),
+        ServerFrame::Error { id, .. } => id.map(mizan::protocol::RequestId::get),
         _ => None,
     }
 }

@@ -281,12 +281,9 @@ impl Node {
         let (tx, rx) = std::sync::mpsc::channel();
         log.follow(child.stdout.take(), Some(tx));
         log.follow(child.stderr.take(), None);
-        let addr = match rx.recv_timeout(START) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the fixture did not print `listening on`:\n{}", log.text());
-            }
+        let Ok(addr) = rx.recv_timeout(START) else {
+            let _ = child.kill();
+            panic!("the fixture did not print `listening on`:\n{}", log.text());
         };
         Self { addr, child, log }
     }

@@ -28,6 +28,15 @@ struct Bus {
     interest: DashMap<Subject, HashSet<Arc<str>>>,
 }
 
+impl std::fmt::Debug for MemoryBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBroker")
+            .field("node", &self.node.get())
+            .field("nodes_on_the_bus", &self.bus.inboxes.len())
+            .finish()
+    }
+}
+
 impl MemoryBroker {
     /// A new bus with no nodes.
     pub fn new() -> Self {

@@ -83,6 +83,15 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
         ClientFrame::Subscribe { id, channel, params } => subscriptions::subscribe(conn, id, &channel, params),
         ClientFrame::Send { id, topic, data } => subscriptions::send(conn, id, &topic, data),
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),
+        // A request type the protocol crate knows and this server does not
+        // serve yet (the enum is non-exhaustive).
+        other => {
+            let e = Error::new(
+                mizan_protocol::ErrorCode::BadFrame,
+                "this server does not serve that request",
+            );
+            conn.reply(&e.to_frame(Some(other.id())));
+        }
     }
     None
 }

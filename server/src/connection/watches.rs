@@ -196,7 +196,12 @@ pub(super) fn apply(conn: &Connection, refused: Vec<(WatchKey, ErrorCode)>, user
     let Some(user) = user else { return };
     let inner = conn.watches.lock();
     for (context, key) in inner.keys.keys() {
-        if !conn.node.registry.context(context).is_some_and(|c| c.is_per_user()) {
+        if !conn
+            .node
+            .registry
+            .context(context)
+            .is_some_and(mizan_channels::Context::is_per_user)
+        {
             continue;
         }
         let params: Params = serde_json::from_str(key).unwrap_or_default();

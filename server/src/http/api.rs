@@ -66,7 +66,11 @@ pub(super) async fn fetch(
         data: &data,
     };
     let mut response = json_response(serde_json::to_string(&reply).map_err(Error::internal)?);
-    if node.registry.context(&context).is_some_and(|c| c.is_per_user()) {
+    if node
+        .registry
+        .context(&context)
+        .is_some_and(mizan_channels::Context::is_per_user)
+    {
         // One user's data: no shared cache (a CDN) may keep it.
         response
             .headers_mut()

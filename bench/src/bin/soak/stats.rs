@@ -174,7 +174,9 @@ impl Stats {
     }
 
     pub(crate) fn record(&self, kind: Kind, micros: u64) {
-        let mut h = self.current[kind as usize].lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = self.current[kind as usize]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         h.saturating_record(micros.max(1));
     }
 
@@ -199,9 +201,13 @@ impl Stats {
     pub(crate) fn take(&self) -> Taken {
         let mut taken = Taken::default();
         for kind in Kind::ALL {
-            let mut h = self.current[kind as usize].lock().unwrap_or_else(|e| e.into_inner());
+            let mut h = self.current[kind as usize]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             taken.latency[kind as usize] = Summary::of(&h);
-            let mut whole = self.whole[kind as usize].lock().unwrap_or_else(|e| e.into_inner());
+            let mut whole = self.whole[kind as usize]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let _ = whole.add(&*h);
             h.reset();
         }
@@ -215,7 +221,9 @@ impl Stats {
     pub(crate) fn whole(&self) -> Taken {
         let mut taken = Taken::default();
         for kind in Kind::ALL {
-            let whole = self.whole[kind as usize].lock().unwrap_or_else(|e| e.into_inner());
+            let whole = self.whole[kind as usize]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             taken.latency[kind as usize] = Summary::of(&whole);
         }
         for count in Count::ALL {

@@ -53,6 +53,7 @@ impl Default for RedisConfig {
 
 /// Why [`RedisBroker::connect`](super::RedisBroker::connect) failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RedisBrokerError {
     /// The URL is not a Redis URL.
     #[error("invalid Redis URL: {0}")]

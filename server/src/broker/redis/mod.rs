@@ -70,6 +70,14 @@ pub struct RedisBroker {
     handle: Arc<Handle>,
 }
 
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBroker")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What the broker's handles share; dropping it stops the tasks.
 struct Handle {
     shared: Arc<Shared>,
