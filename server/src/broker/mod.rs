@@ -12,8 +12,10 @@
 //! nodes in several processes through Redis pub/sub (`docs/scaling.md`).
 
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 
+#[cfg(feature = "redis")]
 pub use self::redis::{RedisBroker, RedisBrokerError, RedisConfig};
 pub use memory::MemoryBroker;
 
