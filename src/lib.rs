@@ -33,8 +33,9 @@ pub use mizan_server::{
 };
 
 /// Declares a server function: an `async fn` whose first parameter is the
-/// request context and whose other parameters are its args becomes a
-/// [`FunctionDecl`] constant of the same name, ready for
+/// request context and whose other parameters are its args stays as it is
+/// (callable from Rust), and gains a [`FunctionDecl`] constant named like it
+/// in upper case (`user_profile` -> `USER_PROFILE`), ready for
 /// [`MizanBuilder::functions`].
 ///
 /// ```
@@ -57,7 +58,7 @@ pub use mizan_server::{
 ///     Ok(cx.user().is_some_and(|u| u.id == user_id.to_string()) && !name.is_empty())
 /// }
 ///
-/// let app = Mizan::builder().functions([user_profile, rename_user]).build().unwrap();
+/// let app = Mizan::builder().functions([USER_PROFILE, RENAME_USER]).build().unwrap();
 /// # drop(app);
 /// ```
 ///

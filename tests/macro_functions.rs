@@ -117,18 +117,18 @@ async fn search(
 }
 
 const ALL: [FunctionDecl; 12] = [
-    user_profile,
-    user_settings,
-    notification_count,
-    update_profile,
-    mark_all_read,
-    rename_user,
-    staff_report,
-    purge_user,
-    owner_note,
-    anything,
-    ping,
-    search,
+    USER_PROFILE,
+    USER_SETTINGS,
+    NOTIFICATION_COUNT,
+    UPDATE_PROFILE,
+    MARK_ALL_READ,
+    RENAME_USER,
+    STAFF_REPORT,
+    PURGE_USER,
+    OWNER_NOTE,
+    ANYTHING,
+    PING,
+    SEARCH,
 ];
 
 fn registry() -> Registry {
@@ -235,7 +235,7 @@ fn auth_maps_to_access_levels() {
 
 #[test]
 fn declared_at_points_at_the_declaration() {
-    let decl: Function = user_profile.into();
+    let decl: Function = USER_PROFILE.into();
     assert!(
         decl.declared_at().file().ends_with("macro_functions.rs"),
         "{}",
@@ -245,7 +245,7 @@ fn declared_at_points_at_the_declaration() {
 
 #[test]
 fn args_schema_is_named_after_the_fn() {
-    let function: Function = update_profile.into();
+    let function: Function = UPDATE_PROFILE.into();
     let mut generator = schemars::SchemaGenerator::default();
     let schema = function.args_schema(&mut generator);
     let json = serde_json::to_value(&schema).unwrap();
@@ -255,7 +255,7 @@ fn args_schema_is_named_after_the_fn() {
     assert_eq!(args["required"], json!(["user_id", "name"]));
 
     let mut generator = schemars::SchemaGenerator::default();
-    Function::from(search).args_schema(&mut generator);
+    Function::from(SEARCH).args_schema(&mut generator);
     let definitions = generator.take_definitions(true);
     let args = &definitions["SearchArgs"];
     assert_eq!(args["required"], json!(["query"]), "{args}");
@@ -336,4 +336,17 @@ async fn access_is_checked_before_the_fn_runs() {
     assert_eq!(err.code(), ErrorCode::Forbidden);
     let out = note.call(alice, &payload(json!({"owner": "alice"}))).await.unwrap();
     assert_eq!(out.get(), r#""note of alice""#);
+}
+
+/// The fn stays an ordinary fn: a test can call it.
+#[tokio::test]
+async fn the_declared_fn_stays_callable() {
+    let cx = Cx::new("test");
+    let profile = user_profile(&cx, 5).await.unwrap();
+    assert_eq!(serde_json::to_value(profile).unwrap()["id"], 5);
+    let user_id = 3;
+    // A local named like a declared fn shadows nothing it needs.
+    let user_profile = "a local";
+    assert_eq!(user_profile, "a local");
+    assert_eq!(user_id, 3);
 }

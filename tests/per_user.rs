@@ -62,7 +62,7 @@ async fn touch_everyone(_cx: &Cx) -> Result<bool, Error> {
 
 fn app() -> MizanBuilder {
     Mizan::builder()
-        .functions([my_profile, rename_me, public_merge, touch_everyone])
+        .functions([MY_PROFILE, RENAME_ME, PUBLIC_MERGE, TOUCH_EVERYONE])
         .state(Names::default())
         .jwt(mizan::Jwt::hs256(support::SECRET.as_bytes()).leeway(0))
 }

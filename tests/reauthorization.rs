@@ -26,7 +26,7 @@ async fn ops_board(_cx: &Cx) -> Result<Ops, Error> {
 
 fn app() -> MizanBuilder {
     support::fixture::builder(support::SECRET)
-        .functions([ops_board])
+        .functions([OPS_BOARD])
         .config(support::config(|c| c.token_grace = Duration::from_secs(30)))
 }
 

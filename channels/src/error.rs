@@ -7,8 +7,9 @@ use std::panic::Location;
 /// A handler's failure, answered to the client as an error frame.
 ///
 /// Use the constructors to pick the code. Any `std::error::Error` converts
-/// into an `internal` error with `?`: its text is logged on the server and
-/// never sent to the client.
+/// into an `internal` error with `?`: it is kept whole (its
+/// [`source`](Self::source) chain too) and logged on the server, and the
+/// client only sees "internal error".
 ///
 /// ```
 /// use mizan_channels::Error;
@@ -21,36 +22,68 @@ use std::panic::Location;
 /// assert_eq!(e.code(), ErrorCode::Internal);
 /// assert_eq!(e.public_message(), "internal error");
 /// assert!(e.to_string().contains("invalid digit"));
+/// assert!(e.source().unwrap().is::<std::num::ParseIntError>());
 ///
 /// let e = Error::forbidden("only the owner may do that");
 /// assert_eq!(e.public_message(), "only the owner may do that");
+///
+/// // Into any boxed error, for code that takes those.
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = e.into();
+/// assert_eq!(boxed.to_string(), "forbidden: only the owner may do that");
 /// ```
+///
+/// It is not itself a `std::error::Error`: with the blanket `From` that
+/// makes `?` work on any error, it could not be (the two impls overlap at
+/// `From<Error> for Error`). `anyhow::Error` and axum's `AppError` pattern
+/// make the same trade; like them it converts into
+/// `Box<dyn std::error::Error + Send + Sync>` and exposes its source.
 pub struct Error {
-    code: ErrorCode,
-    message: String,
+    kind: Kind,
     details: Option<serde_json::Value>,
-    /// An `internal` error whose message is safe to show (a timeout).
-    exposed: bool,
 }
 
+enum Kind {
+    /// An error for the client: its code and the message it sees.
+    Client { code: ErrorCode, message: String },
+    /// The handler failed; the client sees "internal error".
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+    /// The handler did not finish in time: `internal` on the wire, with a
+    /// message that says so.
+    Timeout(std::time::Duration),
+}
+
+/// The text of an internal error made from a message.
+#[derive(Debug)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
+
 impl Error {
-    /// An error with a code and a message the client will see (except for
-    /// `internal`, whose message is only logged).
+    /// An error with a code and a message the client will see (an
+    /// `internal` one's message is only logged).
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            details: None,
-            exposed: false,
-        }
+        let kind = match code {
+            ErrorCode::Internal => Kind::Internal(Box::new(Message(message.into()))),
+            code => Kind::Client {
+                code,
+                message: message.into(),
+            },
+        };
+        Self { kind, details: None }
     }
 
     /// The handler did not finish within `limit`: `internal`, with a
     /// message that says so.
     pub fn timeout(limit: std::time::Duration) -> Self {
         Self {
-            exposed: true,
-            ..Self::new(ErrorCode::Internal, format!("the handler timed out after {limit:?}"))
+            kind: Kind::Timeout(limit),
+            details: None,
         }
     }
 
@@ -93,36 +126,77 @@ impl Error {
 
     /// The protocol error code.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        match &self.kind {
+            Kind::Client { code, .. } => *code,
+            Kind::Internal(_) | Kind::Timeout(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Whether the handler ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout(_))
+    }
+
+    /// The error an `internal` error was made from (what `?` converted).
+    pub fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Internal(e) => Some(&**e),
+            _ => None,
+        }
     }
 
     /// The message the client sees.
-    pub fn public_message(&self) -> &str {
-        match self.code {
-            ErrorCode::Internal if !self.exposed => "internal error",
-            _ => &self.message,
+    pub fn public_message(&self) -> std::borrow::Cow<'_, str> {
+        match &self.kind {
+            Kind::Client { message, .. } => message.as_str().into(),
+            Kind::Internal(_) => "internal error".into(),
+            Kind::Timeout(limit) => format!("the handler timed out after {limit:?}").into(),
         }
     }
 
     /// The error frame answering request `id`.
     pub fn to_frame(&self, id: Option<RequestId>) -> ServerFrame {
-        let details = match self.code {
-            ErrorCode::Internal => None,
-            _ => self.details.clone(),
+        let details = match self.kind {
+            Kind::Client { .. } => self.details.clone(),
+            _ => None,
         };
-        ServerFrame::error_with_details(id, self.code, self.public_message(), details)
+        ServerFrame::error_with_details(id, self.code(), self.public_message(), details)
     }
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
     fn from(e: E) -> Self {
-        Self::internal(e)
+        Self {
+            kind: Kind::Internal(Box::new(e)),
+            details: None,
+        }
+    }
+}
+
+impl From<Error> for Box<dyn std::error::Error + Send + Sync> {
+    fn from(e: Error) -> Self {
+        match e.kind {
+            Kind::Internal(source) => source,
+            _ => Box::new(Message(e.to_string())),
+        }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        match &self.kind {
+            Kind::Client { code, message } => write!(f, "{code}: {message}"),
+            Kind::Internal(e) => {
+                write!(f, "internal: {e}")?;
+                let mut source = e.source();
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
+            Kind::Timeout(limit) => write!(f, "internal: the handler timed out after {limit:?}"),
+        }
     }
 }
 

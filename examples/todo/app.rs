@@ -31,14 +31,14 @@ const MAX_ITEMS: usize = 500;
 pub(crate) fn builder() -> MizanBuilder {
     Mizan::builder()
         .functions([
-            lists,
-            list,
-            items,
-            create_list,
-            rename_list,
-            add_item,
-            toggle_item,
-            delete_list,
+            LISTS,
+            LIST,
+            ITEMS,
+            CREATE_LIST,
+            RENAME_LIST,
+            ADD_ITEM,
+            TOGGLE_ITEM,
+            DELETE_LIST,
         ])
         .state(Store::default())
 }

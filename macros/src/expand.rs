@@ -1,28 +1,34 @@
-//! The expansion: a `const` holding a `FunctionDecl` that builds the
-//! `Function` from the user's fn and a generated args struct.
+//! The expansion: the user's fn, unchanged (callable from Rust, in tests),
+//! and beside it a `const` in upper case holding a `FunctionDecl` that
+//! builds the `Function` from the fn and a generated args struct.
 
 use crate::attr::{Auth, FunctionAttr};
 use crate::signature::Arg;
-use proc_macro2::{Ident, TokenStream, TokenTree};
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Attribute, ItemFn, ReturnType, Visibility};
+use syn::{Attribute, ItemFn, ReturnType};
 
-/// Expands a checked fn into its declaration.
-pub(crate) fn expand(attr: FunctionAttr, mut item: ItemFn, args: Vec<Arg>) -> syn::Result<TokenStream> {
+/// The declaration's name: `user_profile` -> `USER_PROFILE`.
+pub(crate) fn decl_name(name: &Ident) -> Ident {
+    format_ident!("{}", name.unraw().to_string().to_uppercase(), span = name.span())
+}
+
+/// Expands a checked fn into itself and its declaration.
+pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::Result<TokenStream> {
     let channels = quote!(::mizan::__private::mizan_channels);
     let name = item.sig.ident.clone();
     let wire_name = name.unraw().to_string();
+    let decl = decl_name(&name);
     let args_struct = format_ident!("{}Args", pascal_case(&wire_name), span = name.span());
-    refuse_name_clash(&item, &args_struct)?;
-
-    // The const carries what documents or gates it; the nested fn keeps
-    // the rest (e.g. `#[tracing::instrument]`), and stays private to the
-    // block it lives in.
-    let vis = std::mem::replace(&mut item.vis, Visibility::Inherited);
-    let (const_attrs, fn_attrs): (Vec<Attribute>, Vec<Attribute>) = item.attrs.drain(..).partition(belongs_on_const);
-    item.attrs = fn_attrs;
+    let vis = &item.vis;
+    // Whatever gates the fn gates its declaration too.
+    let gates = item.attrs.iter().filter(|a| is_gate(a));
+    let doc = format!(
+        " The Mizan declaration of [`{wire_name}`]: register it with \
+         `Mizan::builder().functions([{decl}])`."
+    );
 
     let fields = args
         .iter()
@@ -65,11 +71,11 @@ pub(crate) fn expand(attr: FunctionAttr, mut item: ItemFn, args: Vec<Arg>) -> sy
     };
 
     Ok(quote! {
-        #(#const_attrs)*
-        #[allow(non_upper_case_globals)]
-        #vis const #name: #channels::FunctionDecl = #channels::FunctionDecl::new(|| {
-            #item
+        #item
 
+        #(#gates)*
+        #[doc = #doc]
+        #vis const #decl: #channels::FunctionDecl = #channels::FunctionDecl::new(|| {
             #[derive(::mizan::__private::serde::Deserialize, ::mizan::__private::schemars::JsonSchema)]
             #[serde(crate = "::mizan::__private::serde")]
             #[schemars(crate = "::mizan::__private::schemars")]
@@ -87,15 +93,9 @@ pub(crate) fn expand(attr: FunctionAttr, mut item: ItemFn, args: Vec<Arg>) -> sy
     })
 }
 
-/// Doc comments, `cfg`s and lint levels apply to the const (lint levels
-/// reach the nested fn through it); anything else is the fn's.
-fn belongs_on_const(attr: &Attribute) -> bool {
-    let path = attr.path();
-    path.is_ident("doc")
-        || path.is_ident("cfg")
-        || path.is_ident("cfg_attr")
-        || path.is_ident("deprecated")
-        || crate::is_lint_attr(attr)
+/// `cfg`s apply to the declaration as they do to the fn.
+fn is_gate(attr: &Attribute) -> bool {
+    attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr")
 }
 
 /// `update_profile` -> `UpdateProfile`.
@@ -108,26 +108,4 @@ fn pascal_case(snake: &str) -> String {
         })
         .flatten()
         .collect()
-}
-
-/// The generated struct sits in the same block as the user's fn, so a type
-/// of the same name mentioned in the fn would silently mean the struct.
-fn refuse_name_clash(item: &ItemFn, args_struct: &Ident) -> syn::Result<()> {
-    fn find(tokens: TokenStream, name: &Ident) -> Option<proc_macro2::Span> {
-        tokens.into_iter().find_map(|tree| match tree {
-            TokenTree::Ident(ident) if ident == *name => Some(ident.span()),
-            TokenTree::Group(group) => find(group.stream(), name),
-            _ => None,
-        })
-    }
-    match find(quote!(#item), args_struct) {
-        Some(span) => Err(syn::Error::new(
-            span,
-            format!(
-                "`{args_struct}` is the name of the args struct `#[mizan::function]` generates for this fn; \
-                 rename this type"
-            ),
-        )),
-        None => Ok(()),
-    }
 }

@@ -10,7 +10,8 @@
 //! - `attr.rs`: the attribute's keys (`context`, `affects`, `merge`, `auth`).
 //! - `signature.rs`: the checks on the fn (`async`, `&Cx` first, plain
 //!   named args) and the args it declares.
-//! - `expand.rs`: the generated `const`, args struct and builder chain.
+//! - `expand.rs`: the fn as written, and its declaration: a `const`, the
+//!   args struct and the builder chain.
 
 mod attr;
 mod expand;
@@ -18,8 +19,10 @@ mod signature;
 
 use proc_macro::TokenStream;
 
-/// Turns an `async fn(cx: &Cx, args..) -> Result<T, Error>` into a
-/// `const` of type `FunctionDecl` with the fn's name, to pass to
+/// Declares an `async fn(cx: &Cx, args..) -> Result<T, Error>` a Mizan
+/// server function: the fn stays as written (callable from Rust, e.g. in a
+/// unit test), and beside it comes a `const` of type `FunctionDecl` named
+/// like the fn in upper case (`user_profile` -> `USER_PROFILE`), to pass to
 /// `Mizan::builder().functions([..])`.
 ///
 /// Keys, all optional:
@@ -94,10 +97,10 @@ impl Errors {
     fn into_tokens(self, vis: &syn::Visibility, name: &syn::Ident) -> proc_macro2::TokenStream {
         let errors = self.0.map(syn::Error::into_compile_error);
         let channels = quote::quote!(::mizan::__private::mizan_channels);
+        let decl = expand::decl_name(name);
         quote::quote! {
             #errors
-            #[allow(non_upper_case_globals)]
-            #vis const #name: #channels::FunctionDecl = #channels::FunctionDecl::new(|| ::core::unreachable!());
+            #vis const #decl: #channels::FunctionDecl = #channels::FunctionDecl::new(|| ::core::unreachable!());
         }
     }
 
