@@ -1,11 +1,13 @@
 /**
  * The context cache: one entry per context and canonical params, shared by
  * every user of that key, watched while someone uses it, refetched once per
- * burst of invalidations, patched in place by merges.
+ * burst of invalidations, patched in place by merges. A watch the server
+ * drops (`unwatched`, PROTOCOL.md section 3) turns its entry into an error
+ * and is not watched again after a reconnect.
  */
 
 import { MizanError } from "./errors.js";
-import type { Bundle, InvalidateEntry, JsonObject, MergeEntry, ReplyFrame } from "./frames.js";
+import type { Bundle, InvalidateEntry, JsonObject, MergeEntry, ReplyFrame, Unwatched } from "./frames.js";
 import { canonicalJson, canonicalParams, keyOf, scopeMatches } from "./params.js";
 import type { SocketKernel } from "./socket.js";
 import { Listeners, type Store } from "./store.js";
@@ -15,11 +17,18 @@ export type ContextStatus = "loading" | "success" | "error";
 
 /** What a user of a context sees. Replaced (never mutated) on every change. */
 export interface ContextState<D = Record<string, unknown>> {
-  /** `loading` until the first bundle, `error` when the last request failed. */
+  /**
+   * `loading` until the first bundle, `error` when the last request failed
+   * or the server dropped the watch (`unwatched`).
+   */
   status: ContextStatus;
-  /** The bundle: `{slot: value}`. Kept (possibly stale) when a refetch fails. */
+  /** The bundle: `{slot: value}`. Kept (possibly stale) when a refetch fails or the watch is dropped. */
   data: D | undefined;
-  /** Why the last fetch or watch failed. */
+  /**
+   * Why the last fetch or watch failed, or why the server dropped the watch
+   * (the socket's identity changed or its token expired; `code` is the
+   * server's reason: `forbidden`, `unauthenticated`, …).
+   */
   error: MizanError | undefined;
   /** True from an invalidation until the refetch lands. */
   stale: boolean;
@@ -59,6 +68,13 @@ class Entry {
   inFlight = false;
   /** Invalidated while in flight: fetch once more when it lands. */
   again = false;
+  /**
+   * The server dropped the watch (`unwatched`): not watched again after a
+   * reconnect or an invalidation, only for a new user or `refetch()`.
+   */
+  revoked = false;
+  /** Bumped when the watch is dropped: replies to requests sent before it are ignored. */
+  generation = 0;
   refetchTimer: ReturnType<typeof setTimeout> | undefined;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Merges that arrived while a bundle was in flight, re-applied on top of it. */
@@ -92,6 +108,7 @@ export class ContextCache {
     kernel.onPush.add((frame) => {
       if (frame.type === "invalidate") this.invalidate(frame);
       else if (frame.type === "merge") this.merge(frame);
+      else if (frame.type === "unwatched") this.unwatched(frame);
     });
   }
 
@@ -170,6 +187,7 @@ export class ContextCache {
   invalidate(entry: InvalidateEntry): void {
     for (const e of [...this.entries.values()]) {
       if (e.context !== entry.context || !scopeMatches(entry.params, e.params)) continue;
+      if (e.revoked) continue; // not watched: it stays an error until `refetch()` or a new user
       if (e.refs === 0 && e.watched) {
         this.drop(e); // nobody looks at it: forget it rather than refetch
         continue;
@@ -189,8 +207,15 @@ export class ContextCache {
     }
   }
 
-  /** Refetches a context now (every params of it when `params` is omitted). */
+  /**
+   * Refetches a context now (every params of it when `params` is omitted).
+   * An entry whose watch the server dropped is watched again (the app may
+   * have signed the user back in).
+   */
   refetch(context: string, params?: JsonObject): void {
+    for (const e of this.entries.values()) {
+      if (e.context === context && scopeMatches(params, e.params)) e.revoked = false;
+    }
     this.invalidate(params === undefined ? { context } : { context, params });
   }
 
@@ -200,6 +225,35 @@ export class ContextCache {
   }
 
   // ---- internals -------------------------------------------------------------
+
+  /**
+   * The server dropped a watch (PROTOCOL.md section 3): the entry shows the
+   * reason as an error (keeping its data, marked stale: no invalidation
+   * reaches it any more) and is not watched again on reconnect. An entry
+   * nobody uses any more is forgotten.
+   */
+  private unwatched(frame: Unwatched): void {
+    const e = this.entries.get(keyOf(frame.context, frame.params));
+    if (e === undefined) return;
+    clearTimeout(e.refetchTimer);
+    e.refetchTimer = undefined;
+    e.watched = false;
+    e.revoked = true;
+    e.generation++; // a reply still on its way describes the dropped watch
+    e.inFlight = false;
+    e.again = false;
+    e.lateMerges = [];
+    if (e.refs === 0) {
+      this.drop(e);
+      return;
+    }
+    const error = new MizanError(
+      frame.code,
+      `the server stopped watching \`${frame.context}\` for this socket (${frame.code}): its user changed or its token expired`,
+      { params: frame.params },
+    );
+    this.setState(e, { ...e.state, status: "error", error, stale: e.state.data !== undefined });
+  }
 
   private release(e: Entry): void {
     e.refs--;
@@ -224,7 +278,7 @@ export class ContextCache {
     for (const e of [...this.entries.values()]) {
       if (reconnected) e.watched = false; // the old socket's watches died with it
       if (e.refs > 0) {
-        if (!e.watched) this.watch(e);
+        if (!e.watched && !e.revoked) this.watch(e);
       } else if (reconnected && e.lingerTimer !== undefined) {
         this.drop(e);
       }
@@ -240,6 +294,7 @@ export class ContextCache {
     clearTimeout(e.refetchTimer);
     e.refetchTimer = undefined;
     e.watched = true;
+    e.revoked = false; // a deliberate new watch (a new user, `refetch()`) tries again
     this.load(e, "watch");
   }
 
@@ -257,7 +312,7 @@ export class ContextCache {
   }
 
   private refresh(e: Entry): void {
-    if (this.entries.get(e.key) !== e || e.refs === 0) return;
+    if (this.entries.get(e.key) !== e || e.refs === 0 || e.revoked) return;
     if (!e.watched) this.watch(e);
     else if (this.kernel.isOpen) this.load(e, "fetch");
     // else: not connected; the reconnect watches and so refetches
@@ -266,13 +321,19 @@ export class ContextCache {
   private load(e: Entry, type: "watch" | "fetch"): void {
     e.inFlight = true;
     e.again = false;
+    const generation = e.generation;
     this.kernel
       .request({ type, context: e.context, params: e.params }, this.timeout())
       .then(
-        (reply) => this.applyBundle(e, reply),
-        (error: unknown) => this.applyError(e, type, error),
+        (reply) => {
+          if (e.generation === generation) this.applyBundle(e, reply);
+        },
+        (error: unknown) => {
+          if (e.generation === generation) this.applyError(e, type, error);
+        },
       )
       .finally(() => {
+        if (e.generation !== generation) return; // the watch was dropped meanwhile
         e.inFlight = false;
         e.lateMerges = [];
         if (e.again && this.entries.get(e.key) === e) {

@@ -1,24 +1,37 @@
 /**
  * Channels: typed pub/sub topics (PROTOCOL.md section 2). Joins are shared
  * per channel and canonical params, restored after a reconnect, and left
- * after the last user leaves (with the cache's short linger).
+ * after the last user leaves (with the cache's short linger). A join the
+ * server revokes (`unsubscribed`, PROTOCOL.md section 3) is forgotten: it is
+ * not restored after a reconnect, and its handles say why.
  */
 
 import { MizanError } from "./errors.js";
-import type { JsonObject } from "./frames.js";
+import type { JsonObject, Unsubscribed } from "./frames.js";
 import { canonicalParams, keyOf } from "./params.js";
 import type { RequestOptions, SocketKernel } from "./socket.js";
 import { Listeners, type Store } from "./store.js";
 
-/** Where a join is. */
-export type ChannelStatus = "joining" | "joined" | "error" | "left";
+/**
+ * Where a join is:
+ * - `joining`: the subscribe is on its way (or waits for the socket);
+ * - `joined`: messages arrive;
+ * - `error`: the server refused the subscribe (`error` says why);
+ * - `revoked`: the server removed the socket from the topic after joining,
+ *   because its identity changed or its token expired (`error.code` is the
+ *   server's reason: `forbidden`, `unauthenticated`, …). No message arrives
+ *   any more and the join is not restored after a reconnect; join again
+ *   (a new `channel()` handle) to try once more;
+ * - `left`: `leave()` was called by its last user.
+ */
+export type ChannelStatus = "joining" | "joined" | "error" | "revoked" | "left";
 
 /** A snapshot of a join. */
 export interface ChannelState {
   status: ChannelStatus;
-  /** The topic, `"<channel>:<group>"`, once joined. */
+  /** The topic, `"<channel>:<group>"`, once joined (and the topic left, once revoked). */
   topic: string | undefined;
-  /** Why the last subscribe failed. */
+  /** Why the last subscribe failed, or why the server revoked the join. */
   error: MizanError | undefined;
 }
 
@@ -38,6 +51,12 @@ export interface ChannelSubscription<C = unknown, S = unknown> {
   send(data: C, options?: RequestOptions): Promise<void>;
   /** Calls `listener` with every message of the topic; returns its remover. */
   onMessage(listener: (message: S) => void): () => void;
+  /**
+   * Calls `listener` once if the server revokes the join (status `revoked`),
+   * with the reason (`error.code`: `forbidden`, `unauthenticated`, …); at
+   * once when it already is. Returns its remover.
+   */
+  onRevoked(listener: (error: MizanError) => void): () => void;
   /** Stops using the join (the last user's leave unsubscribes after the linger). */
   leave(): void;
 }
@@ -49,6 +68,7 @@ class Join {
   state: ChannelState = JOINING;
   readonly stateListeners = new Listeners();
   readonly messages = new Listeners<[unknown]>();
+  readonly revoked = new Listeners<[MizanError]>();
   /** A subscribe was sent on the current connection. */
   sent = false;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -71,10 +91,11 @@ export class Channels {
     this.options = options;
     kernel.onOpen.add(({ reconnected }) => this.onOpen(reconnected));
     kernel.onPush.add((frame) => {
-      if (frame.type !== "message") return;
-      for (const j of this.joins.values()) {
-        if (j.state.topic === frame.topic) j.messages.emit(frame.data);
-      }
+      if (frame.type === "message") {
+        for (const j of this.joins.values()) {
+          if (j.state.topic === frame.topic) j.messages.emit(frame.data);
+        }
+      } else if (frame.type === "unsubscribed") this.revoke(frame);
     });
   }
 
@@ -110,6 +131,16 @@ export class Channels {
         offs.push(off);
         return off;
       },
+      onRevoked: (listener) => {
+        const s = j.state;
+        if (s.status === "revoked" && s.error !== undefined) {
+          listener(s.error);
+          return () => undefined;
+        }
+        const off = j.revoked.add(listener);
+        offs.push(off);
+        return off;
+      },
       leave: () => {
         if (left) return;
         left = true;
@@ -124,7 +155,7 @@ export class Channels {
       const check = (): boolean => {
         const s = j.state;
         if (s.status === "joined" && s.topic !== undefined) resolve(s.topic);
-        else if (s.status === "error") reject(s.error);
+        else if (s.status === "error" || s.status === "revoked") reject(s.error);
         else if (s.status === "left") reject(new MizanError("not_subscribed", `left channel \`${j.channel}\``));
         else return false;
         return true;
@@ -153,6 +184,7 @@ export class Channels {
         j.sent = false;
         const err = error instanceof MizanError ? error : new MizanError("internal", String(error));
         if (err.code === "disconnected") return; // re-joined on reconnect
+        if (this.joins.get(j.key) !== j) return; // left or revoked meanwhile: keep saying so
         this.setState(j, { status: "error", topic: undefined, error: err });
       },
     );
@@ -164,6 +196,27 @@ export class Channels {
       if (j.refs > 0) {
         if (!j.sent) this.subscribe(j);
       } else if (reconnected) this.drop(j, false);
+    }
+  }
+
+  /**
+   * The server left `topic` for this socket (PROTOCOL.md section 3): every
+   * join on it is forgotten, so it is neither restored after a reconnect nor
+   * handed to a later `join` (which subscribes afresh), and its handles turn
+   * `revoked`.
+   */
+  private revoke(frame: Unsubscribed): void {
+    for (const j of [...this.joins.values()]) {
+      if (j.state.topic !== frame.topic) continue;
+      clearTimeout(j.lingerTimer);
+      this.joins.delete(j.key);
+      j.sent = false;
+      const error = new MizanError(
+        frame.code,
+        `the server left \`${frame.topic}\` for this socket (${frame.code}): its user changed or its token expired`,
+      );
+      this.setState(j, { status: "revoked", topic: frame.topic, error });
+      j.revoked.emit(error);
     }
   }
 

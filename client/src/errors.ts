@@ -21,7 +21,7 @@ export type ServerErrorCode =
  *   or may not have run);
  * - `closed`: the client was closed;
  * - `policy`, `unsupported`, `too_large`: the server closed the socket with
- *   1008, 1003 or 1009;
+ *   1008, 1003 (or 1002, 1007) or 1009;
  * - `network`: an HTTP request failed before any response.
  */
 export type ClientErrorCode =

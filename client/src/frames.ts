@@ -36,6 +36,26 @@ export interface MergeEntry {
   value: unknown;
 }
 
+/**
+ * The server removed the socket from a topic it had joined, because the
+ * socket's identity changed (an `auth` frame with another user or other
+ * levels) or its token expired (PROTOCOL.md section 3). No message of the
+ * topic arrives after it.
+ */
+export interface Unsubscribed {
+  topic: string;
+  /** Why: `forbidden`, `unauthenticated` (no user remains), or another error code. */
+  code: string;
+}
+
+/** The server dropped a context watch, for the same reasons as `Unsubscribed`. */
+export interface Unwatched {
+  context: string;
+  params: JsonObject;
+  /** Why: `forbidden`, `unauthenticated` (no user remains), or another error code. */
+  code: string;
+}
+
 /** A context bundle: the reply to `fetch`/`watch`, and the body of an HTTP fetch. */
 export interface Bundle<D = Record<string, unknown>> {
   context: string;
@@ -71,7 +91,9 @@ export type ServerFrame =
   | { type: "error"; id?: number; code: string; message: string; details?: unknown }
   | { type: "message"; topic: string; data: unknown }
   | ({ type: "invalidate" } & InvalidateEntry)
-  | ({ type: "merge" } & MergeEntry);
+  | ({ type: "merge" } & MergeEntry)
+  | ({ type: "unsubscribed" } & Unsubscribed)
+  | ({ type: "unwatched" } & Unwatched);
 
 /** A reply to a request (any frame with an `id`). */
 export type ReplyFrame = Extract<ServerFrame, { id: number }>;

@@ -26,6 +26,8 @@ export type {
   MergeEntry,
   ReplyFrame,
   ServerFrame,
+  Unsubscribed,
+  Unwatched,
   UserInfo,
 } from "./frames.js";
 export { callHttp, callHttpWithEffects, fetchContextHttp, type FetchFunction, type HttpOptions } from "./http.js";

@@ -20,7 +20,7 @@ export const SUBPROTOCOL = "mizan.v1";
  * - `open`: `hello` received and the token (if any) accepted or refused;
  * - `reconnecting`: the socket dropped and the client is waiting or retrying;
  * - `closed`: `close()` was called;
- * - `failed`: the server refused the client for good (close 1008); `reconnect()` retries.
+ * - `failed`: the client cannot connect at all (no WebSocket implementation); `reconnect()` retries.
  */
 export type ConnectionStatus = "idle" | "connecting" | "open" | "reconnecting" | "closed" | "failed";
 
@@ -100,12 +100,15 @@ const CLOSE_TOO_LARGE = 1009;
 const CLOSE_RESTART = 1012;
 const CLOSE_TOKEN_EXPIRED = 4001;
 const CLOSE_TOO_SLOW = 4008;
+const CLOSE_RATE_LIMITED = 4029;
+const CLOSE_PROTOCOL = 1002;
+const CLOSE_INVALID_DATA = 1007;
 
 const encoder = new TextEncoder();
 
 /** One WebSocket connection to a Mizan server, kept up until `close()`. */
 export class SocketKernel {
-  /** Server pushes: `message`, `invalidate`, `merge`. */
+  /** Server pushes: `message`, `invalidate`, `merge`, `unsubscribed`, `unwatched`, … */
   readonly onPush = new Listeners<[ServerFrame]>();
   /** A connection became ready (after `hello` and `auth`). */
   readonly onOpen = new Listeners<[OpenEvent]>();
@@ -359,10 +362,20 @@ export class SocketKernel {
     const detail = reason ? `: ${reason}` : "";
     switch (code) {
       case CLOSE_POLICY:
-        this.fail(new MizanError("policy", `the server refused the connection (1008${detail})`));
+        // An anonymous socket on probation that did not sign in (the
+        // node's anonymous share is full): retrying at once would only be
+        // refused again.
+        this.surface(new MizanError("policy", `the server closed the socket by policy (1008${detail})`));
+        this.scheduleRetry(this.nextDelay(3));
         return;
+      case CLOSE_RATE_LIMITED:
+        this.surface(new MizanError("limit", `the server dropped this client for staying over its rate (4029${detail})`));
+        this.scheduleRetry(this.nextDelay(3));
+        return;
+      case CLOSE_PROTOCOL:
+      case CLOSE_INVALID_DATA:
       case CLOSE_UNSUPPORTED:
-        this.surface(new MizanError("unsupported", `the server refused a frame (1003${detail})`));
+        this.surface(new MizanError("unsupported", `the server refused a frame (${code}${detail})`));
         break;
       case CLOSE_TOO_LARGE:
         this.surface(new MizanError("too_large", `a frame was over the server's limit (1009${detail})`));

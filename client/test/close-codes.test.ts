@@ -131,23 +131,24 @@ describe("close codes", () => {
     expect(errors[0]?.code).toBe("limit");
   });
 
-  it("1008: surfaces a policy error and stops", async () => {
-    const s = await stub((socket) => {
+  it("1008 and 4029: surface the error and reconnect after a long backoff", async () => {
+    const s = await stub((socket, i) => {
       socket.removeAllListeners("message"); // leave requests unanswered
-      setTimeout(() => socket.close(1008, "origin"), 30);
+      if (i === 0) setTimeout(() => socket.close(1008, "sign in to stay connected"), 30);
+      if (i === 1) setTimeout(() => socket.close(4029, "rate limit exceeded for too long"), 30);
     });
-    const { client } = newClient(s.url);
+    const { client } = newClient(s.url, { backoff: { initialMs: 50, maxMs: 5_000, jitter: 0 } });
     const errors: MizanError[] = [];
     client.onError((e) => errors.push(e));
     const pending = client.call("never");
     await expect(pending).rejects.toMatchObject({ code: "disconnected" });
-    await waitFor(() => client.connection.getSnapshot().status === "failed");
-    expect(errors.map((e) => e.code)).toEqual(["policy"]);
-    await sleep(300);
-    expect(s.connections).toBe(1);
-    await expect(client.call("again")).rejects.toMatchObject({ code: "policy" });
-    client.reconnect(); // an explicit retry is allowed
-    await waitFor(() => s.connections === 2);
+    await waitFor(() => errors.length === 1);
+    const closedAt = Date.now();
+    await waitFor(() => s.connections === 2, 3_000, "reconnect");
+    expect(Date.now() - closedAt).toBeGreaterThanOrEqual(350); // at least the fourth step: 50·2³
+    await waitFor(() => errors.length === 2, 3_000);
+    expect(errors.map((e) => e.code)).toEqual(["policy", "limit"]);
+    await waitFor(() => s.connections === 3, 5_000, "reconnect again");
   });
 
   it("1009 and 1003: surface the error and reconnect", async () => {

@@ -47,7 +47,8 @@ describe("reconnect", () => {
     fixture = await startFixture(port);
 
     await waitFor(() => client.connection.getSnapshot().status === "open", 10_000, "open again");
-    expect(tokenCalls).toBe(2);
+    // Asked again (once per attempt: more if the restart took a few).
+    expect(tokenCalls).toBeGreaterThanOrEqual(2);
     expect(client.connection.getSnapshot().user).toMatchObject({ id: "rita" });
     // The new node lost its memory: the refetch shows the current data.
     await waitFor(() => lease.getSnapshot().data?.user_profile.name === `user${user_id}`, 5_000, "refetched data");

@@ -14,6 +14,13 @@ export interface UseChannelOptions<S> {
   onMessage?: (message: S) => void;
   /** How many recent messages `messages` keeps (default 100; 0 keeps none). */
   keep?: number;
+  /**
+   * Called if the server revokes the join (`status` turns `revoked`): the
+   * socket's user changed or its token expired, and it may no longer be in
+   * the topic. `error.code` says why (`forbidden`, `unauthenticated`, …).
+   * The latest function is used; no need to memoize.
+   */
+  onRevoked?: (error: MizanError) => void;
 }
 
 /** What `useChannel` returns. */
@@ -22,10 +29,11 @@ export interface ChannelResult<C, S> {
   send(data: C): Promise<void>;
   /** The most recent messages, oldest first (see `keep`). */
   messages: S[];
+  /** `revoked` once the server removed the socket from the topic (see `ChannelStatus`). */
   status: ChannelStatus;
-  /** The joined topic. */
+  /** The joined topic (or the one left, once revoked). */
   topic: string | undefined;
-  /** Why the subscribe was refused. */
+  /** Why the subscribe was refused, or why the server revoked the join. */
   error: MizanError | undefined;
   /** Empties `messages`. */
   clear(): void;
@@ -40,7 +48,10 @@ const JOINING_STATE: ChannelState = Object.freeze({ status: "joining", topic: un
 
 /**
  * Joins `channel` with `params` while the component is mounted (re-joined
- * after reconnects; shared with other components on the same key).
+ * after reconnects; shared with other components on the same key). A join
+ * the server revokes stays `revoked` (and `send` rejects with its error)
+ * until the component joins again: remount it, e.g. with a `key` that
+ * changes when the user signs in again.
  *
  * ```tsx
  * const chat = useChannel<{ text: string }, { text: string; user: string | null }>("chat", { room: "lobby" });
@@ -58,6 +69,8 @@ export function useChannel<C = unknown, S = unknown>(
   const keep = options.keep ?? 100;
   const onMessage = useRef(options.onMessage);
   onMessage.current = options.onMessage;
+  const onRevoked = useRef(options.onRevoked);
+  onRevoked.current = options.onRevoked;
   const [messages, setMessages] = useState<S[]>([]);
   const [sub, setSub] = useState<ChannelSubscription<C, S> | null>(null);
   const subRef = useRef<ChannelSubscription<C, S> | null>(null);
@@ -71,8 +84,10 @@ export function useChannel<C = unknown, S = unknown>(
       onMessage.current?.(m);
       if (keep > 0) setMessages((prev) => (prev.length >= keep ? [...prev.slice(prev.length - keep + 1), m] : [...prev, m]));
     });
+    const offRevoked = s.onRevoked((e) => onRevoked.current?.(e));
     return () => {
       off();
+      offRevoked();
       s.leave();
       if (subRef.current === s) subRef.current = null;
     };
