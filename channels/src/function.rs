@@ -300,15 +300,8 @@ pub(crate) fn decode_args<T: DeserializeOwned>(what: &str, json: &Payload) -> Re
     let mut de = serde_json::Deserializer::from_str(json.get());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let reason = strip_position(&e.into_inner().to_string());
+        let reason = mizan_protocol::without_position(&e.into_inner().to_string()).to_owned();
         Error::invalid_args(format!("invalid args for `{what}` at `{path}`: {reason}"))
             .with_details(serde_json::json!({ "path": path, "reason": reason }))
     })
-}
-
-fn strip_position(text: &str) -> String {
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text.to_owned(),
-    }
 }

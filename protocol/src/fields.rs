@@ -147,11 +147,7 @@ fn decode<T: DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, String> 
     serde_json::from_str(raw.get()).map_err(|e| format!("field `{name}` has the wrong type: {}", strip_position(&e)))
 }
 
-/// serde_json appends " at line L column C", which is noise for one field.
+/// The error's text without its position.
 fn strip_position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
+    crate::without_position(&e.to_string()).to_owned()
 }

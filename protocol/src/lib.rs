@@ -66,7 +66,7 @@ pub use entries::{InvalidateEntry, MergeEntry};
 pub use header::{HeaderEntry, HeaderError, INVALIDATE_HEADER, invalidate_header, parse_invalidate_header};
 pub use manifest::{ChannelManifest, ContextManifest, FunctionManifest, Manifest};
 pub use server_frame::ServerFrame;
-pub use text::{MESSAGE_CHARS, QUOTE_CHARS, excerpt, quote};
+pub use text::{MESSAGE_CHARS, QUOTE_CHARS, excerpt, quote, without_position};
 pub use values::{Params, Payload, RequestId, UserInfo};
 
 /// The protocol version this crate speaks, sent in the `hello` frame.

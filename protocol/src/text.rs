@@ -40,3 +40,14 @@ pub(crate) fn bounded(message: String) -> String {
         Cow::Owned(cut) => cut,
     }
 }
+
+/// A serde_json error's text without the " at line L column C" it ends
+/// with: noise when one field or arg is being read.
+///
+/// ```
+/// let e = serde_json::from_str::<u8>("300").unwrap_err();
+/// assert_eq!(mizan_protocol::without_position(&e.to_string()), "invalid value: integer `300`, expected u8");
+/// ```
+pub fn without_position(text: &str) -> &str {
+    text.rfind(" at line ").map_or(text, |at| &text[..at])
+}

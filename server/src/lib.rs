@@ -27,8 +27,10 @@
 //!   and the watch-before-compute hold-back of pushes.
 //! - [`broker`]: fan-out between nodes: the [`Broker`](broker::Broker) trait
 //!   and the in-memory implementation.
-//! - `http.rs`: `POST /call/{fn}`, `POST /fetch/{context}`, `/manifest`,
-//!   `/healthz`, `/readyz`, `/metrics`, and HTTP error responses.
+//! - `http/`: the router, `POST /call/{fn}`, `POST /fetch/{context}`,
+//!   `/manifest`, `/healthz`, `/readyz`, `/metrics`.
+//! - `refusal.rs`: HTTP error responses and a request's identity, shared by
+//!   `http/` and the upgrade.
 //! - `metrics.rs`: the Prometheus counters and their text rendering.
 //! - [`Serve`] (`serve/`): the accept loop (`Mizan::serve`): caps on
 //!   connections not yet upgraded, header timeouts, client addresses.
@@ -63,6 +65,7 @@ mod limits;
 mod metrics;
 mod node;
 mod outbox;
+mod refusal;
 mod serial;
 mod serve;
 mod signals;

@@ -99,8 +99,27 @@ const REFUSALS: [&str; 10] = [
     "manifest",
 ];
 
-/// The index of `message` among the outbound frame types.
-const MESSAGE_KIND: usize = kind_index("message");
+/// A push fanned out to many sockets, counted per recipient.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Pushed {
+    /// A channel `message`.
+    Message,
+    /// An `invalidate`.
+    Invalidate,
+    /// A `merge`.
+    Merge,
+}
+
+impl Pushed {
+    /// Its index among the outbound frame types.
+    const fn index(self) -> usize {
+        match self {
+            Self::Message => kind_index("message"),
+            Self::Invalidate => kind_index("invalidate"),
+            Self::Merge => kind_index("merge"),
+        }
+    }
+}
 
 const fn kind_index(kind: &str) -> usize {
     let mut i = 0;
@@ -165,10 +184,10 @@ impl Metrics {
         }
     }
 
-    /// A `message` push queued to `count` subscribers.
-    pub(crate) fn pushed_messages(&self, count: usize, bytes: usize) {
+    /// A push queued to `count` sockets.
+    pub(crate) fn pushed(&self, kind: Pushed, count: usize, bytes: usize) {
         let shard = self.shard();
-        let i = MESSAGE_KIND;
+        let i = kind.index();
         shard.frames_out[i].fetch_add(count as u64, Relaxed);
         shard.bytes_out[i].fetch_add((count * bytes) as u64, Relaxed);
     }

@@ -6,6 +6,7 @@
 //! reply is queued, matching pushes are held back in the watch (bounded) and
 //! sent right after it, so none is lost and none arrives before the bundle.
 
+use crate::broker::Scope;
 use crate::hub::ConnId;
 use crate::outbox::Outbox;
 use axum::extract::ws::Utf8Bytes;
@@ -76,7 +77,7 @@ impl Watch {
 /// What kind of push a frame is: invalidations may be coalesced, merges
 /// (data) may not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Push {
+enum Push {
     /// An `invalidate` push.
     Invalidate,
     /// A `merge` push.
@@ -174,24 +175,19 @@ impl Watchers {
         }
     }
 
-    /// Queues `frame` to every watcher of `context` matching `params` and,
-    /// for an entry with an audience, watched by `user`; returns how many
-    /// matched.
-    pub(crate) fn deliver(
-        &self,
-        context: &str,
-        (params, user): (Option<&Params>, Option<&str>),
-        frame: &Utf8Bytes,
-        push: Push,
-    ) -> usize {
+    /// Queues `frame` to every watcher of `context` that `scope` reaches
+    /// (matching its params and, for an entry with an audience, watched by
+    /// its user); returns how many it reached.
+    pub(crate) fn deliver(&self, context: &str, scope: &Scope, frame: &Utf8Bytes) -> usize {
         let Some(watchers) = self.contexts.get(context) else {
             return 0;
         };
-        match user {
-            None => watchers.for_each_match(params, |watch| watch.deliver(frame, push)),
+        let push = if scope.merge { Push::Merge } else { Push::Invalidate };
+        match &scope.user {
+            None => watchers.for_each_match(scope.params.as_ref(), |watch| watch.deliver(frame, push)),
             Some(user) => {
-                let scope = indexed(params.cloned().unwrap_or_default(), Some(user));
-                watchers.for_each_match(Some(&scope), |watch| watch.deliver(frame, push))
+                let audience = indexed(scope.params.clone().unwrap_or_default(), Some(user));
+                watchers.for_each_match(Some(&audience), |watch| watch.deliver(frame, push))
             }
         }
     }
@@ -226,6 +222,14 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    fn scope(params: Option<Params>, user: Option<&str>) -> Scope {
+        Scope {
+            params,
+            user: user.map(str::to_owned),
+            merge: false,
+        }
+    }
+
     fn live(w: &Watchers, conn: ConnId, p: serde_json::Value) -> (Arc<Watch>, OutboxReceiver) {
         let (tx, rx) = outbox(16, 1 << 20, Arc::default());
         let p = params(p);
@@ -242,16 +246,11 @@ mod tests {
         drain(&a);
         drain(&b);
         assert_eq!(
-            w.deliver(
-                "user",
-                (Some(&params(json!({"user_id": 5}))), None),
-                &"x".into(),
-                Push::Invalidate
-            ),
+            w.deliver("user", &scope(Some(params(json!({"user_id": 5}))), None), &"x".into()),
             1
         );
         assert_eq!((drain(&a), drain(&b).len()), (vec!["x".to_owned()], 0));
-        assert_eq!(w.deliver("other", (None, None), &"none".into(), Push::Invalidate), 0);
+        assert_eq!(w.deliver("other", &scope(None, None), &"none".into()), 0);
     }
 
     #[test]
@@ -261,21 +260,15 @@ mod tests {
         let (_bob, bob_rx) = live(&w, 2, json!({"$user": "bob"}));
         drain(&ann_rx);
         drain(&bob_rx);
-        assert_eq!(
-            w.deliver("user", (None, Some("ann")), &"mine".into(), Push::Invalidate),
-            1
-        );
-        assert_eq!(w.deliver("user", (None, None), &"everyone".into(), Push::Invalidate), 2);
+        assert_eq!(w.deliver("user", &scope(None, Some("ann")), &"mine".into()), 1);
+        assert_eq!(w.deliver("user", &scope(None, None), &"everyone".into()), 2);
         assert_eq!(drain(&ann_rx), ["mine", "everyone"]);
         assert_eq!(drain(&bob_rx), ["everyone"]);
         // The socket's user changed: its watch now follows the new user.
         let key = canonical(&params(json!({"$user": "ann"})));
         w.reindex("user", 1, &key, indexed(Params::new(), Some("carl")));
-        assert_eq!(w.deliver("user", (None, Some("ann")), &"x".into(), Push::Invalidate), 0);
-        assert_eq!(
-            w.deliver("user", (None, Some("carl")), &"y".into(), Push::Invalidate),
-            1
-        );
+        assert_eq!(w.deliver("user", &scope(None, Some("ann")), &"x".into()), 0);
+        assert_eq!(w.deliver("user", &scope(None, Some("carl")), &"y".into()), 1);
         drop(ann);
     }
 
@@ -305,7 +298,7 @@ mod tests {
         let (tx, rx) = outbox(16, 1 << 20, Arc::default());
         let p = params(json!({"user_id": 5}));
         let watch = w.watch(&"user".into(), (1, &canonical(&p)), p, tx, || {});
-        w.deliver("user", (None, None), &"early".into(), Push::Invalidate);
+        w.deliver("user", &scope(None, None), &"early".into());
         assert!(drain(&rx).is_empty());
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         let frames = drain(&rx);
@@ -325,7 +318,7 @@ mod tests {
             || {},
         );
         for _ in 0..HELD_BACK + 1 {
-            w.deliver("user", (None, None), &"push".into(), Push::Invalidate);
+            w.deliver("user", &scope(None, None), &"push".into());
         }
         watch.go_live(&ServerFrame::error(None, mizan_protocol::ErrorCode::Internal, "bundle"));
         let frames = drain(&rx);
@@ -343,12 +336,7 @@ mod tests {
         assert!(w.unwatch("user", 1, &key, || lasts += 1));
         assert!(!w.unwatch("user", 1, &key, || lasts += 1));
         assert_eq!(
-            w.deliver(
-                "user",
-                (Some(&params(json!({"user_id": 5}))), None),
-                &"x".into(),
-                Push::Invalidate
-            ),
+            w.deliver("user", &scope(Some(params(json!({"user_id": 5}))), None), &"x".into()),
             1
         );
         assert!(w.unwatch("user", 2, &key, || lasts += 1));

@@ -41,6 +41,44 @@ pub struct Event {
     pub subject: Subject,
     /// The encoded push frame (UTF-8 JSON).
     pub frame: Bytes,
+    /// For a context's event, which watchers it reaches, so that receivers
+    /// match it without decoding the frame (a merge's value may be large).
+    pub scope: Option<Arc<Scope>>,
+}
+
+/// Which watchers of a context an invalidate or merge reaches.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Scope {
+    /// The entry's params (`None`: every watcher of the context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<mizan_protocol::Params>,
+    /// For a per-user context, the only user whose watchers it reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// A merge (data, never coalesced) rather than an invalidation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge: bool,
+}
+
+impl Scope {
+    /// The scope of an invalidate or merge push; `None` for other frames.
+    pub fn of(push: &mizan_protocol::ServerFrame) -> Option<Self> {
+        use mizan_protocol::ServerFrame;
+        match push {
+            ServerFrame::Invalidate(e) => Some(Self {
+                params: e.params.clone(),
+                user: e.user.clone(),
+                merge: false,
+            }),
+            ServerFrame::Merge(e) => Some(Self {
+                params: e.params.clone(),
+                user: e.user.clone(),
+                merge: true,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Where a broker delivers events published by other nodes.

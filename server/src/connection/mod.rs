@@ -17,12 +17,12 @@ mod watches;
 mod writer;
 
 use crate::client_addr::Peer;
-use crate::http::{HttpError, identify};
 use crate::hub::ConnId;
 use crate::limits::Refused;
 use crate::metrics::Refusal;
 use crate::node::Node;
 use crate::outbox::{Outbox, outbox};
+use crate::refusal::{HttpError, identify};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;

@@ -1,9 +1,9 @@
 //! `POST {base}/call/{fn}` and `POST {base}/fetch/{context}`: the same
 //! functions and bundles as the socket's `call` and `fetch`.
 
-use super::HttpError;
 use super::request::ApiRequest;
 use crate::node::Node;
+use crate::refusal::HttpError;
 use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};

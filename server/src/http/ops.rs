@@ -1,11 +1,11 @@
 //! The operational endpoints: health, readiness, metrics, the manifest.
 
 use super::api::json_response;
-use super::{HttpError, identify, refused};
 use crate::client_addr::Peer;
 use crate::config::ManifestAccess;
 use crate::metrics::Refusal;
 use crate::node::Node;
+use crate::refusal::{HttpError, identify, refused};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -5,10 +5,10 @@
 //! rate (429), and the body: within `http_body_timeout` (408),
 //! `max_frame_bytes` (413) and `max_json_depth` (413), a JSON object (400).
 
-use super::{HttpError, identify, refused};
 use crate::client_addr::Peer;
 use crate::metrics::Refusal;
 use crate::node::{InFlight, Node};
+use crate::refusal::{HttpError, identify, refused};
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header};

@@ -11,7 +11,7 @@ pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     attempt: u32,
-    rng: u64,
+    rng: fastrand::Rng,
 }
 
 impl Backoff {
@@ -23,7 +23,7 @@ impl Backoff {
             min,
             max: max.max(min),
             attempt: 0,
-            rng: seed(),
+            rng: fastrand::Rng::new(),
         }
     }
 
@@ -36,31 +36,13 @@ impl Backoff {
         self.attempt = self.attempt.saturating_add(1);
         let half = ceiling / 2;
         let spread = u64::try_from((ceiling - half).as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(self.random() % spread.saturating_add(1))
+        half + Duration::from_nanos(self.rng.u64(0..=spread))
     }
 
     /// Back to the shortest delay (after a successful connection).
     pub(crate) fn reset(&mut self) {
         self.attempt = 0;
     }
-
-    /// xorshift64*: plenty for jitter, no dependency.
-    fn random(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
-/// A per-process random, non-zero seed (std's random hash keys).
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x9E37_79B9_7F4A_7C15);
-    h.finish() | 1
 }
 
 #[cfg(test)]

@@ -127,14 +127,14 @@ impl Publisher {
         if notice {
             pipe.cmd("PUBLISH")
                 .arg(&self.control)
-                .arg(wire::encode(&origin, wire::RESYNC_NOTICE))
+                .arg(wire::encode_notice(&origin, wire::RESYNC_NOTICE))
                 .ignore();
         }
         let count = self.batch.len() as u64;
         for event in self.batch.drain(..) {
             pipe.cmd("PUBLISH")
                 .arg(wire::channel_name(&self.shared.config.prefix, &event.subject))
-                .arg(wire::encode(&origin, &event.frame))
+                .arg(wire::encode(&origin, event.scope.as_deref(), &event.frame))
                 .ignore();
         }
         let Some(conn) = self.conn.as_mut() else {
@@ -165,7 +165,7 @@ impl Publisher {
         let Some(conn) = self.conn.as_mut() else { return };
         let limit = self.shared.config.command_timeout;
         let result = if notice {
-            let payload = wire::encode(&origin, wire::RESYNC_NOTICE);
+            let payload = wire::encode_notice(&origin, wire::RESYNC_NOTICE);
             within(
                 limit,
                 ::redis::cmd("PUBLISH").arg(&self.control).arg(payload).exec_async(conn),

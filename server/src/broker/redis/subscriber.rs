@@ -240,7 +240,7 @@ impl Subscriber {
     /// One message from Redis.
     fn handle(&mut self, message: &::redis::Msg) {
         let channel = message.get_channel_name();
-        let Ok((origin, frame)) = wire::decode(message.get_payload_bytes()) else {
+        let Ok((origin, rest)) = wire::decode(message.get_payload_bytes()) else {
             tracing::debug!(channel, "ignored a Redis message that is not a Mizan envelope");
             return;
         };
@@ -249,7 +249,7 @@ impl Subscriber {
             return;
         }
         if channel == self.control {
-            if frame == wire::RESYNC_NOTICE {
+            if rest == wire::RESYNC_NOTICE {
                 tracing::info!(origin, "another node lost events: resyncing watchers");
                 self.request_resync();
             }
@@ -261,10 +261,12 @@ impl Subscriber {
         let Some(inbox) = self.shared.inbox.get().cloned() else {
             return;
         };
+        let (scope, frame) = wire::split_event(rest);
         let event = Event {
             origin: self.origin(origin),
             subject,
             frame: Bytes::copy_from_slice(frame),
+            scope: scope.map(Arc::new),
         };
         self.shared.received.fetch_add(1, Ordering::Relaxed);
         inbox.deliver(event);

@@ -6,11 +6,13 @@
 //! one Redis under different prefixes. `{prefix}:ctl` carries the brokers'
 //! own notices ("I lost events: refetch").
 //!
-//! A message is the origin node's id, a newline, and the frame bytes
-//! unchanged: receivers hand the frame on without re-encoding it, and drop
-//! their own echoes by the origin.
+//! A message is the origin node's id, a newline, the event's scope (compact
+//! JSON, empty for a topic's message), a newline, and the frame bytes
+//! unchanged: receivers hand the frame on without re-encoding it, match a
+//! context's event by its scope without decoding the frame, and drop their
+//! own echoes by the origin. A notice is the origin, a newline, the notice.
 
-use crate::broker::Subject;
+use crate::broker::{Scope, Subject};
 
 /// The Redis channel of `subject` under `prefix`.
 pub(crate) fn channel_name(prefix: &str, subject: &Subject) -> String {
@@ -42,12 +44,22 @@ pub(crate) fn envelope_origin(node: &str) -> String {
     node.replace('\n', "_")
 }
 
-/// `origin` + `\n` + `frame`. `origin` must not contain a newline
-/// (see [`envelope_origin`]).
-pub(crate) fn encode(origin: &str, frame: &[u8]) -> Vec<u8> {
+/// `origin` + `\n` + `notice`. `origin` must not contain a newline (see
+/// [`envelope_origin`]).
+pub(crate) fn encode_notice(origin: &str, notice: &[u8]) -> Vec<u8> {
     debug_assert!(!origin.contains('\n'), "origin {origin:?} contains a newline");
-    let mut payload = Vec::with_capacity(origin.len() + 1 + frame.len());
+    let mut payload = Vec::with_capacity(origin.len() + 1 + notice.len());
     payload.extend_from_slice(origin.as_bytes());
+    payload.push(b'\n');
+    payload.extend_from_slice(notice);
+    payload
+}
+
+/// `origin` + `\n` + the scope's JSON (none for a topic) + `\n` + `frame`.
+/// Compact JSON holds no raw newline, so the scope line ends at the first.
+pub(crate) fn encode(origin: &str, scope: Option<&Scope>, frame: &[u8]) -> Vec<u8> {
+    let scope = scope.map(|s| serde_json::to_vec(s).expect("a scope always encodes"));
+    let mut payload = encode_notice(origin, scope.as_deref().unwrap_or_default());
     payload.push(b'\n');
     payload.extend_from_slice(frame);
     payload
@@ -62,7 +74,8 @@ pub(crate) enum EnvelopeError {
     BadOrigin,
 }
 
-/// Splits a payload into its origin and frame. Never panics.
+/// Splits a payload into its origin and the rest (a notice, or an event's
+/// scope line and frame: see [`split_event`]). Never panics.
 pub(crate) fn decode(payload: &[u8]) -> Result<(&str, &[u8]), EnvelopeError> {
     let at = payload
         .iter()
@@ -73,6 +86,15 @@ pub(crate) fn decode(payload: &[u8]) -> Result<(&str, &[u8]), EnvelopeError> {
         return Err(EnvelopeError::BadOrigin);
     }
     Ok((origin, &payload[at + 1..]))
+}
+
+/// An event's scope (`None`: none was sent, or it is unreadable, so the
+/// receiver reads the frame) and its frame. Never panics.
+pub(crate) fn split_event(rest: &[u8]) -> (Option<Scope>, &[u8]) {
+    match rest.iter().position(|&b| b == b'\n') {
+        Some(at) => (serde_json::from_slice(&rest[..at]).ok(), &rest[at + 1..]),
+        None => (None, rest),
+    }
 }
 
 #[cfg(test)]
@@ -98,9 +120,19 @@ mod tests {
     #[test]
     fn envelopes_round_trip_and_keep_the_frame_bytes() {
         let frame = br#"{"type":"message","topic":"chat:x","data":{"text":"a\nb"}}"#;
-        let payload = encode("0123456789abcdef", frame);
-        assert_eq!(decode(&payload), Ok(("0123456789abcdef", &frame[..])));
-        assert_eq!(decode(&encode("n", b"")), Ok(("n", &b""[..])));
+        let payload = encode("0123456789abcdef", None, frame);
+        let (origin, rest) = decode(&payload).unwrap();
+        assert_eq!(origin, "0123456789abcdef");
+        assert_eq!(split_event(rest), (None, &frame[..]));
+        let scope = Scope {
+            params: serde_json::json!({"user_id": 5, "s": "a\nb"}).as_object().cloned(),
+            user: Some("ann".into()),
+            merge: true,
+        };
+        let payload = encode("n", Some(&scope), b"{}");
+        let (_, rest) = decode(&payload).unwrap();
+        assert_eq!(split_event(rest), (Some(scope), &b"{}"[..]));
+        assert_eq!(decode(&encode_notice("n", RESYNC_NOTICE)), Ok(("n", RESYNC_NOTICE)));
     }
 
     #[test]
@@ -114,13 +146,15 @@ mod tests {
     #[test]
     fn origins_with_newlines_are_made_safe() {
         let origin = envelope_origin("a\nb");
-        assert_eq!(decode(&encode(&origin, b"x")), Ok(("a_b", &b"x"[..])));
+        assert_eq!(decode(&encode_notice(&origin, b"x")), Ok(("a_b", &b"x"[..])));
     }
 
     proptest! {
         #[test]
         fn decode_never_panics(payload in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode(&payload);
+            if let Ok((_, rest)) = decode(&payload) {
+                let _ = split_event(rest);
+            }
         }
 
         #[test]
@@ -128,7 +162,7 @@ mod tests {
             origin in "[^\n]{1,40}",
             frame in proptest::collection::vec(any::<u8>(), 0..256),
         ) {
-            let payload = encode(&origin, &frame);
+            let payload = encode_notice(&origin, &frame);
             prop_assert_eq!(decode(&payload), Ok((origin.as_str(), frame.as_slice())));
         }
     }

@@ -1,0 +1,71 @@
+//! The call pipeline and bundles, shared by WebSocket and HTTP.
+
+use super::Node;
+use crate::eager::panic_text;
+use futures_util::FutureExt;
+use mizan_channels::{Cx, Error};
+use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload, ServerFrame};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+/// A successful call: its result and what it affected.
+pub(crate) struct CallOutcome {
+    pub(crate) result: Payload,
+    pub(crate) invalidate: Vec<InvalidateEntry>,
+    pub(crate) merge: Vec<MergeEntry>,
+}
+
+impl Node {
+    /// Runs function `name` (lookup, access check, args, handler with
+    /// panics caught), then publishes what it affects to every matching
+    /// watcher on every node.
+    pub(crate) async fn call(&self, cx: Cx, name: &str, args: &Payload) -> Result<CallOutcome, Error> {
+        let function = self
+            .registry
+            .function(name)
+            .ok_or_else(|| Error::not_found(format!("unknown function `{}`", mizan_protocol::quote(name))))?;
+        let caller = cx.user().map(|u| u.id.clone());
+        let started = std::time::Instant::now();
+        let result = self.guarded(name, function.call(cx, args)).await;
+        self.metrics.call(name, started.elapsed());
+        let result = result?;
+        let (invalidate, merge) = match self.registry.effects(name) {
+            Some(effects) if !effects.is_empty() => effects.entries(args, &result, caller.as_deref()),
+            _ => (Vec::new(), Vec::new()),
+        };
+        for entry in &invalidate {
+            self.publish_context(&entry.context, &ServerFrame::Invalidate(entry.clone()));
+        }
+        for entry in &merge {
+            self.publish_context(&entry.context, &ServerFrame::Merge(entry.clone()));
+        }
+        Ok(CallOutcome {
+            result,
+            invalidate,
+            merge,
+        })
+    }
+
+    /// Computes the bundle of `context` for `params`, panics caught.
+    pub(crate) async fn bundle(&self, cx: Cx, context: &str, params: &Params) -> Result<Payload, Error> {
+        self.guarded(context, self.registry.bundle(cx, context, params)).await
+    }
+
+    /// Runs a handler's future: a panic becomes an `internal` error, a run
+    /// longer than the configured timeout an `internal` "timed out", and
+    /// internal errors are logged (their text never reaches the client).
+    pub(crate) async fn guarded<T>(&self, what: &str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let limit = self.config.handler_timeout;
+        let result = match tokio::time::timeout(limit, AssertUnwindSafe(fut).catch_unwind()).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Err(Error::internal(format!("handler panicked: {}", panic_text(&*panic)))),
+            Err(_) => Err(Error::timeout(limit)),
+        };
+        if let Err(e) = &result
+            && e.code() == mizan_protocol::ErrorCode::Internal
+        {
+            tracing::error!(target: "mizan::handler", handler = what, error = %e, "handler failed");
+        }
+        result
+    }
+}

@@ -1,0 +1,131 @@
+//! A node: the state every connection and request shares, and the
+//! operations both transports use.
+//!
+//! - `mod.rs`: [`Node`], building it, request contexts, metrics rendering.
+//! - `call.rs`: the call pipeline (lookup, access, handler, effects) and
+//!   bundles, with panics and timeouts contained.
+//! - `publish.rs`: local delivery and the broker, for topics and contexts;
+//!   watching and joining.
+//! - `in_flight.rs`: counting requests in progress, for draining.
+//! - `inbox.rs`: other nodes' events, delivered here.
+
+mod call;
+mod in_flight;
+mod inbox;
+mod publish;
+
+pub(crate) use in_flight::InFlight;
+
+use crate::auth::Authenticator;
+use crate::broker::Broker;
+use crate::client_addr::ClientAddresses;
+use crate::config::ServerConfig;
+use crate::eager::Eager;
+use crate::hub::{ConnId, Hub};
+use crate::limits::{Connections, NodeLimits};
+use crate::metrics::{Gauges, Metrics};
+use crate::outbox::Outbox;
+use crate::watchers::Watchers;
+use mizan_channels::{AppState, Cx, Registry, User};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One node: its registry, hub, broker and settings.
+pub(crate) struct Node {
+    pub(crate) id: Arc<str>,
+    pub(crate) registry: Registry,
+    pub(crate) hub: Hub,
+    pub(crate) watchers: Watchers,
+    pub(crate) broker: Arc<dyn Broker>,
+    pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) connections: Arc<Connections>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Every open socket's outbox, for draining at shutdown.
+    pub(crate) sockets: dashmap::DashMap<ConnId, Outbox>,
+    /// Set when shutdown begins: upgrades are refused, `/readyz` fails.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
+    /// Requests in progress (see [`InFlight`]).
+    in_flight: AtomicU64,
+    /// The last handler run ended.
+    idle: tokio::sync::Notify,
+    /// Rates, budgets and connection ceilings shared by every socket.
+    pub(crate) limits: NodeLimits,
+    /// How a request's client address is found.
+    pub(crate) client_addresses: ClientAddresses,
+    /// Where request work runs (see `eager.rs`).
+    pub(crate) eager: Eager,
+    pub(crate) config: ServerConfig,
+    /// The manifest's JSON text, built once.
+    pub(crate) manifest: String,
+    state: AppState,
+    next_conn: AtomicU64,
+}
+
+impl Node {
+    /// Builds the node and attaches it to its broker; an error names a
+    /// setting that cannot be used.
+    pub(crate) fn start(
+        registry: Registry,
+        broker: Arc<dyn Broker>,
+        auth: Arc<dyn Authenticator>,
+        config: ServerConfig,
+        state: AppState,
+    ) -> Result<Arc<Self>, String> {
+        let client_addresses = ClientAddresses::new(&config.trusted_proxies, &config.client_address_header)?;
+        let metrics: Arc<Metrics> = Arc::default();
+        let node = Arc::new(Self {
+            manifest: registry.manifest().to_json(),
+            id: random_id().into(),
+            registry,
+            hub: Hub::default(),
+            watchers: Watchers::default(),
+            broker,
+            auth,
+            connections: Arc::default(),
+            eager: Eager::new(Arc::clone(&metrics)),
+            metrics,
+            sockets: dashmap::DashMap::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            idle: tokio::sync::Notify::new(),
+            limits: NodeLimits::new(&config),
+            client_addresses,
+            config,
+            state,
+            next_conn: AtomicU64::new(1),
+        });
+        let inbox = Arc::new(inbox::NodeInbox::new(&node));
+        node.broker.attach(Arc::clone(&node.id), inbox);
+        Ok(node)
+    }
+
+    /// A fresh connection id on this node.
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A request context for `user` on this node.
+    pub(crate) fn cx(&self, user: Option<Arc<User>>) -> Cx {
+        Cx::new(Arc::clone(&self.id))
+            .with_user(user)
+            .with_state(self.state.clone())
+    }
+}
+
+impl Node {
+    /// The metrics, with gauges read now.
+    pub(crate) fn render_metrics(&self) -> String {
+        self.metrics.render(&Gauges {
+            connections: self.connections.total(),
+            topics: self.hub.topic_count(),
+            watchers: self.watchers.count(),
+            draining: self.draining.load(Ordering::Acquire),
+            broker: self.broker.stats(),
+        })
+    }
+}
+
+/// A random 16-hex-digit id.
+fn random_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
