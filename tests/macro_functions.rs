@@ -205,11 +205,12 @@ fn context_affects_and_merge_are_as_declared() {
     assert_eq!(names(user.param_names()), ["user_id"]);
     assert_eq!(names(user.slots()), ["user_profile", "user_settings"]);
 
-    let args = payload(json!({"user_id": 5, "name": "Ann"}));
-    let (invalidate, _) = registry
-        .effects("update_profile")
-        .unwrap()
-        .entries(&args, &Payload::empty_object(), None);
+    let args = json!({"user_id": 5, "name": "Ann"});
+    let (invalidate, _) =
+        registry
+            .effects("update_profile")
+            .unwrap()
+            .entries(args.as_object().unwrap(), &Payload::empty_object(), None);
     assert_eq!(
         serde_json::to_value(&invalidate).unwrap(),
         json!([{"context": "user", "params": {"user_id": 5}}])
@@ -266,7 +267,12 @@ fn args_schema_is_named_after_the_fn() {
 async fn calling_a_declared_function_runs_the_fn() {
     let registry = registry();
     let cx = Cx::new("n");
-    let call = |name: &str, args: serde_json::Value| registry.function(name).unwrap().call(cx.clone(), &payload(args));
+    let call = |name: &str, args: serde_json::Value| {
+        registry
+            .function(name)
+            .unwrap()
+            .call(cx.clone(), mizan::Args::Text(&payload(args)))
+    };
 
     let out = call("user_profile", json!({"user_id": 7})).await.unwrap();
     assert_eq!(
@@ -289,8 +295,12 @@ async fn calling_a_declared_function_runs_the_fn() {
 #[tokio::test]
 async fn bad_args_are_invalid_args() {
     let registry = registry();
-    let call =
-        |name: &str, args: serde_json::Value| registry.function(name).unwrap().call(Cx::new("n"), &payload(args));
+    let call = |name: &str, args: serde_json::Value| {
+        registry
+            .function(name)
+            .unwrap()
+            .call(Cx::new("n"), mizan::Args::Text(&payload(args)))
+    };
     let err = call("update_profile", json!({"user_id": "seven", "name": "x"}))
         .await
         .unwrap_err();
@@ -309,12 +319,18 @@ async fn access_is_checked_before_the_fn_runs() {
     let function = |name: &str| registry.function(name).unwrap();
 
     let err = function("rename_user")
-        .call(Cx::new("n"), &payload(json!({"user_id": 1, "name": "x"})))
+        .call(
+            Cx::new("n"),
+            mizan::Args::Text(&payload(json!({"user_id": 1, "name": "x"}))),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Unauthenticated);
     let out = function("rename_user")
-        .call(alice.clone(), &payload(json!({"user_id": 1, "name": "ann"})))
+        .call(
+            alice.clone(),
+            mizan::Args::Text(&payload(json!({"user_id": 1, "name": "ann"}))),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -323,18 +339,21 @@ async fn access_is_checked_before_the_fn_runs() {
     );
 
     let err = function("staff_report")
-        .call(alice.clone(), &payload(json!({})))
+        .call(alice.clone(), mizan::Args::Text(&payload(json!({}))))
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Forbidden);
 
     let note = function("owner_note");
     let err = note
-        .call(alice.clone(), &payload(json!({"owner": "bob"})))
+        .call(alice.clone(), mizan::Args::Text(&payload(json!({"owner": "bob"}))))
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Forbidden);
-    let out = note.call(alice, &payload(json!({"owner": "alice"}))).await.unwrap();
+    let out = note
+        .call(alice, mizan::Args::Text(&payload(json!({"owner": "alice"}))))
+        .await
+        .unwrap();
     assert_eq!(out.get(), r#""note of alice""#);
 }
 

@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 fn resolve(c: &mut Criterion) {
     let registry = user_registry();
-    let args = Payload::from_json(r#"{"user_id":5,"name":"Ann"}"#).unwrap();
+    let args: Params = serde_json::from_str(r#"{"user_id":5,"name":"Ann"}"#).unwrap();
     let output = Payload::from_json(r#"{"user_id":5,"name":"Ann"}"#).unwrap();
     let mut group = c.benchmark_group("resolve");
     for function in ["update_profile", "clear_all", "rename_user"] {

@@ -4,7 +4,7 @@ use crate::BoxFuture;
 use crate::access::Access;
 use crate::cx::Cx;
 use crate::error::Error;
-use crate::function::decode_args;
+use crate::function::{Args, decode_args};
 use mizan_protocol::Payload;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
@@ -136,7 +136,7 @@ impl ChannelEntry {
                 false => serde_json::Value::Null,
             };
             let checked = join_access.check(cx.user(), &json);
-            let params: Result<C::Params, Error> = decode_args(C::NAME, params);
+            let params: Result<C::Params, Error> = decode_args(C::NAME, Args::Text(params));
             let channel = Arc::clone(&joiner);
             Box::pin(async move {
                 checked?;
@@ -155,7 +155,7 @@ impl ChannelEntry {
             })
         };
         let receive = move |cx: Cx, sub: &Subscription, data: &Payload| -> BoxFuture<Result<Option<Payload>, Error>> {
-            let message: Result<C::ClientMessage, Error> = decode_args(C::NAME, data);
+            let message: Result<C::ClientMessage, Error> = decode_args(C::NAME, Args::Text(data));
             let params = Arc::clone(&sub.params);
             let channel = Arc::clone(&channel);
             Box::pin(async move {

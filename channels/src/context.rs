@@ -3,11 +3,10 @@
 
 use crate::cx::Cx;
 use crate::error::{BuildError, Error};
-use crate::function::Function;
+use crate::function::{Args, Function};
 use futures_util::future::try_join_all;
 use mizan_protocol::{Params, Payload};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 /// The context that takes no params, fetched once per page.
 pub const GLOBAL: &str = "global";
@@ -60,20 +59,16 @@ impl Context {
         params: &Params,
     ) -> Result<Payload, Error> {
         self.check_params(params)?;
-        let calls = self
-            .slots
-            .iter()
-            .map(|slot| functions[slot].call(cx.clone(), &slot_args(&functions[slot], params)));
+        // Each slot's args are handed over parsed (never written out and
+        // read back); each output is copied into the bundle as the text it
+        // was encoded to, without being parsed again.
+        let calls = self.slots.iter().map(|slot| {
+            let function = &functions[slot];
+            function.call(cx.clone(), Args::Parsed(&slot_args(function, params)))
+        });
         let values = try_join_all(calls).await?;
-        let mut data = String::from("{");
-        for (i, (slot, value)) in self.slots.iter().zip(&values).enumerate() {
-            if i > 0 {
-                data.push(',');
-            }
-            let _ = write!(data, "\"{slot}\":{}", value.get());
-        }
-        data.push('}');
-        Payload::from_json(&data).map_err(Error::internal)
+        let data = serde_json::value::to_raw_value(&Slots(&self.slots, &values)).map_err(Error::internal)?;
+        Ok(Payload::from(data))
     }
 
     /// Whether `cx`'s user may read this context with `params`: every
@@ -88,7 +83,7 @@ impl Context {
         }
         self.slots
             .iter()
-            .try_for_each(|slot| functions[slot].check_access(cx, &slot_args(&functions[slot], params)))
+            .try_for_each(|slot| functions[slot].check_access(cx, Args::Parsed(&slot_args(&functions[slot], params))))
     }
 
     fn check_params(&self, params: &Params) -> Result<(), Error> {
@@ -124,12 +119,26 @@ impl Context {
 }
 
 /// The args a slot's function is called with: the params it declares.
-fn slot_args(function: &Function, params: &Params) -> Payload {
+fn slot_args(function: &Function, params: &Params) -> serde_json::Value {
     let args: Params = function
         .arg_names()
         .filter_map(|name| params.get(name).map(|v| (name.to_owned(), v.clone())))
         .collect();
-    Payload::from_value(&args).expect("a JSON map always encodes")
+    serde_json::Value::Object(args)
+}
+
+/// A bundle's `{slot: value}`, written from the slots' encoded outputs.
+struct Slots<'a>(&'a [String], &'a [Payload]);
+
+impl serde::Serialize for Slots<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (slot, value) in self.0.iter().zip(self.1) {
+            map.serialize_entry(slot, value)?;
+        }
+        map.end()
+    }
 }
 
 /// Groups context functions into contexts and checks that they agree.

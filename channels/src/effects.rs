@@ -23,8 +23,10 @@ use std::collections::HashMap;
 ///     .affects("user");
 /// let registry = Registry::builder().function(profile).function(update).build().unwrap();
 ///
-/// let args = Payload::from_json(r#"{"user_id":5,"name":"Ann"}"#).unwrap();
-/// let (invalidate, merge) = registry.effects("update_profile").unwrap().entries(&args, &Payload::empty_object(), None);
+/// let effects = registry.effects("update_profile").unwrap();
+/// assert!(effects.needs_args());
+/// let args = serde_json::json!({"user_id": 5, "name": "Ann"});
+/// let (invalidate, merge) = effects.entries(args.as_object().unwrap(), &Payload::empty_object(), None);
 /// assert_eq!(serde_json::to_string(&invalidate).unwrap(), r#"[{"context":"user","params":{"user_id":5}}]"#);
 /// assert!(merge.is_empty());
 /// ```
@@ -55,7 +57,14 @@ impl Effects {
         self.invalidate.is_empty() && self.merge.is_empty()
     }
 
-    /// The entries of one successful call with `args` returning `output`.
+    /// Whether [`entries`](Self::entries) reads the args (some target is
+    /// scoped); when not, the args need not be parsed for it.
+    pub fn needs_args(&self) -> bool {
+        self.scoped
+    }
+
+    /// The entries of one successful call with `args` (parsed; any map
+    /// when [`needs_args`](Self::needs_args) is false) returning `output`.
     ///
     /// `caller` is the id of the calling user. Entries for a per-user
     /// context carry it as their audience, so they reach only that user's
@@ -63,14 +72,10 @@ impl Effects {
     /// is never pushed: it becomes a broad invalidation (no data travels).
     pub fn entries(
         &self,
-        args: &Payload,
+        args: &Params,
         output: &Payload,
         caller: Option<&str>,
     ) -> (Vec<InvalidateEntry>, Vec<MergeEntry>) {
-        let args: Params = match self.scoped {
-            true => args.parse().unwrap_or_default(),
-            false => Params::new(),
-        };
         let audience = |t: &Target| if t.per_user { caller.map(str::to_owned) } else { None };
         let mut invalidate: Vec<InvalidateEntry> = self
             .invalidate
@@ -78,7 +83,7 @@ impl Effects {
             .map(|t| {
                 InvalidateEntry::broad(t.context.clone())
                     .with_function(t.slot.clone())
-                    .with_params(t.params(&args))
+                    .with_params(t.params(args))
                     .for_user(audience(t))
             })
             .collect();
@@ -90,7 +95,7 @@ impl Effects {
             }
             merge.push(
                 MergeEntry::new(t.context.clone(), t.slot.clone().unwrap_or_default(), output.clone())
-                    .with_params(t.params(&args))
+                    .with_params(t.params(args))
                     .for_user(audience(t)),
             );
         }

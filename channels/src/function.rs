@@ -14,7 +14,19 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 
-type Handler = dyn Fn(Cx, &Payload) -> Result<BoxFuture<Result<Payload, Error>>, Error> + Send + Sync;
+type Handler = dyn Fn(Cx, Args<'_>) -> Result<BoxFuture<Result<Payload, Error>>, Error> + Send + Sync;
+
+/// A call's args: the JSON text as received, or already parsed (when the
+/// server needed them parsed anyway, for a custom access predicate or to
+/// scope what the call affects, or when it built them, for a bundle's
+/// slot), so that they are never parsed twice.
+#[derive(Debug, Clone, Copy)]
+pub enum Args<'a> {
+    /// The JSON object as text.
+    Text(&'a Payload),
+    /// The JSON object, parsed.
+    Parsed(&'a serde_json::Value),
+}
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 /// The args of a function that takes none: accepts `{}` (and ignores any
@@ -106,7 +118,7 @@ impl Function {
     {
         let name = name.into();
         let fn_name = name.clone();
-        let handler = move |cx: Cx, args: &Payload| -> Result<BoxFuture<Result<Payload, Error>>, Error> {
+        let handler = move |cx: Cx, args: Args<'_>| -> Result<BoxFuture<Result<Payload, Error>>, Error> {
             let args: A = decode_args(&fn_name, args)?;
             let fut = handler(cx, args);
             Ok(Box::pin(async move {
@@ -235,7 +247,7 @@ impl Function {
     /// Checks access, decodes the args and runs the handler. Access is
     /// checked before the args are decoded, so a caller who may not call the
     /// function learns nothing about its args.
-    pub fn call(&self, cx: Cx, args: &Payload) -> BoxFuture<Result<Payload, Error>> {
+    pub fn call(&self, cx: Cx, args: Args<'_>) -> BoxFuture<Result<Payload, Error>> {
         let started = self.check_access(&cx, args).and_then(|()| (self.handler)(cx, args));
         match started {
             Ok(fut) => fut,
@@ -243,16 +255,27 @@ impl Function {
         }
     }
 
+    /// Whether a call needs its args parsed before it runs (a custom
+    /// access predicate reads them).
+    pub fn needs_parsed_args(&self) -> bool {
+        self.access.needs_args()
+    }
+
     /// Whether `cx`'s user may call it with `args` (its access level),
     /// without running it.
-    pub fn check_access(&self, cx: &Cx, args: &Payload) -> Result<(), Error> {
-        let json = if self.access.needs_args() {
-            args.parse()
-                .map_err(|e| Error::invalid_args(format!("args are not valid JSON: {e}")))?
-        } else {
-            serde_json::Value::Null
-        };
-        self.access.check(cx.user(), &json)
+    pub fn check_access(&self, cx: &Cx, args: Args<'_>) -> Result<(), Error> {
+        if !self.access.needs_args() {
+            return self.access.check(cx.user(), &serde_json::Value::Null);
+        }
+        match args {
+            Args::Parsed(json) => self.access.check(cx.user(), json),
+            Args::Text(text) => {
+                let json = text
+                    .parse()
+                    .map_err(|e| Error::invalid_args(format!("args are not valid JSON: {e}")))?;
+                self.access.check(cx.user(), &json)
+            }
+        }
     }
 }
 
@@ -290,14 +313,21 @@ fn args_of<A: JsonSchema>() -> Vec<Arg> {
     args
 }
 
-/// Decodes a JSON object into `T`, naming the failing path in the error.
-pub(crate) fn decode_args<T: DeserializeOwned>(what: &str, json: &Payload) -> Result<T, Error> {
+/// Decodes args into `T`, naming the failing path in the error.
+pub(crate) fn decode_args<T: DeserializeOwned>(what: &str, args: Args<'_>) -> Result<T, Error> {
     // The plain decoder first: tracking the path costs on every call, and
     // is only needed to explain a failure.
-    if let Ok(value) = serde_json::from_str(json.get()) {
-        return Ok(value);
-    }
-    let mut de = serde_json::Deserializer::from_str(json.get());
+    let text = match args {
+        Args::Text(text) => match serde_json::from_str(text.get()) {
+            Ok(value) => return Ok(value),
+            Err(_) => std::borrow::Cow::Borrowed(text.get()),
+        },
+        Args::Parsed(json) => match T::deserialize(json) {
+            Ok(value) => return Ok(value),
+            Err(_) => std::borrow::Cow::Owned(json.to_string()),
+        },
+    };
+    let mut de = serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let reason = mizan_protocol::without_position(&e.into_inner().to_string()).to_owned();

@@ -67,7 +67,7 @@ pub use context::{Context, GLOBAL};
 pub use cx::{AppState, Cx};
 pub use effects::Effects;
 pub use error::{BuildError, Error};
-pub use function::{Function, FunctionDecl, NoArgs};
+pub use function::{Args, Function, FunctionDecl, NoArgs};
 pub use mizan_protocol as protocol;
 pub use registry::{Registry, RegistryBuilder};
 pub use user::User;

@@ -3,7 +3,7 @@
 use super::Node;
 use crate::eager::panic_text;
 use futures_util::FutureExt;
-use mizan_channels::{Cx, Error};
+use mizan_channels::{Args, Cx, Effects, Error};
 use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload, ServerFrame};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -25,13 +25,31 @@ impl Node {
             .function(name)
             .ok_or_else(|| Error::not_found(format!("unknown function `{}`", mizan_protocol::quote(name))))?;
         let caller = cx.user().map(|u| u.id.clone());
+        let effects = self.registry.effects(name).filter(|e| !e.is_empty());
+        // Parsed once, when anything needs them parsed (a custom predicate,
+        // scoped effects); the handler decodes from the parsed form then.
+        let parsed = match function.needs_parsed_args() || effects.is_some_and(Effects::needs_args) {
+            true => Some(
+                args.parse::<serde_json::Value>()
+                    .map_err(|e| Error::invalid_args(format!("args are not valid JSON: {e}")))?,
+            ),
+            false => None,
+        };
+        let call_args = parsed.as_ref().map_or(Args::Text(args), Args::Parsed);
         let started = std::time::Instant::now();
-        let result = self.guarded(name, function.call(cx, args)).await;
+        let result = self.guarded(name, function.call(cx, call_args)).await;
         self.metrics.call(name, started.elapsed());
         let result = result?;
-        let (invalidate, merge) = match self.registry.effects(name) {
-            Some(effects) if !effects.is_empty() => effects.entries(args, &result, caller.as_deref()),
-            _ => (Vec::new(), Vec::new()),
+        let no_args = Params::new();
+        let (invalidate, merge) = match effects {
+            Some(effects) => {
+                let args = parsed
+                    .as_ref()
+                    .and_then(serde_json::Value::as_object)
+                    .unwrap_or(&no_args);
+                effects.entries(args, &result, caller.as_deref())
+            }
+            None => (Vec::new(), Vec::new()),
         };
         for entry in &invalidate {
             self.publish_context(&entry.context, &ServerFrame::Invalidate(entry.clone()));
