@@ -3,11 +3,11 @@
 //! own. Each is killed when its handle is dropped.
 
 use anyhow::{Context, bail};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a process may take to start.
 const START: Duration = Duration::from_secs(30);
@@ -136,92 +136,7 @@ pub fn beside_me(relative: &str) -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
-/// A free loopback port (free when this returns; good enough for a server
-/// that cannot bind port 0 itself).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A `redis-server` on a free loopback port, without persistence.
-#[derive(Debug)]
-pub struct Redis {
-    /// Its port.
-    pub port: u16,
-    child: Child,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Redis {
-    /// Starts `binary` and waits until it answers `PING`.
-    pub fn start(binary: &str) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot run `{binary}` (apt-get install redis-server)"))?;
-        let redis = Self { port, child };
-        let deadline = Instant::now() + START;
-        while redis.command(&["PING"]).ok().as_deref() != Some("+PONG") {
-            if Instant::now() > deadline {
-                bail!("redis-server did not answer on port {port}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(redis)
-    }
-
-    /// `redis://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Runs a command; returns the reply's first line (enough for `PING`
-    /// and integer replies).
-    pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
-        Ok(self.reply_lines(args, 1)?.pop().unwrap_or_default())
-    }
-
-    /// How many connections (nodes) subscribe to `channel`.
-    pub fn numsub(&self, channel: &str) -> anyhow::Result<u64> {
-        // *2 / $len / channel / :count
-        let lines = self.reply_lines(&["PUBSUB", "NUMSUB", channel], 4)?;
-        let last = lines.last().map(String::as_str).unwrap_or_default();
-        last.strip_prefix(':')
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("unexpected NUMSUB reply {lines:?}"))
-    }
-
-    /// Sends one command and reads `count` reply lines.
-    fn reply_lines(&self, args: &[&str], count: usize) -> std::io::Result<Vec<String>> {
-        let stream = TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(2))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut request = format!("*{}\r\n", args.len());
-        for arg in args {
-            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-        (&stream).write_all(request.as_bytes())?;
-        let mut reader = BufReader::new(stream);
-        let mut lines = Vec::with_capacity(count);
-        for _ in 0..count {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            lines.push(line.trim_end().to_owned());
-        }
-        Ok(lines)
-    }
-}
+pub use mizan_testkit::{Redis, free_port};
 
 #[cfg(test)]
 mod tests {

@@ -51,7 +51,7 @@ impl Step {
     /// runs the step against it, and stops it.
     pub(crate) async fn run(&self, kind: Kind, programs: &Programs, redis_server: &str) -> anyhow::Result<Outcome> {
         if let Scenario::CrossNode(fanout) = &self.scenario {
-            let redis = Redis::start(redis_server)?;
+            let redis = Redis::try_start(redis_server).map_err(anyhow::Error::msg)?;
             let a = programs.start(kind, Some(&redis))?;
             let b = programs.start(kind, Some(&redis))?;
             let cpu = Cpu(vec![&a, &b]);

@@ -121,7 +121,7 @@ impl Programs {
                     "Django Channels is not installed: run bench/peers/install"
                 );
                 let mut command = Command::new(run);
-                command.arg(free_port()?.to_string());
+                command.arg(free_port().to_string());
                 command
             }
         };
