@@ -13,27 +13,6 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use serde_json::{Map, Value};
 
-static CLIENT_TYPES: [&str; 8] = [
-    "auth",
-    "call",
-    "fetch",
-    "watch",
-    "unwatch",
-    "subscribe",
-    "send",
-    "unsubscribe",
-];
-static SERVER_TYPES: [&str; 9] = [
-    "hello",
-    "ok",
-    "result",
-    "bundle",
-    "subscribed",
-    "error",
-    "message",
-    "invalidate",
-    "merge",
-];
 static FIELDS: [&str; 22] = [
     "type",
     "id",
@@ -84,8 +63,8 @@ fn json_leaf() -> BoxedStrategy<Value> {
         any::<u64>().prop_map(Value::from),
         decimal(),
         any::<String>().prop_map(Value::String),
-        select(&CLIENT_TYPES[..]).prop_map(Value::from),
-        select(&SERVER_TYPES[..]).prop_map(Value::from),
+        select(&ClientFrame::KINDS[..]).prop_map(Value::from),
+        select(&ServerFrame::KINDS[..]).prop_map(Value::from),
     ]
     .boxed()
 }
@@ -141,8 +120,8 @@ fn any_id() -> BoxedStrategy<Value> {
 
 fn any_type() -> BoxedStrategy<Value> {
     prop_oneof![
-        3 => select(&CLIENT_TYPES[..]).prop_map(Value::from),
-        2 => select(&SERVER_TYPES[..]).prop_map(Value::from),
+        3 => select(&ClientFrame::KINDS[..]).prop_map(Value::from),
+        2 => select(&ServerFrame::KINDS[..]).prop_map(Value::from),
         1 => any::<String>().prop_map(Value::String),
         1 => json_value(),
     ]

@@ -162,6 +162,10 @@ fn replies_and_pushes() -> Vec<(ServerFrame, &'static str)> {
          r#"{"type":"merge","context":"user","slot":"user_profile","params":{"user_id":5},"value":{"user_id":5,"name":"Ada"}}"#),
         (ServerFrame::Merge(merge("user", "user_profile", None, "null")),
          r#"{"type":"merge","context":"user","slot":"user_profile","value":null}"#),
+        (ServerFrame::Unsubscribed { topic: "chat:chat_staff-ops".into(), code: ErrorCode::Forbidden },
+         r#"{"type":"unsubscribed","topic":"chat:chat_staff-ops","code":"forbidden"}"#),
+        (ServerFrame::Unwatched { context: "user".into(), params: params(r#"{"user_id":5}"#), code: ErrorCode::Unauthenticated },
+         r#"{"type":"unwatched","context":"user","params":{"user_id":5},"code":"unauthenticated"}"#),
     ]
 }
 
@@ -196,6 +200,26 @@ fn every_reply_and_push_encodes_exactly_and_round_trips() {
         let back = ServerFrame::decode(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
         assert_eq!(back, frame);
     }
+}
+
+/// `KINDS` (what the metrics count by) names each frame as serde writes
+/// it and as the decoder reads it, and every kind is among the samples.
+#[test]
+fn the_kind_lists_agree_with_the_encoders_and_decoders() {
+    let mut seen = std::collections::BTreeSet::new();
+    for (frame, text) in requests() {
+        let kind = ClientFrame::KINDS[frame.kind_index()];
+        assert!(text.starts_with(&format!(r#"{{"type":"{kind}""#)), "{text}");
+        seen.insert(kind);
+    }
+    assert_eq!(seen.len(), ClientFrame::KINDS.len(), "a request type without a sample");
+    let mut seen = std::collections::BTreeSet::new();
+    for (frame, text) in replies_and_pushes() {
+        let kind = ServerFrame::KINDS[frame.kind_index()];
+        assert!(text.starts_with(&format!(r#"{{"type":"{kind}""#)), "{text}");
+        seen.insert(kind);
+    }
+    assert_eq!(seen.len(), ServerFrame::KINDS.len(), "a frame type without a sample");
 }
 
 #[test]
