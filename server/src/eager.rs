@@ -12,9 +12,11 @@
 //! The risk is a handler that computes for long without awaiting: polled on
 //! a socket's reader, it holds up that socket's other frames while it runs.
 //! So each first poll is timed, and a function, context or channel whose
-//! work ever ran longer than [`INLINE_BUDGET`] in one poll is never polled
-//! inline again: its later requests start in tasks of their own, and a
-//! warning names it once (CPU-heavy work belongs in
+//! work ran longer than [`INLINE_BUDGET`] in [`STRIKES`] first polls in a
+//! row is never polled inline again: its later requests start in tasks of
+//! their own, and a warning names it once. (One long poll proves little: on
+//! a busy machine the thread may have been descheduled in the middle of a
+//! trivial handler; a handler that really computes is slow every time.) (CPU-heavy work belongs in
 //! `tokio::task::spawn_blocking`, as anywhere in async Rust). The heartbeat
 //! does not count the reader's busy time as silence (`connection/mod.rs`).
 //!
@@ -24,17 +26,21 @@
 //! [`contained`]), so the client is answered `internal`.
 
 use crate::metrics::Metrics;
-use dashmap::DashSet;
+use dashmap::{DashMap, DashSet};
 use futures_util::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 /// How long one poll of request work may take on the task that received
-/// it before that kind of work is moved to tasks of its own.
-pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(5);
+/// it; past it, the poll is a strike against that kind of work.
+pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(20);
+
+/// Strikes in a row that move a kind of work to tasks of its own.
+pub(crate) const STRIKES: u8 = 2;
 
 /// What a piece of work is, for the inline budget.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +79,10 @@ impl<'a> Work<'a> {
 /// Which work has proven too slow to poll inline, by kind and name.
 pub(crate) struct Eager {
     slow: [DashSet<String>; 4],
+    /// Strikes in a row of work not (yet) slow, by kind and name.
+    strikes: [DashMap<String, u8>; 4],
+    /// Whether any strike is recorded (so fast polls need not look).
+    striking: AtomicUsize,
     metrics: Arc<Metrics>,
 }
 
@@ -80,8 +90,35 @@ impl Eager {
     pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
         Self {
             slow: Default::default(),
+            strikes: Default::default(),
+            striking: AtomicUsize::new(0),
             metrics,
         }
+    }
+
+    /// Records how long a first poll of `kind` took; true when this makes
+    /// it slow.
+    fn record(&self, kind: Work<'_>, took: Duration) -> bool {
+        let strikes = &self.strikes[kind.index()];
+        if took <= INLINE_BUDGET {
+            if self.striking.load(Ordering::Relaxed) > 0 && strikes.remove(kind.target()).is_some() {
+                self.striking.fetch_sub(1, Ordering::Relaxed);
+            }
+            return false;
+        }
+        let mut count = strikes.entry(kind.target().to_owned()).or_insert_with(|| {
+            self.striking.fetch_add(1, Ordering::Relaxed);
+            0
+        });
+        *count += 1;
+        if *count < STRIKES {
+            return false;
+        }
+        drop(count);
+        if strikes.remove(kind.target()).is_some() {
+            self.striking.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.slow[kind.index()].insert(kind.target().to_owned())
     }
 
     /// Polls `work` once here, unless its kind is known to be slow; if it
@@ -107,7 +144,7 @@ impl Eager {
         let started = Instant::now();
         let pending = work.as_mut().poll(&mut cx).is_pending();
         let took = started.elapsed();
-        if took > INLINE_BUDGET && slow.insert(kind.target().to_owned()) {
+        if self.record(kind, took) {
             tracing::warn!(
                 target = kind.target(),
                 took = ?took,
@@ -143,7 +180,7 @@ pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
 
     fn eager() -> Eager {
         Eager::new(Arc::default())
@@ -169,9 +206,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn work_over_the_budget_is_never_inline_again() {
+    async fn work_over_the_budget_twice_in_a_row_is_never_inline_again() {
         let eager = eager();
-        eager.run(Work::Call("busy"), async { std::thread::sleep(INLINE_BUDGET * 2) });
+        let busy = || async { std::thread::sleep(INLINE_BUDGET * 2) };
+        eager.run(Work::Call("busy"), busy());
+        // One long poll, then a fast one: no verdict, and the count starts
+        // again.
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        eager.run(Work::Call("busy"), async move { flag.store(true, Ordering::Release) });
+        assert!(done.load(Ordering::Acquire), "one strike is not enough");
+        eager.run(Work::Call("busy"), busy());
+        eager.run(Work::Call("busy"), busy());
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
         eager.run(Work::Call("busy"), async move { flag.store(true, Ordering::Release) });
