@@ -20,20 +20,19 @@
 //! `tokio::task::spawn_blocking`, as anywhere in async Rust). The heartbeat
 //! does not count the reader's busy time as silence (`connection/mod.rs`).
 //!
-//! Whatever the work does, a panic in it is contained here (logged and
-//! counted), never unwinding into the socket's reader or leaving a queue
-//! stuck; the callers that owe a reply catch panics themselves first (see
-//! [`contained`]), so the client is answered `internal`.
+//! Whatever the work does, a panic in it is contained by its caller with
+//! [`contained`] (logged and counted in `mizan_panics_total`), which
+//! answers the request `internal`: it never unwinds into the socket's
+//! reader or leaves a queue stuck.
 
 use crate::metrics::Metrics;
 use dashmap::{DashMap, DashSet};
 use futures_util::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one poll of request work may take on the task that received
 /// it; past it, the poll is a strike against that kind of work.
@@ -83,16 +82,17 @@ pub(crate) struct Eager {
     strikes: [DashMap<String, u8>; 4],
     /// Whether any strike is recorded (so fast polls need not look).
     striking: AtomicUsize,
-    metrics: Arc<Metrics>,
+    /// Whether any work is known to be slow (so requests need not look).
+    any_slow: AtomicBool,
 }
 
 impl Eager {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             slow: Default::default(),
             strikes: Default::default(),
             striking: AtomicUsize::new(0),
-            metrics,
+            any_slow: AtomicBool::new(false),
         }
     }
 
@@ -118,33 +118,35 @@ impl Eager {
         if strikes.remove(kind.target()).is_some() {
             self.striking.fetch_sub(1, Ordering::Relaxed);
         }
+        self.any_slow.store(true, Ordering::Relaxed);
         self.slow[kind.index()].insert(kind.target().to_owned())
     }
 
     /// Polls `work` once here, unless its kind is known to be slow; if it
-    /// has not finished, spawns it. A panic in it is logged and counted.
-    pub(crate) fn run(&self, kind: Work<'_>, work: impl Future<Output = ()> + Send + 'static) {
-        let metrics = Arc::clone(&self.metrics);
-        let what = kind.name();
-        let mut work = Box::pin(async move {
-            if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
-                metrics.panicked();
-                tracing::error!(panic = panic_text(&*panic), "{what} work panicked");
+    /// has not finished, spawns it. `kind` names the work; it is only asked
+    /// when some work is known to be slow or this poll was long. Panics are
+    /// the caller's to contain (see [`contained`]): each caller answers
+    /// its request when its work panics.
+    pub(crate) fn run<'k>(&self, kind: impl Fn() -> Work<'k>, work: impl Future<Output = ()> + Send + 'static) {
+        let mut work = Box::pin(work);
+        if self.any_slow.load(Ordering::Relaxed) {
+            let kind = kind();
+            if self.slow[kind.index()].contains(kind.target()) {
+                tokio::spawn(work);
+                return;
             }
-        });
-        let slow = &self.slow[kind.index()];
-        if slow.contains(kind.target()) {
-            tokio::spawn(work);
-            return;
         }
         // A no-op waker is enough: pending work is spawned, and a spawned
         // task is always polled, re-registering its own waker wherever it
-        // waits.
+        // waits. Timed with the TSC (quanta): a system clock read on every
+        // request costs more than many handlers.
         let mut cx = Context::from_waker(Waker::noop());
-        let started = Instant::now();
+        let started = quanta::Instant::now();
         let pending = work.as_mut().poll(&mut cx).is_pending();
         let took = started.elapsed();
-        if self.record(kind, took) {
+        if (took > INLINE_BUDGET || self.striking.load(Ordering::Relaxed) > 0) && self.record(kind(), took) {
+            let kind = kind();
+            let what = kind.name();
             tracing::warn!(
                 target = kind.target(),
                 took = ?took,
@@ -180,10 +182,10 @@ pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
 
     fn eager() -> Eager {
-        Eager::new(Arc::default())
+        Eager::new()
     }
 
     #[tokio::test]
@@ -191,11 +193,11 @@ mod tests {
         let eager = eager();
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
-        eager.run(Work::Call("f"), async move { flag.store(true, Ordering::Release) });
+        eager.run(|| Work::Call("f"), async move { flag.store(true, Ordering::Release) });
         assert!(done.load(Ordering::Acquire), "ready work ran inline");
 
         let (tx, rx) = tokio::sync::oneshot::channel();
-        eager.run(Work::Call("f"), async move {
+        eager.run(|| Work::Call("f"), async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let _ = tx.send(());
         });
@@ -209,32 +211,39 @@ mod tests {
     async fn work_over_the_budget_twice_in_a_row_is_never_inline_again() {
         let eager = eager();
         let busy = || async { std::thread::sleep(INLINE_BUDGET * 2) };
-        eager.run(Work::Call("busy"), busy());
+        eager.run(|| Work::Call("busy"), busy());
         // One long poll, then a fast one: no verdict, and the count starts
         // again.
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
-        eager.run(Work::Call("busy"), async move { flag.store(true, Ordering::Release) });
+        eager.run(
+            || Work::Call("busy"),
+            async move { flag.store(true, Ordering::Release) },
+        );
         assert!(done.load(Ordering::Acquire), "one strike is not enough");
-        eager.run(Work::Call("busy"), busy());
-        eager.run(Work::Call("busy"), busy());
+        eager.run(|| Work::Call("busy"), busy());
+        eager.run(|| Work::Call("busy"), busy());
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
-        eager.run(Work::Call("busy"), async move { flag.store(true, Ordering::Release) });
+        eager.run(
+            || Work::Call("busy"),
+            async move { flag.store(true, Ordering::Release) },
+        );
         assert!(!done.load(Ordering::Acquire), "spawned, not run inline");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(done.load(Ordering::Acquire));
         // Another function, or the same name as another kind, is unaffected.
         let flag = Arc::clone(&done);
         done.store(false, Ordering::Release);
-        eager.run(Work::Bundle("busy"), async move { flag.store(true, Ordering::Release) });
+        eager.run(
+            || Work::Bundle("busy"),
+            async move { flag.store(true, Ordering::Release) },
+        );
         assert!(done.load(Ordering::Acquire));
     }
 
     #[tokio::test]
     async fn a_panic_is_contained() {
-        let eager = eager();
-        eager.run(Work::Call("p"), async { panic!("boom") });
         let r = contained(&Metrics::default(), "x", async { panic!("boom") }).await;
         assert!(r.is_err());
         assert_eq!(panic_text(&"s"), "s");

@@ -50,7 +50,7 @@ impl Serial {
         state.running = true;
         drop(state);
         if start {
-            eager.run(kind, Arc::clone(self).drain(Arc::clone(metrics)));
+            eager.run(|| kind, Arc::clone(self).drain(Arc::clone(metrics)));
         }
         Ok(())
     }
@@ -80,8 +80,7 @@ mod tests {
     use super::*;
 
     fn runner() -> (Eager, Arc<Metrics>) {
-        let metrics = Arc::<Metrics>::default();
-        (Eager::new(Arc::clone(&metrics)), metrics)
+        (Eager::new(), Arc::default())
     }
 
     #[tokio::test]

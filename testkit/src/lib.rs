@@ -239,8 +239,8 @@ impl Resp {
     }
 }
 
-/// A process's output, line by line, kept in memory (the last
-/// [`LOG_LINES`]).
+/// A process's output, line by line, kept in memory (the last 2,000
+/// lines).
 #[derive(Debug, Clone, Default)]
 pub struct Log(Arc<Mutex<Vec<String>>>);
 

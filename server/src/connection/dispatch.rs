@@ -51,7 +51,7 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
         }
         ClientFrame::Call { id, function, args } => {
             let node = &conn.node;
-            let kind = Work::Call(node.registry.function(&function).map_or("", |f| f.name()));
+            let name = node.registry.function(&function).map_or("", |f| f.name());
             let span = tracing::debug_span!("call", function = %function, id = id.get());
             let running = InFlight::start(node);
             let job = Arc::clone(conn);
@@ -75,7 +75,7 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
                 conn.reply(&reply);
                 drop(running);
             };
-            node.eager.run(kind, call.instrument(span));
+            node.eager.run(|| Work::Call(name), call.instrument(span));
         }
         ClientFrame::Fetch { id, context, params } => watches::fetch(conn, id, context, params),
         ClientFrame::Watch { id, context, params } => watches::watch(conn, id, context, params),

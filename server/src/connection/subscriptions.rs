@@ -66,17 +66,24 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
     }
     let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    conn.node.eager.run(Work::Join(entry.name()), async move {
+    let name = entry.name();
+    conn.node.eager.run(|| Work::Join(name), async move {
         let conn = job;
         let _running = running;
         let joined = conn.node.guarded(entry.name(), entry.join(conn.cx(), &params)).await;
-        let reply = match joined.and_then(|subscription| add(&conn, subscription, params, entry)) {
-            Ok(Some(topic)) => ServerFrame::Subscribed {
+        // `add` tells the broker of a new topic: a broker's panic fails
+        // this subscribe, nothing else.
+        let added = contained(&conn.node.metrics, "a subscribe", async {
+            joined.and_then(|subscription| add(&conn, subscription, params, entry))
+        });
+        let reply = match added.await {
+            Ok(Ok(Some(topic))) => ServerFrame::Subscribed {
                 id,
                 topic: topic.to_string(),
             },
-            Ok(None) => return,
-            Err(e) => e.to_frame(Some(id)),
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => e.to_frame(Some(id)),
+            Err(()) => Error::internal("the subscribe panicked").to_frame(Some(id)),
         };
         conn.reply(&reply);
     });

@@ -38,7 +38,9 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
     let kind = bundle_work(conn, &context);
     let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    conn.node.eager.run(kind, async move {
+    // Panics are contained by `bundle` (it runs the context's functions
+    // `guarded`); the rest cannot panic.
+    conn.node.eager.run(|| kind, async move {
         let conn = job;
         let _running = running;
         let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
@@ -118,7 +120,7 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
     };
     let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
-    conn.node.eager.run(Work::Bundle(declared.name()), async move {
+    conn.node.eager.run(|| Work::Bundle(declared.name()), async move {
         let conn = job;
         let _running = running;
         match conn.node.bundle(cx, &context, &params).await {

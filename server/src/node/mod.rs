@@ -82,7 +82,7 @@ impl Node {
             broker,
             auth,
             connections: Arc::default(),
-            eager: Eager::new(Arc::clone(&metrics)),
+            eager: Eager::new(),
             metrics,
             sockets: dashmap::DashMap::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
