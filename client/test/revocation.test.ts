@@ -9,18 +9,17 @@
 // close-codes.test.ts does for close codes.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { WebSocketServer, type WebSocket as ServerSocket } from "ws";
 import type { MizanError } from "../src/index.js";
 import { mintToken } from "./fixture.js";
 import { closeClients, fixtureUrl, freshUserId, newClient, sleep, waitFor } from "./helpers.js";
+import { closeStubs, push, stub } from "./stub-server.js";
 
 type Said = { text: string; user: string | null };
 type UserData = { user_profile: { user_id: number; name: string } };
 
-const stubs: Stub[] = [];
 afterEach(async () => {
   closeClients();
-  for (const s of stubs.splice(0)) await s.close();
+  await closeStubs();
 });
 
 describe("revoked subscriptions (fixture)", () => {
@@ -119,64 +118,6 @@ describe("revoked subscriptions (fixture)", () => {
     await expect(ops.send({ text: "x" })).rejects.toMatchObject({ code: "unauthenticated" });
   });
 });
-
-// ---- a stub server for `unwatched` ------------------------------------------
-
-interface Stub {
-  url: string;
-  /** The server side of each connection, in order. */
-  sockets: ServerSocket[];
-  /** Requests received, by connection. */
-  received: { type: string; id: number; context?: string; params?: Record<string, unknown> }[][];
-  /** Delays the reply to a `fetch` until the returned function is called. */
-  holdFetches: boolean;
-  held: (() => void)[];
-  close(): Promise<void>;
-}
-
-/** Answers `watch` and `fetch` with `{n: <how many bundles so far>}`, `unwatch` with `ok`. */
-async function stub(): Promise<Stub> {
-  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
-  await new Promise<void>((r) => wss.once("listening", () => r()));
-  const address = wss.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  let bundles = 0;
-  const s: Stub = {
-    url: `ws://127.0.0.1:${port}/api/mizan/ws`,
-    sockets: [],
-    received: [],
-    holdFetches: false,
-    held: [],
-    close: () =>
-      new Promise<void>((r) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close(() => r());
-      }),
-  };
-  wss.on("connection", (socket) => {
-    const got: Stub["received"][number] = [];
-    s.sockets.push(socket);
-    s.received.push(got);
-    socket.send(JSON.stringify({ type: "hello", protocol: 1, node: "stub", session: `s${s.sockets.length}`, user: null }));
-    socket.on("message", (raw) => {
-      const f = JSON.parse(String(raw)) as Stub["received"][number];
-      got.push(f);
-      if (f.type === "watch" || f.type === "fetch") {
-        const reply = (): void => {
-          socket.send(JSON.stringify({ type: "bundle", id: f.id, context: f.context, params: f.params, data: { n: ++bundles } }));
-        };
-        if (f.type === "fetch" && s.holdFetches) s.held.push(reply);
-        else reply();
-      } else if (f.type === "unwatch") socket.send(JSON.stringify({ type: "ok", id: f.id }));
-    });
-  });
-  stubs.push(s);
-  return s;
-}
-
-function push(socket: ServerSocket | undefined, frame: Record<string, unknown>): void {
-  socket!.send(JSON.stringify(frame));
-}
 
 describe("dropped watches (stub server)", () => {
   it("shows the reason as an error, keeps the data stale, and does not watch it again after a reconnect", async () => {
