@@ -3,7 +3,8 @@
  * every user of that key, watched while someone uses it, refetched once per
  * burst of invalidations, patched in place by merges. A watch the server
  * drops (`unwatched`, PROTOCOL.md section 3) turns its entry into an error
- * and is not watched again after a reconnect.
+ * and is not watched again after a reconnect. A watch refused
+ * `unauthenticated` is watched again once an `auth` is accepted.
  */
 
 import { MizanError } from "./errors.js";
@@ -105,6 +106,7 @@ export class ContextCache {
     this.kernel = kernel;
     this.options = options;
     kernel.onOpen.add(({ reconnected }) => this.onOpen(reconnected));
+    kernel.onAuthenticated.add(() => this.onAuthenticated());
     kernel.onPush.add((frame) => {
       if (frame.type === "invalidate") this.invalidate(frame);
       else if (frame.type === "merge") this.merge(frame);
@@ -274,6 +276,15 @@ export class ContextCache {
     e.watched = false;
   }
 
+  /** Asks again for what was refused `unauthenticated`: the socket may have a user now. */
+  private onAuthenticated(): void {
+    for (const e of [...this.entries.values()]) {
+      if (e.state.status !== "error" || e.state.error?.code !== "unauthenticated") continue;
+      if (e.inFlight) e.again = true; // the refusal landed, its request is not settled yet
+      else this.refresh(e);
+    }
+  }
+
   private onOpen(reconnected: boolean): void {
     for (const e of [...this.entries.values()]) {
       if (reconnected) e.watched = false; // the old socket's watches died with it
@@ -321,7 +332,9 @@ export class ContextCache {
   private load(e: Entry, type: "watch" | "fetch"): void {
     e.inFlight = true;
     e.again = false;
+    if (e.state.status === "error" && e.state.data === undefined) this.setState(e, LOADING); // asking again
     const generation = e.generation;
+    const authentications = this.kernel.authentications;
     this.kernel
       .request({ type, context: e.context, params: e.params }, this.timeout())
       .then(
@@ -329,7 +342,7 @@ export class ContextCache {
           if (e.generation === generation) this.applyBundle(e, reply);
         },
         (error: unknown) => {
-          if (e.generation === generation) this.applyError(e, type, error);
+          if (e.generation === generation) this.applyError(e, type, error, authentications);
         },
       )
       .finally(() => {
@@ -354,14 +367,16 @@ export class ContextCache {
     this.setState(e, { status: "success", data: same ? old : data, error: undefined, stale: e.again });
   }
 
-  private applyError(e: Entry, type: "watch" | "fetch", error: unknown): void {
+  /** `authentications`: the kernel's count when the request was sent. */
+  private applyError(e: Entry, type: "watch" | "fetch", error: unknown, authentications: number): void {
     const err = error instanceof MizanError ? error : new MizanError("internal", String(error));
-    if (err.code === "disconnected" || err.code === "closed") {
-      // The reconnect watches again (and so refetches); keep what we have.
-      if (type === "watch") e.watched = false;
+    if (type === "watch") e.watched = false; // the server (or the socket) dropped the failed watch
+    // The reconnect watches again (and so refetches); keep what we have.
+    if (err.code === "disconnected" || err.code === "closed") return;
+    if (err.code === "unauthenticated" && this.kernel.authentications !== authentications) {
+      e.again = true; // judged for the identity before an `auth` accepted since: ask again
       return;
     }
-    if (type === "watch") e.watched = false; // the server dropped the failed watch
     this.setState(e, { ...e.state, status: "error", error: err, stale: e.state.data !== undefined });
   }
 

@@ -3,7 +3,8 @@
  * per channel and canonical params, restored after a reconnect, and left
  * after the last user leaves (with the cache's short linger). A join the
  * server revokes (`unsubscribed`, PROTOCOL.md section 3) is forgotten: it is
- * not restored after a reconnect, and its handles say why.
+ * not restored after a reconnect, and its handles say why. A join refused
+ * `unauthenticated` is tried again once an `auth` is accepted.
  */
 
 import { MizanError } from "./errors.js";
@@ -90,6 +91,7 @@ export class Channels {
     this.kernel = kernel;
     this.options = options;
     kernel.onOpen.add(({ reconnected }) => this.onOpen(reconnected));
+    kernel.onAuthenticated.add(() => this.onAuthenticated());
     kernel.onPush.add((frame) => {
       if (frame.type === "message") {
         for (const j of this.joins.values()) {
@@ -174,6 +176,7 @@ export class Channels {
     }
     j.sent = true;
     if (j.state.status !== "joined") this.setState(j, { status: "joining", topic: j.state.topic, error: undefined });
+    const authentications = this.kernel.authentications;
     this.kernel.request({ type: "subscribe", channel: j.channel, params: j.params }).then(
       (reply) => {
         if (reply.type === "subscribed" && this.joins.get(j.key) === j) {
@@ -185,9 +188,20 @@ export class Channels {
         const err = error instanceof MizanError ? error : new MizanError("internal", String(error));
         if (err.code === "disconnected") return; // re-joined on reconnect
         if (this.joins.get(j.key) !== j) return; // left or revoked meanwhile: keep saying so
+        if (err.code === "unauthenticated" && this.kernel.authentications !== authentications && j.refs > 0) {
+          this.subscribe(j); // judged for the identity before an `auth` accepted since: ask again
+          return;
+        }
         this.setState(j, { status: "error", topic: undefined, error: err });
       },
     );
+  }
+
+  /** Joins again what was refused `unauthenticated`: the socket may have a user now. */
+  private onAuthenticated(): void {
+    for (const j of [...this.joins.values()]) {
+      if (j.refs > 0 && !j.sent && j.state.status === "error" && j.state.error?.code === "unauthenticated") this.subscribe(j);
+    }
   }
 
   private onOpen(reconnected: boolean): void {

@@ -112,6 +112,11 @@ export class SocketKernel {
   readonly onPush = new Listeners<[ServerFrame]>();
   /** A connection became ready (after `hello` and `auth`). */
   readonly onOpen = new Listeners<[OpenEvent]>();
+  /**
+   * The server accepted an `auth` frame (on connect or on the open socket):
+   * what it refused `unauthenticated` before may be granted now.
+   */
+  readonly onAuthenticated = new Listeners<[UserInfo | null]>();
   /** Errors that answer no request: refused tokens, error pushes, close codes. */
   readonly onError = new Listeners<[MizanError]>();
 
@@ -125,6 +130,11 @@ export class SocketKernel {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private queue: number[] = [];
+  /** Re-authentications under way on the open socket: requests wait for their replies. */
+  private readonly reauths = new Set<object>();
+  /** The token changed while connecting: authenticate again once open. */
+  private tokenChanged = false;
+  private accepted = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
@@ -145,9 +155,28 @@ export class SocketKernel {
     return this.stateStore;
   }
 
-  /** Whether requests are sent right away (the socket is open and authenticated). */
+  /**
+   * Whether the socket is open and authenticated: requests made now go out
+   * on it (at once, or after a re-authentication in flight).
+   */
   get isOpen(): boolean {
     return this.ready;
+  }
+
+  /**
+   * How many `auth` frames the server has accepted. A request refused
+   * `unauthenticated` while this changed was judged for an identity the
+   * socket no longer has:
+   *
+   * ```ts
+   * const before = kernel.authentications;
+   * kernel.request(watch).catch((e) => {
+   *   if (isMizanError(e, "unauthenticated") && kernel.authentications !== before) retry();
+   * });
+   * ```
+   */
+  get authentications(): number {
+    return this.accepted;
   }
 
   /** Starts connecting, if not already connected or connecting. */
@@ -178,7 +207,8 @@ export class SocketKernel {
   /**
    * Sends a request and resolves with its reply (rejects with the server's
    * error, or `timeout`, `disconnected`, `closed`). A request made while the
-   * socket is not open waits for it (its timeout runs meanwhile).
+   * socket is not open, or while an `auth` is in flight on it, waits for
+   * the socket and the `auth` reply (its timeout runs meanwhile).
    */
   request(request: ClientRequest, options: RequestOptions = {}): Promise<ReplyFrame> {
     const state = this.stateStore.getSnapshot();
@@ -203,7 +233,7 @@ export class SocketKernel {
         }, timeoutMs);
       }
       this.pending.set(id, p);
-      if (this.ready) this.transmit(id, p);
+      if (this.ready && this.reauths.size === 0) this.transmit(id, p);
       else {
         this.queue.push(id);
         this.connect(); // lazy: the first request opens the socket
@@ -213,17 +243,30 @@ export class SocketKernel {
 
   /**
    * Asks the token provider again and sends the token in an `auth` frame
-   * (renewal without reconnecting). When there is no token any more but the
-   * socket acts as a user, reconnects to become anonymous.
+   * (renewal without reconnecting). From this call until the reply, new
+   * requests wait, so they run as the new identity. When there is no token
+   * any more but the socket acts as a user, reconnects to become anonymous.
+   * While connecting, it runs once the socket is open.
    */
   async reauthenticate(): Promise<void> {
-    if (!this.ready) return; // the next connect reads the token anyway
-    const token = await this.readToken();
-    if (token === undefined) {
-      if (this.stateStore.getSnapshot().user !== null) this.reconnect();
+    if (!this.ready) {
+      this.tokenChanged = true;
       return;
     }
-    await this.authenticate(token);
+    const gen = this.generation;
+    const hold = {};
+    this.reauths.add(hold);
+    try {
+      const token = await this.readToken();
+      if (gen !== this.generation) return; // the socket dropped: the next one reads the token
+      if (token === undefined) {
+        if (this.stateStore.getSnapshot().user !== null) this.reconnect();
+        return;
+      }
+      await this.authenticate(token);
+    } finally {
+      if (this.reauths.delete(hold)) this.flush();
+    }
   }
 
   // ---- connection lifecycle ------------------------------------------------
@@ -237,6 +280,7 @@ export class SocketKernel {
 
   private async open(gen: number): Promise<void> {
     let token: string | undefined;
+    this.tokenChanged = false;
     try {
       token = await this.readToken();
     } catch (e) {
@@ -294,13 +338,25 @@ export class SocketKernel {
     this.patch({ status: "open", error: null });
     clearTimeout(this.stableTimer);
     this.stableTimer = setTimeout(() => this.patch({ attempt: 0 }), this.options.stableAfterMs ?? 5_000);
+    if (this.tokenChanged) {
+      // `setToken` while connecting, after `open` read the token: send the
+      // new one before anything else (the queue waits for its reply).
+      this.tokenChanged = false;
+      void this.reauthenticate().catch(() => undefined);
+    }
+    this.flush();
+    this.onOpen.emit({ reconnected });
+  }
+
+  /** Sends the queued requests, unless the socket is down or an `auth` is in flight. */
+  private flush(): void {
+    if (!this.ready || this.reauths.size > 0) return;
     const queued = this.queue;
     this.queue = [];
     for (const id of queued) {
       const p = this.pending.get(id);
       if (p !== undefined) this.transmit(id, p);
     }
-    this.onOpen.emit({ reconnected });
   }
 
   /** Sends an `auth` frame ahead of any queued request; a refusal is surfaced, not thrown. */
@@ -319,7 +375,10 @@ export class SocketKernel {
     });
     try {
       const ok = await reply;
-      if (ok.type === "ok") this.patch({ user: ok.user ?? null });
+      if (ok.type !== "ok") return;
+      this.patch({ user: ok.user ?? null });
+      this.accepted++;
+      this.onAuthenticated.emit(ok.user ?? null);
     } catch (e) {
       if (e instanceof MizanError && (e.code === "disconnected" || e.code === "closed")) return;
       this.surface(e instanceof MizanError ? e : new MizanError("unauthenticated", String(e)));
@@ -348,9 +407,7 @@ export class SocketKernel {
 
   private onClose(code: number, reason: string): void {
     this.ws = null;
-    this.ready = false;
-    clearTimeout(this.connectTimer);
-    clearTimeout(this.stableTimer);
+    this.down();
     // Requests on the wire may or may not have run: their callers decide.
     for (const [id, p] of [...this.pending]) {
       if (!p.sent) continue;
@@ -439,9 +496,7 @@ export class SocketKernel {
   private dropSocket(code: number, reason: string): void {
     const ws = this.ws;
     this.ws = null;
-    this.ready = false;
-    clearTimeout(this.connectTimer);
-    clearTimeout(this.stableTimer);
+    this.down();
     if (ws !== null) {
       ws.onmessage = null;
       ws.onclose = null;
@@ -457,6 +512,14 @@ export class SocketKernel {
         p.reject(new MizanError("disconnected", `the socket was closed before the reply to \`${p.type}\``));
       }
     }
+  }
+
+  /** The socket is gone: requests queue for the next one, which authenticates afresh. */
+  private down(): void {
+    this.ready = false;
+    this.reauths.clear();
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.stableTimer);
   }
 
   private transmit(id: number, p: Pending): void {

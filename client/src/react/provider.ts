@@ -1,10 +1,16 @@
 /** `MizanProvider` and `useMizan`: one client for a React tree. */
 
-import { createContext, createElement, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import { createContext, createElement, useContext, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
 import { createClient, type ClientOptions, type MizanClient } from "../client.js";
 import { setDefaultClient } from "../default-client.js";
 import type { Bundle } from "../frames.js";
 import type { TokenSource } from "../token.js";
+
+/**
+ * `useLayoutEffect` in a browser; on a server, where effects never run,
+ * `useEffect` (React 18 warns about layout effects there).
+ */
+const useClientLayoutEffect = typeof window === "undefined" ? useEffect : useLayoutEffect;
 
 /** The React context that carries the client. */
 export const MizanReactContext = createContext<MizanClient | null>(null);
@@ -18,7 +24,9 @@ export interface MizanProviderProps {
   /**
    * The token, or an async provider called on every (re)connect. A new
    * string (or a provider with a new identity: memoize it) is sent at once
-   * in an `auth` frame; `null` signs out (the socket reconnects anonymous).
+   * in an `auth` frame, and requests wait for its reply, so hooks mounted
+   * in the same render already act as the new user; `null` signs out (the
+   * socket reconnects anonymous).
    */
   token?: TokenSource;
   /** Bundles fetched by the server renderer (`fetchContextHttp`): rendered at once, then watched. */
@@ -76,8 +84,12 @@ export function MizanProvider(props: MizanProviderProps): ReactNode {
   }, [owned]);
 
   // A client passed in gets the token too; a changed token is sent at once.
+  // A layout effect: React runs every layout effect of a commit before any
+  // passive one, and a child's effects before its parent's, so this holds
+  // the requests of hooks mounted in the same render (their passive effects
+  // send them) until the new token's `auth` reply.
   const firstToken = useRef(true);
-  useEffect(() => {
+  useClientLayoutEffect(() => {
     if (firstToken.current) {
       firstToken.current = false;
       if (owned !== undefined || props.token === undefined) return;

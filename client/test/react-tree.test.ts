@@ -1,0 +1,57 @@
+// The React bindings in a mounted tree, where effects run (react.test.ts
+// renders on a server, where they do not). React runs a child's effects
+// before its parent's: a per-user hook mounted in the same render as a new
+// `token` must still reach the server after the provider's `auth`.
+
+import { mount } from "./react-root.js";
+import { createElement, type ReactElement } from "react";
+import { afterEach, describe, expect, it } from "vitest";
+import type { MizanClient } from "../src/index.js";
+import { MizanProvider, useChannel, useMizanContext } from "../src/react/index.js";
+import { closeClients, newClient, waitFor } from "./helpers.js";
+import { closeStubs, stub } from "./stub-server.js";
+
+afterEach(async () => {
+  closeClients();
+  await closeStubs();
+});
+
+/** What the per-user widgets last rendered. */
+interface Seen {
+  ballot?: string;
+  inbox?: string;
+}
+
+function Widgets(props: { seen: Seen }): null {
+  const ballot = useMizanContext<{ n: number }>("ballot");
+  const inbox = useChannel("inbox");
+  props.seen.ballot = `${ballot.status}:${ballot.data?.n ?? "-"}:${ballot.error?.code ?? "-"}`;
+  props.seen.inbox = `${inbox.status}:${inbox.error?.code ?? "-"}`;
+  return null;
+}
+
+function page(client: MizanClient, token: string | null, seen: Seen | undefined): ReactElement {
+  return createElement(MizanProvider, { client, token }, seen === undefined ? null : createElement(Widgets, { seen }));
+}
+
+describe("React bindings (mounted)", () => {
+  it("sends the `auth` of a new token before the watch and join of hooks mounted in the same render", async () => {
+    const s = await stub();
+    s.perUser.add("ballot");
+    s.perUser.add("inbox");
+    const { client, log } = newClient(s.url);
+    await client.call("echo"); // open and anonymous
+    const tree = await mount(page(client, null, undefined));
+    const mark = log.mark();
+
+    const seen: Seen = {};
+    await tree.render(page(client, "erin", seen));
+    await waitFor(() => seen.ballot?.startsWith("success") && seen.inbox?.startsWith("joined"), 2_000, "per-user data");
+    expect(seen).toEqual({ ballot: "success:1:-", inbox: "joined:-" });
+    const sent = log.frames.slice(mark).filter((f) => f.dir === "out").map((f) => f.frame.type);
+    expect(sent[0]).toBe("auth");
+    expect(sent.slice(1).sort()).toEqual(["subscribe", "watch"]);
+    expect(log.of("in", "error", mark)).toEqual([]); // nothing was refused
+    await tree.unmount();
+  });
+});
