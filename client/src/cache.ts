@@ -2,28 +2,27 @@
  * The context cache: one entry per context and canonical params, shared by
  * every user of that key, watched while someone uses it, refetched once per
  * burst of invalidations, patched in place by merges. A watch the server
- * drops (`unwatched`, PROTOCOL.md section 3) turns its entry into an error
- * and is not watched again after a reconnect. A watch refused
- * `unauthenticated` is watched again once an `auth` is accepted.
+ * drops (`unwatched`, PROTOCOL.md section 3) turns its entry `revoked` and
+ * is not watched again after a reconnect. A watch refused `unauthenticated`
+ * is watched again once an `auth` is accepted.
  */
 
 import { MizanError } from "./errors.js";
 import type { Bundle, InvalidateEntry, JsonObject, MergeEntry, ReplyFrame, Unwatched } from "./frames.js";
 import { canonicalJson, canonicalParams, keyOf, scopeMatches } from "./params.js";
 import type { SocketKernel } from "./socket.js";
+import type { ContextStatus } from "./status.js";
 import { Listeners, type Store } from "./store.js";
-
-/** Whether a context's data has arrived. */
-export type ContextStatus = "loading" | "success" | "error";
 
 /** What a user of a context sees. Replaced (never mutated) on every change. */
 export interface ContextState<D = Record<string, unknown>> {
   /**
-   * `loading` until the first bundle, `error` when the last request failed
-   * or the server dropped the watch (`unwatched`).
+   * `pending` until the first bundle, `success` with it, `error` when the
+   * last request failed, `revoked` when the server dropped the watch
+   * (`unwatched`). See `ContextStatus`.
    */
   status: ContextStatus;
-  /** The bundle: `{slot: value}`. Kept (possibly stale) when a refetch fails or the watch is dropped. */
+  /** The bundle: `{slot: value}`. Kept (marked `stale`) when a request fails or the watch is dropped. */
   data: D | undefined;
   /**
    * Why the last fetch or watch failed, or why the server dropped the watch
@@ -31,7 +30,10 @@ export interface ContextState<D = Record<string, unknown>> {
    * server's reason: `forbidden`, `unauthenticated`, …).
    */
   error: MizanError | undefined;
-  /** True from an invalidation until the refetch lands. */
+  /**
+   * True while `data` is not known to be current: from an invalidation
+   * until the refetch lands, and when `data` is kept after a failure.
+   */
   stale: boolean;
 }
 
@@ -52,8 +54,8 @@ export interface CacheOptions {
   timeoutMs?: number;
 }
 
-const LOADING: ContextState<never> = Object.freeze({
-  status: "loading",
+const PENDING: ContextState<never> = Object.freeze({
+  status: "pending",
   data: undefined,
   error: undefined,
   stale: false,
@@ -61,7 +63,7 @@ const LOADING: ContextState<never> = Object.freeze({
 
 class Entry {
   refs = 0;
-  state: ContextState<Record<string, unknown>> = LOADING;
+  state: ContextState<Record<string, unknown>> = PENDING;
   readonly listeners = new Listeners();
   /** A watch was sent on the current connection (or is on its way). */
   watched = false;
@@ -120,7 +122,7 @@ export class ContextCache {
    */
   store<D = Record<string, unknown>>(context: string, params: JsonObject = {}): Store<ContextState<D>> {
     const key = keyOf(context, params);
-    const snapshot = (): ContextState<D> => (this.entries.get(key)?.state ?? LOADING) as ContextState<D>;
+    const snapshot = (): ContextState<D> => (this.entries.get(key)?.state ?? PENDING) as ContextState<D>;
     return {
       subscribe: (listener) => {
         const lease = this.acquire(context, params);
@@ -168,7 +170,7 @@ export class ContextCache {
   /**
    * Seeds the cache with bundles fetched elsewhere (server rendering). The
    * first user then renders the data at once and watches without showing a
-   * loading state; the watch's bundle replaces it only if it differs.
+   * pending state; the watch's bundle replaces it only if it differs.
    * Keys the cache already holds are left alone.
    */
   hydrate(bundles: readonly Bundle<unknown>[]): void {
@@ -229,9 +231,9 @@ export class ContextCache {
   // ---- internals -------------------------------------------------------------
 
   /**
-   * The server dropped a watch (PROTOCOL.md section 3): the entry shows the
-   * reason as an error (keeping its data, marked stale: no invalidation
-   * reaches it any more) and is not watched again on reconnect. An entry
+   * The server dropped a watch (PROTOCOL.md section 3): the entry turns
+   * `revoked` with the reason (keeping its data, marked stale: no
+   * invalidation reaches it any more) and is not watched again on reconnect. An entry
    * nobody uses any more is forgotten.
    */
   private unwatched(frame: Unwatched): void {
@@ -254,7 +256,7 @@ export class ContextCache {
       `the server stopped watching \`${frame.context}\` for this socket (${frame.code}): its user changed or its token expired`,
       { params: frame.params },
     );
-    this.setState(e, { ...e.state, status: "error", error, stale: e.state.data !== undefined });
+    this.fail(e, "revoked", error);
   }
 
   private release(e: Entry): void {
@@ -332,7 +334,7 @@ export class ContextCache {
   private load(e: Entry, type: "watch" | "fetch"): void {
     e.inFlight = true;
     e.again = false;
-    if (e.state.status === "error" && e.state.data === undefined) this.setState(e, LOADING); // asking again
+    if (e.state.status !== "success" && e.state.data === undefined) this.setState(e, PENDING); // asking again
     const generation = e.generation;
     const authentications = this.kernel.authentications;
     this.kernel
@@ -377,7 +379,12 @@ export class ContextCache {
       e.again = true; // judged for the identity before an `auth` accepted since: ask again
       return;
     }
-    this.setState(e, { ...e.state, status: "error", error: err, stale: e.state.data !== undefined });
+    this.fail(e, "error", err);
+  }
+
+  /** A failed or dropped watch: the data stays, stale. */
+  private fail(e: Entry, status: "error" | "revoked", error: MizanError): void {
+    this.setState(e, { ...e.state, status, error, stale: e.state.data !== undefined });
   }
 
   private setState(e: Entry, state: ContextState<Record<string, unknown>>): void {

@@ -11,24 +11,12 @@ import { MizanError } from "./errors.js";
 import type { JsonObject, Unsubscribed } from "./frames.js";
 import { canonicalParams, keyOf } from "./params.js";
 import type { RequestOptions, SocketKernel } from "./socket.js";
+import type { ChannelStatus } from "./status.js";
 import { Listeners, type Store } from "./store.js";
-
-/**
- * Where a join is:
- * - `joining`: the subscribe is on its way (or waits for the socket);
- * - `joined`: messages arrive;
- * - `error`: the server refused the subscribe (`error` says why);
- * - `revoked`: the server removed the socket from the topic after joining,
- *   because its identity changed or its token expired (`error.code` is the
- *   server's reason: `forbidden`, `unauthenticated`, …). No message arrives
- *   any more and the join is not restored after a reconnect; join again
- *   (a new `channel()` handle) to try once more;
- * - `left`: `leave()` was called by its last user.
- */
-export type ChannelStatus = "joining" | "joined" | "error" | "revoked" | "left";
 
 /** A snapshot of a join. */
 export interface ChannelState {
+  /** Where the join is (see `ChannelStatus`). */
   status: ChannelStatus;
   /** The topic, `"<channel>:<group>"`, once joined (and the topic left, once revoked). */
   topic: string | undefined;
@@ -62,11 +50,11 @@ export interface ChannelSubscription<C = unknown, S = unknown> {
   leave(): void;
 }
 
-const JOINING: ChannelState = Object.freeze({ status: "joining", topic: undefined, error: undefined }) as ChannelState;
+const PENDING: ChannelState = Object.freeze({ status: "pending", topic: undefined, error: undefined }) as ChannelState;
 
 class Join {
   refs = 0;
-  state: ChannelState = JOINING;
+  state: ChannelState = PENDING;
   readonly stateListeners = new Listeners();
   readonly messages = new Listeners<[unknown]>();
   readonly revoked = new Listeners<[MizanError]>();
@@ -175,7 +163,7 @@ export class Channels {
       return;
     }
     j.sent = true;
-    if (j.state.status !== "joined") this.setState(j, { status: "joining", topic: j.state.topic, error: undefined });
+    if (j.state.status !== "joined") this.setState(j, { status: "pending", topic: j.state.topic, error: undefined });
     const authentications = this.kernel.authentications;
     this.kernel.request({ type: "subscribe", channel: j.channel, params: j.params }).then(
       (reply) => {

@@ -6,13 +6,14 @@
  * - `cache.ts`: the shared context cache (watch, invalidate, merge, hydrate)
  * - `channels.ts`: channel joins
  * - `http.ts`: calls and fetches over HTTP (server rendering)
+ * - `status.ts`: the status words of contexts, calls, channels and the connection
  * - `store.ts`: the store interface (`useSyncExternalStore`-compatible)
  * - `react/`: the React bindings (`@mizan/client/react`)
  */
 
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
-export { ContextCache, type CacheOptions, type ContextLease, type ContextState, type ContextStatus } from "./cache.js";
-export { Channels, type ChannelOptions, type ChannelState, type ChannelStatus, type ChannelSubscription } from "./channels.js";
+export { ContextCache, type CacheOptions, type ContextLease, type ContextState } from "./cache.js";
+export { Channels, type ChannelOptions, type ChannelState, type ChannelSubscription } from "./channels.js";
 export { MizanClient, createClient, type CallOptions, type ClientOptions } from "./client.js";
 export { fetchBundle, getDefaultClient, invoke, joinChannel, setDefaultClient, type InvokeOptions } from "./default-client.js";
 export { MizanError, isMizanError, type ClientErrorCode, type ErrorCode, type ServerErrorCode } from "./errors.js";
@@ -36,13 +37,13 @@ export {
   SUBPROTOCOL,
   SocketKernel,
   type ConnectionState,
-  type ConnectionStatus,
   type OpenEvent,
   type RequestOptions,
   type SocketOptions,
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./socket.js";
+export type { CallStatus, ChannelStatus, ConnectionStatus, ContextStatus } from "./status.js";
 export { Listeners, ValueStore, type Store } from "./store.js";
 export { resolveToken, type TokenProvider, type TokenSource } from "./token.js";
 export { DEFAULT_BASE_PATH, endpoints, type Endpoints } from "./url.js";

@@ -7,25 +7,16 @@
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { MizanError } from "./errors.js";
 import type { ClientRequest, ReplyFrame, ServerFrame, UserInfo } from "./frames.js";
+import type { ConnectionStatus } from "./status.js";
 import { Listeners, ValueStore, type Store } from "./store.js";
 import { resolveToken, type TokenSource } from "./token.js";
 
 /** The subprotocol of protocol version 1. */
 export const SUBPROTOCOL = "mizan.v1";
 
-/**
- * Where the connection is:
- * - `idle`: never connected (the client connects on first use, or `connect()`);
- * - `connecting`: first connection under way;
- * - `open`: `hello` received and the token (if any) accepted or refused;
- * - `reconnecting`: the socket dropped and the client is waiting or retrying;
- * - `closed`: `close()` was called;
- * - `failed`: the client cannot connect at all (no WebSocket implementation); `reconnect()` retries.
- */
-export type ConnectionStatus = "idle" | "connecting" | "open" | "reconnecting" | "closed" | "failed";
-
 /** A snapshot of the connection. */
 export interface ConnectionState {
+  /** Where the connection is (see `ConnectionStatus`). */
   status: ConnectionStatus;
   /** The user the socket acts as (from `hello` and `auth`). */
   user: UserInfo | null;

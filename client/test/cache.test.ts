@@ -16,7 +16,7 @@ describe("the context cache", () => {
     const user_id = freshUserId();
     const a = client.cache.acquire<UserData>("user", { user_id });
     const b = client.cache.acquire<UserData>("user", { user_id }); // same key, other object
-    expect(a.getSnapshot().status).toBe("loading");
+    expect(a.getSnapshot().status).toBe("pending");
     await waitFor(() => a.getSnapshot().status === "success", 5_000, "bundle");
     expect(b.getSnapshot()).toBe(a.getSnapshot());
     expect(nameOf(a.getSnapshot())).toBe(`user${user_id}`);
@@ -164,7 +164,7 @@ describe("the context cache", () => {
     lease.release();
   });
 
-  it("hydrates from an HTTP bundle and watches without a loading state or a change", async () => {
+  it("hydrates from an HTTP bundle and watches without a pending state or a change", async () => {
     const user_id = freshUserId();
     const bundle = await fetchContextHttp<UserData>(fixtureUrl(), "user", { user_id });
     const { client, log } = newClient(fixtureUrl(), { hydrate: [bundle] });

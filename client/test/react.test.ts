@@ -1,5 +1,5 @@
 // The React bindings on the server: rendering uses hydrated bundles, shows
-// `loading` without them, and never opens a socket.
+// `pending` without them, and never opens a socket.
 
 import { createElement } from "react";
 import { renderToString } from "react-dom/server";
@@ -32,21 +32,21 @@ describe("React bindings (server rendering)", () => {
     const html = renderToString(
       createElement(MizanProvider, { client, hydrate: [bundle] }, createElement(Profile, { userId: user_id })),
     );
-    expect(html).toBe(`<p>success:user${user_id}:idle:idle:joining:0</p>`);
+    expect(html).toBe(`<p>success:user${user_id}:idle:idle:pending:0</p>`);
     expect(client.connection.getSnapshot().status).toBe("idle");
   });
 
-  it("renders loading without a bundle", () => {
+  it("renders pending without a bundle", () => {
     const { client } = newClient(fixtureUrl());
     const html = renderToString(createElement(MizanProvider, { client }, createElement(Profile, { userId: 1 })));
-    expect(html).toBe("<p>loading:-:idle:idle:joining:0</p>");
+    expect(html).toBe("<p>pending:-:idle:idle:pending:0</p>");
   });
 
   it("creates its own client from a url", () => {
     const html = renderToString(
       createElement(MizanProvider, { url: fixtureUrl(), token: "t" }, createElement(Profile, { userId: 2 })),
     );
-    expect(html).toBe("<p>loading:-:idle:idle:joining:0</p>");
+    expect(html).toBe("<p>pending:-:idle:idle:pending:0</p>");
   });
 
   it("refuses hooks outside a provider", () => {

@@ -120,20 +120,18 @@ describe("revoked subscriptions (fixture)", () => {
 });
 
 describe("dropped watches (stub server)", () => {
-  it("shows the reason as an error, keeps the data stale, and does not watch it again after a reconnect", async () => {
+  it("turns `revoked`, keeps the data stale, and does not watch it again after a reconnect", async () => {
     const s = await stub();
     const { client } = newClient(s.url);
     const secret = client.cache.acquire<{ n: number }>("staff_dashboard", { team: 7 });
     const open = client.cache.acquire<{ n: number }>("notifications", {});
     await waitFor(() => secret.getSnapshot().status === "success" && open.getSnapshot().status === "success");
-    const data = secret.getSnapshot().data;
 
     push(s.sockets[0], { type: "unwatched", context: "staff_dashboard", params: { team: 7 }, code: "forbidden" });
-    await waitFor(() => secret.getSnapshot().status === "error", 2_000, "error state");
+    await waitFor(() => secret.getSnapshot().status === "revoked", 2_000, "revoked state");
     const state = secret.getSnapshot();
     expect(state.error?.code).toBe("forbidden");
-    expect(state.data).toBe(data); // kept, but not shown as live:
-    expect(state.stale).toBe(true);
+    expect(state).toMatchObject({ stale: true }); // kept, but not shown as live
     expect(open.getSnapshot()).toMatchObject({ status: "success", stale: false });
 
     // Invalidations no longer refetch it (it is not watched).
@@ -146,7 +144,7 @@ describe("dropped watches (stub server)", () => {
     await waitFor(() => s.received[1]?.some((f) => f.type === "watch"), 5_000, "re-watch after reconnect");
     await sleep(60);
     expect(s.received[1]!.map((f) => [f.type, f.context])).toEqual([["watch", "notifications"]]);
-    expect(secret.getSnapshot().status).toBe("error");
+    expect(secret.getSnapshot().status).toBe("revoked");
 
     // `refetch()` tries again (the app may have signed the user back in).
     client.cache.refetch("staff_dashboard", { team: 7 });
@@ -166,12 +164,12 @@ describe("dropped watches (stub server)", () => {
     s.holdFetches = true;
     push(s.sockets[0], { type: "invalidate", context: "staff_dashboard", params: { team: 1 } });
     await waitFor(() => s.held.length === 1, 2_000, "refetch in flight");
-    push(s.sockets[0], { type: "unwatched", context: "staff_dashboard", params: { team: 1 }, code: "unauthenticated" });
-    await waitFor(() => lease.getSnapshot().status === "error");
+    push(s.sockets[0], { type: "unwatched", context: "staff_dashboard", params: { team: 1 }, code: "internal" });
+    await waitFor(() => lease.getSnapshot().status === "revoked");
     s.held[0]!();
     await sleep(60);
-    expect(lease.getSnapshot()).toMatchObject({ status: "error", data, stale: true });
-    expect(lease.getSnapshot().error?.code).toBe("unauthenticated");
+    expect(lease.getSnapshot()).toMatchObject({ status: "revoked", data, stale: true });
+    expect(lease.getSnapshot().error?.code).toBe("internal");
     lease.release();
   });
 
@@ -186,7 +184,7 @@ describe("dropped watches (stub server)", () => {
     await sleep(30);
     expect(s.received[0]!.map((f) => f.type)).toEqual(["watch"]); // no `unwatch`: the server already dropped it
     const again = client.cache.acquire<{ n: number }>("staff_dashboard", { team: 2 });
-    expect(again.getSnapshot().status).toBe("loading");
+    expect(again.getSnapshot().status).toBe("pending");
     await waitFor(() => again.getSnapshot().status === "success");
     again.release();
   });

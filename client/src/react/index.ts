@@ -4,11 +4,13 @@
  */
 
 export { MizanProvider, MizanReactContext, useMizan, type MizanProviderProps } from "./provider.js";
-export { useCall, type CallResult, type CallStatus } from "./useCall.js";
+export { useCall, type CallResult } from "./useCall.js";
 export { useChannel, type ChannelResult, type UseChannelOptions } from "./useChannel.js";
 export { useConnection } from "./useConnection.js";
 export { useMizanContext, type ContextResult } from "./useMizanContext.js";
-export type { ContextState, ContextStatus } from "../cache.js";
-export type { ChannelState, ChannelStatus } from "../channels.js";
+export type { ContextState } from "../cache.js";
+export type { ChannelState } from "../channels.js";
+export type { ConnectionState } from "../socket.js";
+export type { CallStatus, ChannelStatus, ConnectionStatus, ContextStatus } from "../status.js";
 export { MizanClient, createClient, type CallOptions, type ClientOptions } from "../client.js";
 export { MizanError } from "../errors.js";

@@ -4,10 +4,8 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { CallOptions } from "../client.js";
 import { MizanError } from "../errors.js";
 import type { JsonObject } from "../frames.js";
+import type { CallStatus } from "../status.js";
 import { useMizan } from "./provider.js";
-
-/** Where a call is. */
-export type CallStatus = "idle" | "pending" | "success" | "error";
 
 /** What `useCall` returns. */
 export interface CallResult<A, R> {

@@ -1,10 +1,11 @@
 /** `useChannel`: join a channel, send to it, receive its messages. */
 
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
-import type { ChannelState, ChannelStatus, ChannelSubscription } from "../channels.js";
+import type { ChannelState, ChannelSubscription } from "../channels.js";
 import { MizanError } from "../errors.js";
 import type { JsonObject } from "../frames.js";
 import { keyOf } from "../params.js";
+import type { ChannelStatus } from "../status.js";
 import type { Store } from "../store.js";
 import { useMizan } from "./provider.js";
 
@@ -39,12 +40,12 @@ export interface ChannelResult<C, S> {
   clear(): void;
 }
 
-const JOINING_STORE: Store<ChannelState> = {
+const PENDING_STORE: Store<ChannelState> = {
   subscribe: () => () => undefined,
-  getSnapshot: () => JOINING_STATE,
-  getServerSnapshot: () => JOINING_STATE,
+  getSnapshot: () => PENDING_STATE,
+  getServerSnapshot: () => PENDING_STATE,
 };
-const JOINING_STATE: ChannelState = Object.freeze({ status: "joining", topic: undefined, error: undefined }) as ChannelState;
+const PENDING_STATE: ChannelState = Object.freeze({ status: "pending", topic: undefined, error: undefined }) as ChannelState;
 
 /**
  * Joins `channel` with `params` while the component is mounted (re-joined
@@ -94,7 +95,7 @@ export function useChannel<C = unknown, S = unknown>(
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, key, keep]);
 
-  const store = sub?.state ?? JOINING_STORE;
+  const store = sub?.state ?? PENDING_STORE;
   const state = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getServerSnapshot);
   const send = useCallback((data: C): Promise<void> => {
     const s = subRef.current;
