@@ -22,7 +22,11 @@ export interface ContextState<D = Record<string, unknown>> {
    * (`unwatched`). See `ContextStatus`.
    */
   status: ContextStatus;
-  /** The bundle: `{slot: value}`. Kept (marked `stale`) when a request fails or the watch is dropped. */
+  /**
+   * The bundle: `{slot: value}`. `undefined` while `pending`, and once the
+   * server refused the key (`not_found`, `forbidden`, `unauthenticated`,
+   * `invalid_args`); kept, marked `stale`, after any other failure.
+   */
   data: D | undefined;
   /**
    * Why the last fetch or watch failed, or why the server dropped the watch
@@ -60,6 +64,13 @@ const PENDING: ContextState<never> = Object.freeze({
   error: undefined,
   stale: false,
 }) as ContextState<never>;
+
+/**
+ * How the server refuses a key itself (it does not exist, or this socket
+ * may not see it): the entry drops its data rather than show it as if it
+ * were still there.
+ */
+const REFUSALS: ReadonlySet<string> = new Set(["not_found", "forbidden", "unauthenticated", "invalid_args"]);
 
 class Entry {
   refs = 0;
@@ -232,8 +243,8 @@ export class ContextCache {
 
   /**
    * The server dropped a watch (PROTOCOL.md section 3): the entry turns
-   * `revoked` with the reason (keeping its data, marked stale: no
-   * invalidation reaches it any more) and is not watched again on reconnect. An entry
+   * `revoked` with the reason (its data dropped or kept as after a failed
+   * request: see `REFUSALS`) and is not watched again on reconnect. An entry
    * nobody uses any more is forgotten.
    */
   private unwatched(frame: Unwatched): void {
@@ -382,9 +393,10 @@ export class ContextCache {
     this.fail(e, "error", err);
   }
 
-  /** A failed or dropped watch: the data stays, stale. */
+  /** A failed or dropped watch: the data goes if the server refused the key, else it stays, stale. */
   private fail(e: Entry, status: "error" | "revoked", error: MizanError): void {
-    this.setState(e, { ...e.state, status, error, stale: e.state.data !== undefined });
+    const data = REFUSALS.has(error.code) ? undefined : e.state.data;
+    this.setState(e, { status, data, error, stale: data !== undefined });
   }
 
   private setState(e: Entry, state: ContextState<Record<string, unknown>>): void {

@@ -28,10 +28,13 @@
  *   socket). Also after a failure without data, while the client asks again;
  * - `success`: `data` is the latest bundle (`stale` while a refetch after
  *   an invalidation is on its way);
- * - `error`: the last `watch` or `fetch` failed (`error.code`); `data` is
- *   the last bundle, if any, `stale: true`. Tried again on the next use,
- *   invalidation or reconnect, and, for `unauthenticated`, when an `auth`
- *   is accepted;
+ * - `error`: the last `watch` or `fetch` failed (`error.code`). When the
+ *   server refused the key itself (`not_found`, `forbidden`,
+ *   `unauthenticated`, `invalid_args`: a deleted record, a lost right)
+ *   `data` is `undefined`; after any other failure (`timeout`, `internal`,
+ *   `limit`) `data` is the last bundle, `stale: true`. Tried again on the
+ *   next use, invalidation or reconnect, and, for `unauthenticated`, when
+ *   an `auth` is accepted;
  * - `revoked`: the server dropped the watch (`unwatched`); `data` as for
  *   `error`. Watched again only by a new user of the key or `refetch()`.
  */

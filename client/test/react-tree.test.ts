@@ -1,7 +1,8 @@
 // The React bindings in a mounted tree, where effects run (react.test.ts
 // renders on a server, where they do not). React runs a child's effects
 // before its parent's: a per-user hook mounted in the same render as a new
-// `token` must still reach the server after the provider's `auth`.
+// `token` must still reach the server after the provider's `auth`. A bundle
+// the server refuses after a reconnect shows as refused, not as the old data.
 
 import { mount } from "./react-root.js";
 import { createElement, type ReactElement } from "react";
@@ -16,10 +17,11 @@ afterEach(async () => {
   await closeStubs();
 });
 
-/** What the per-user widgets last rendered. */
+/** What the widgets last rendered. */
 interface Seen {
   ballot?: string;
   inbox?: string;
+  poll?: string;
 }
 
 function Widgets(props: { seen: Seen }): null {
@@ -27,6 +29,12 @@ function Widgets(props: { seen: Seen }): null {
   const inbox = useChannel("inbox");
   props.seen.ballot = `${ballot.status}:${ballot.data?.n ?? "-"}:${ballot.error?.code ?? "-"}`;
   props.seen.inbox = `${inbox.status}:${inbox.error?.code ?? "-"}`;
+  return null;
+}
+
+function Poll(props: { seen: Seen }): null {
+  const poll = useMizanContext<{ n: number }>("poll", { poll_id: 1 });
+  props.seen.poll = `${poll.status}:${poll.data?.n ?? "-"}:${poll.error?.code ?? "-"}`;
   return null;
 }
 
@@ -52,6 +60,21 @@ describe("React bindings (mounted)", () => {
     expect(sent[0]).toBe("auth");
     expect(sent.slice(1).sort()).toEqual(["subscribe", "watch"]);
     expect(log.of("in", "error", mark)).toEqual([]); // nothing was refused
+    await tree.unmount();
+  });
+});
+
+describe("React bindings (mounted): a refused bundle", () => {
+  it("shows a context refused `not_found` after a reconnect as an error without data", async () => {
+    const s = await stub();
+    const { client } = newClient(s.url);
+    const seen: Seen = {};
+    const tree = await mount(createElement(MizanProvider, { client }, createElement(Poll, { seen })));
+    await waitFor(() => seen.poll === "success:1:-", 2_000, "the poll");
+    s.refuse.set("poll", "not_found");
+    s.sockets[0]!.terminate();
+    await waitFor(() => seen.poll?.startsWith("error"), 5_000, "the refusal");
+    expect(seen.poll).toBe("error:-:not_found");
     await tree.unmount();
   });
 });

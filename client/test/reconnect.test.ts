@@ -1,18 +1,20 @@
 // Restarts a fixture of its own on the same port: the client must come
 // back, ask the token provider again, restore its watches and joins, and
-// refetch every watched context.
+// refetch every watched context, showing what the restarted server holds.
 
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { mintToken, startFixture, startFixtureForRestart, type Fixture } from "./fixture.js";
 import { closeClients, newClient, waitFor } from "./helpers.js";
 
 let fixture: Fixture | undefined;
-afterEach(closeClients);
-afterAll(async () => {
+afterEach(async () => {
+  closeClients();
   await fixture?.stop();
+  fixture = undefined;
 });
 
 type UserData = { user_profile: { user_id: number; name: string } };
+type OrderData = { order_detail: { id: number; item: string } | null };
 
 describe("reconnect", () => {
   it("restores watches and subscriptions and refetches after the server restarts", async () => {
@@ -65,5 +67,23 @@ describe("reconnect", () => {
     await waitFor(() => got.includes("welcome back"), 5_000, "message after restart");
     lease.release();
     chat.leave();
+  });
+
+  it("shows a record gone after the restart as gone, not as the old data", async () => {
+    fixture = await startFixtureForRestart();
+    const { port, url } = fixture;
+    const { client } = newClient(url, { backoff: { initialMs: 50, maxMs: 400 } });
+    const order = await client.call<{ id: number; item: string }>("add_order", { user_id: 7, item: "tea" });
+    const lease = client.cache.acquire<OrderData>("order", { user_id: 7, order_id: order.id });
+    await waitFor(() => lease.getSnapshot().data?.order_detail !== undefined, 5_000, "order");
+    expect(lease.getSnapshot().data).toEqual({ order_detail: order });
+
+    // The fixture keeps its data in memory: after a restart the order is gone.
+    await fixture.stop("SIGKILL");
+    await waitFor(() => client.connection.getSnapshot().status === "reconnecting", 5_000, "reconnecting");
+    fixture = await startFixture(port);
+    await waitFor(() => lease.getSnapshot().data?.order_detail === null, 10_000, "the order gone");
+    expect(lease.getSnapshot()).toMatchObject({ status: "success", data: { order_detail: null }, stale: false });
+    lease.release();
   });
 });

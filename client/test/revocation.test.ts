@@ -120,7 +120,7 @@ describe("revoked subscriptions (fixture)", () => {
 });
 
 describe("dropped watches (stub server)", () => {
-  it("turns `revoked`, keeps the data stale, and does not watch it again after a reconnect", async () => {
+  it("turns `revoked`, drops the data it may no longer show, and does not watch it again after a reconnect", async () => {
     const s = await stub();
     const { client } = newClient(s.url);
     const secret = client.cache.acquire<{ n: number }>("staff_dashboard", { team: 7 });
@@ -131,7 +131,7 @@ describe("dropped watches (stub server)", () => {
     await waitFor(() => secret.getSnapshot().status === "revoked", 2_000, "revoked state");
     const state = secret.getSnapshot();
     expect(state.error?.code).toBe("forbidden");
-    expect(state).toMatchObject({ stale: true }); // kept, but not shown as live
+    expect(state).toMatchObject({ data: undefined, stale: false }); // the server refused it: not shown any more
     expect(open.getSnapshot()).toMatchObject({ status: "success", stale: false });
 
     // Invalidations no longer refetch it (it is not watched).
@@ -155,7 +155,7 @@ describe("dropped watches (stub server)", () => {
     open.release();
   });
 
-  it("ignores a refetch that lands after the watch was dropped", async () => {
+  it("ignores a refetch that lands after the watch was dropped; keeps the data, stale, for a reason other than a refusal", async () => {
     const s = await stub();
     const { client } = newClient(s.url);
     const lease = client.cache.acquire<{ n: number }>("staff_dashboard", { team: 1 });
