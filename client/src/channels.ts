@@ -36,7 +36,12 @@ export interface ChannelSubscription<C = unknown, S = unknown> {
   readonly state: Store<ChannelState>;
   /** Resolves with the topic once joined (rejects if the subscribe is refused). */
   joined(): Promise<string>;
-  /** Sends a client message; resolves once the channel's `receive` has run. */
+  /**
+   * Sends a client message; resolves once the channel's `receive` has run.
+   * Waits for the join first (no timeout runs while it waits). Rejects with
+   * the join's error when it was refused or revoked, `not_subscribed` once
+   * left, or the request's error (`invalid_args`, `timeout`, `disconnected`, …).
+   */
   send(data: C, options?: RequestOptions): Promise<void>;
   /** Calls `listener` with every message of the topic; returns its remover. */
   onMessage(listener: (message: S) => void): () => void;

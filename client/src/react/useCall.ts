@@ -9,14 +9,19 @@ import { useMizan } from "./provider.js";
 
 /** What `useCall` returns. */
 export interface CallResult<A, R> {
-  /** Calls the function; never rejects (the error lands in `error`). Resolves with the result, or `undefined` on error. */
+  /**
+   * Calls the function. Never rejects: resolves with the result, or with
+   * `undefined` when the call fails (the `MizanError` lands in `error`,
+   * `status: "error"`).
+   */
   mutate(args: A): Promise<R | undefined>;
-  /** Calls the function; rejects on error. */
+  /** Calls the function; resolves with the result, rejects with the `MizanError` (setting the same state). */
   mutateAsync(args: A): Promise<R>;
   /** The last call's result. */
   data: R | undefined;
   /** The last call's error. */
   error: MizanError | undefined;
+  /** `idle`, `pending`, `success` or `error` (see `CallStatus`). */
   status: CallStatus;
   /** Back to `idle`. */
   reset(): void;

@@ -26,11 +26,15 @@ export interface UseChannelOptions<S> {
 
 /** What `useChannel` returns. */
 export interface ChannelResult<C, S> {
-  /** Sends a client message; resolves once the channel's `receive` has run. */
+  /**
+   * Sends a client message; resolves once the channel's `receive` has run.
+   * Rejects as `ChannelSubscription.send` does, and with `not_subscribed`
+   * before the component's effect joined. Never sets `status` or `error`.
+   */
   send(data: C): Promise<void>;
   /** The most recent messages, oldest first (see `keep`). */
   messages: S[];
-  /** `revoked` once the server removed the socket from the topic (see `ChannelStatus`). */
+  /** `pending`, `joined`, `error`, `revoked` or `left` (see `ChannelStatus`). */
   status: ChannelStatus;
   /** The joined topic (or the one left, once revoked). */
   topic: string | undefined;
