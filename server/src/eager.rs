@@ -163,10 +163,19 @@ impl Eager {
 
 /// Runs `work`, turning a panic into `Err` (logged and counted); for work
 /// that owes the client a reply.
-pub(crate) async fn contained<T>(metrics: &Metrics, what: &str, work: impl Future<Output = T>) -> Result<T, ()> {
-    AssertUnwindSafe(work).catch_unwind().await.map_err(|panic| {
-        metrics.panicked();
-        tracing::error!(panic = panic_text(&*panic), "{what} panicked");
+pub(crate) fn contained<'a, T>(
+    metrics: &'a Metrics,
+    what: &'a str,
+    work: impl Future<Output = T> + 'a,
+) -> impl Future<Output = Result<T, ()>> + 'a {
+    // A plain fn over combinators, not an `async fn`: an async fn keeps its
+    // argument and the future made from it side by side
+    // (rust-lang/rust#62958), twice the size of `work` in every boxed call.
+    AssertUnwindSafe(work).catch_unwind().map(move |result| {
+        result.map_err(|panic| {
+            metrics.panicked();
+            tracing::error!(panic = panic_text(&*panic), "{what} panicked");
+        })
     })
 }
 
