@@ -28,8 +28,9 @@
 pub use mizan_channels::{Access, AppState, Args, Channel, Cx, Error, Function, FunctionDecl, NoArgs, User};
 pub use mizan_protocol as protocol;
 pub use mizan_server::{
-    AuthError, AuthFuture, Authenticator, BuildError, ConfigError, Endpoint, Identity, InvalidToken, JwksAlgorithm,
-    Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Serve, ServerConfig, broker, shutdown_signal,
+    AuthError, AuthFuture, Authenticator, BuildError, ConfigError, DevToken, Endpoint, Identity, InvalidToken,
+    JwksAlgorithm, Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Serve, ServerConfig, broker,
+    shutdown_signal,
 };
 
 /// Declares a server function: an `async fn` whose first parameter is the
@@ -64,8 +65,24 @@ pub use mizan_server::{
 ///
 /// The args travel as a JSON object (`{"user_id": 7, "name": "Ada"}` for
 /// `rename_user`) and its JSON Schema is named after the fn
-/// (`RenameUserArgs`). See `docs/functions.md` for everything the attribute
-/// generates and the mistakes it reports.
+/// (`RenameUserArgs`). The fn's doc comment is the generated client's
+/// JSDoc.
+///
+/// | key | meaning |
+/// | --- | --- |
+/// | `context = "user"` | a read function: a slot of context `user`, its args the context's params |
+/// | `per_user` | (with `context`) the data depends on who asks: the context needs a signed-in user, and what mutations report about it reaches only the user who made the change |
+/// | `affects = "user"` / `["a", "b"]` | a successful call makes these contexts (or context functions) stale, scoped by the args named like their params |
+/// | `merge = "user"` | the output replaces the slot of the context whose function returns the same type |
+/// | `broad` | what `affects`/`merge` cannot scope (no arg named like a param) is broad on purpose: without it that is a build error |
+/// | `auth = "user"` / `is_owner` | who may call: `public`, `user`, `staff`, `superuser`, or a predicate |
+///
+/// `per_user` is about whose data it is, not who may see it: "my votes"
+/// is per-user; "who voted", shown to the poll's creator, is one list for
+/// everyone allowed to see it (use `auth` for that), since per-user
+/// changes are pushed only to the user who made them. See
+/// `docs/functions.md` for everything the attribute generates and the
+/// mistakes it reports.
 pub use mizan_macros::function;
 
 /// What `#[mizan::function]` expands to names these, so that a crate using

@@ -57,7 +57,8 @@ pub fn user_registry() -> Registry {
             Function::new("clear_all", |_cx: Cx, _a: mizan_channels::NoArgs| async move {
                 Ok::<_, Error>(true)
             })
-            .affects("user"),
+            .affects("user")
+            .broad(),
         )
         .function(
             Function::new("rename_user", |_cx: Cx, a: Rename| async move {

@@ -43,6 +43,12 @@ impl Context {
         self.params.contains_key(name)
     }
 
+    /// The JSON Schema of param `name`, and the function that declared it
+    /// first.
+    pub(crate) fn param(&self, name: &str) -> Option<(&serde_json::Value, &str)> {
+        self.params.get(name).map(|(schema, first)| (schema, first.as_str()))
+    }
+
     /// Its param names, sorted.
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
         self.params.keys().map(String::as_str)

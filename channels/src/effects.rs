@@ -128,10 +128,12 @@ pub(crate) fn resolve(
     let mut all = HashMap::new();
     for function in functions.values() {
         let mut effects = Effects::default();
+        let mut unscoped = false;
         for target in function.affects_targets() {
             let (context, slot) = affected(function, target, functions, contexts)?;
+            let scope = scope(function, "affects", target, context, &mut unscoped)?;
             effects.invalidate.push(Target {
-                scope: scope(function, context),
+                scope,
                 context: context.name().to_owned(),
                 slot,
                 per_user: context.is_per_user(),
@@ -147,11 +149,18 @@ pub(crate) fn resolve(
                     None => format!("no context is named `{target}` (known: {})", known(contexts)),
                 },
             })?;
+            let scope = scope(function, "merge", target, context, &mut unscoped)?;
             effects.merge.push(Target {
-                scope: scope(function, context),
+                scope,
                 context: context.name().to_owned(),
                 slot: Some(merge_slot(function, context, functions)?),
                 per_user: context.is_per_user(),
+            });
+        }
+        if function.is_broad() && !unscoped {
+            return Err(BuildError::NeedlessBroad {
+                function: function.name().to_owned(),
+                at: function.declared_at(),
             });
         }
         effects.scoped = effects
@@ -230,13 +239,87 @@ fn merge_slot(
     }
 }
 
-/// The mutation's args that are params of `context`.
-fn scope(function: &Function, context: &Context) -> Vec<String> {
-    function
-        .arg_names()
-        .filter(|a| context.has_param(a))
-        .map(str::to_owned)
-        .collect()
+/// The mutation's args that are params of `context`: each of the same JSON
+/// type as the param (else its entries would never match a watcher), and
+/// at least one unless the context has no params or the function chose
+/// `broad` (which `unscoped` records).
+fn scope(
+    function: &Function,
+    key: &'static str,
+    target: &str,
+    context: &Context,
+    unscoped: &mut bool,
+) -> Result<Vec<String>, BuildError> {
+    let mut scope = Vec::new();
+    for arg in function.args() {
+        let Some((schema, declared_by)) = context.param(&arg.name) else {
+            continue;
+        };
+        if json_type(&arg.schema) != json_type(schema) {
+            return Err(BuildError::ScopeTypes {
+                function: function.name().to_owned(),
+                target: format!("{key} = \"{target}\""),
+                param: arg.name.clone(),
+                types: format!(
+                    "is {}, but the context's param `{}` (declared by `{declared_by}`) is {}",
+                    describe(&arg.schema),
+                    arg.name,
+                    describe(schema)
+                ),
+                at: function.declared_at(),
+            });
+        }
+        scope.push(arg.name.clone());
+    }
+    let mut params = context.param_names().peekable();
+    if scope.is_empty() && params.peek().is_some() {
+        *unscoped = true;
+        if !function.is_broad() {
+            let params: Vec<&str> = params.collect();
+            return Err(BuildError::UnchosenBroad {
+                function: function.name().to_owned(),
+                target: format!("{key} = \"{target}\""),
+                context: context.name().to_owned(),
+                params: params.join(", "),
+                at: function.declared_at(),
+            });
+        }
+    }
+    Ok(scope)
+}
+
+/// A schema with what does not change which JSON values it admits for
+/// matching (`format`: `int32` and `int64` are both JSON integers;
+/// descriptions and titles) left out.
+fn json_type(schema: &serde_json::Value) -> serde_json::Value {
+    match schema {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "format" | "description" | "title" | "minimum" | "maximum"))
+            .map(|(k, v)| (k.clone(), json_type(v)))
+            .collect(),
+        other => other.clone(),
+    }
+}
+
+/// A short name for a schema's type, for build errors: `a string`,
+/// `an integer`, `a Ref`, or the schema itself.
+fn describe(schema: &serde_json::Value) -> String {
+    let article = |t: &str| {
+        if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        }
+    };
+    match (schema.get("type"), schema.get("$ref")) {
+        (Some(serde_json::Value::String(t)), _) => format!("{} {t}", article(t)),
+        (_, Some(serde_json::Value::String(r))) => {
+            let name = r.rsplit('/').next().unwrap_or(r);
+            format!("a `{name}`")
+        }
+        _ => format!("`{schema}`"),
+    }
 }
 
 fn known(contexts: &HashMap<String, Context>) -> String {

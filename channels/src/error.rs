@@ -301,4 +301,50 @@ pub enum BuildError {
         /// Where it was declared.
         at: &'static Location<'static>,
     },
+    /// A mutation's arg scopes a context param of another type: the
+    /// entries it produces would never match a watcher's params.
+    #[error(
+        "function `{function}` (at {at}) scopes `{target}` by its arg `{param}`, which {types}: a watcher of {{\"{param}\": 1}} never matches {{\"{param}\": \"1\"}}, so nothing would be invalidated; give `{param}` the same type in both functions"
+    )]
+    ScopeTypes {
+        /// The mutation.
+        function: String,
+        /// The declaration: `affects = "user"`.
+        target: String,
+        /// The arg and param name.
+        param: String,
+        /// The two types and the function declaring the param: "is a
+        /// string, but the context's param `user_id` (declared by
+        /// `user_profile`) is an integer".
+        types: String,
+        /// Where the mutation was declared.
+        at: &'static Location<'static>,
+    },
+    /// A mutation affects a context with params, takes none of them, and
+    /// did not choose broad invalidation.
+    #[error(
+        "function `{function}` (at {at}) declares `{target}` but takes none of context `{context}`'s params ({params}), so every watcher of every `{context}` would refetch: name an arg like one of those params to scope it, or add `broad` to the attribute (`Function::broad()`) if that is what you mean"
+    )]
+    UnchosenBroad {
+        /// The mutation.
+        function: String,
+        /// The declaration: `affects = "user"`.
+        target: String,
+        /// The context it resolves to.
+        context: String,
+        /// The context's params, comma-separated.
+        params: String,
+        /// Where the mutation was declared.
+        at: &'static Location<'static>,
+    },
+    /// `broad` was given but every target is scoped (or has no params).
+    #[error(
+        "function `{function}` (at {at}) is marked `broad`, but each of its targets is scoped by its args or has no params: remove `broad`"
+    )]
+    NeedlessBroad {
+        /// The mutation.
+        function: String,
+        /// Where it was declared.
+        at: &'static Location<'static>,
+    },
 }

@@ -60,6 +60,8 @@ pub struct Function {
     per_user: bool,
     affects: Vec<String>,
     merge: Vec<String>,
+    broad: bool,
+    description: Option<String>,
 }
 
 /// One named argument: a field of the args object, and its JSON Schema
@@ -139,6 +141,8 @@ impl Function {
             per_user: false,
             affects: Vec::new(),
             merge: Vec::new(),
+            broad: false,
+            description: None,
         }
     }
 
@@ -175,6 +179,41 @@ impl Function {
     #[must_use]
     pub fn merge(mut self, context: impl Into<String>) -> Self {
         self.merge.push(context.into());
+        self
+    }
+
+    /// Makes broad on purpose what its `affects` and `merge` cannot scope.
+    ///
+    /// A target context with params, none of which this function takes as
+    /// an arg of the same name, can only be invalidated broadly: every
+    /// watcher of that context refetches, whatever its params. That is
+    /// refused when the registry is built unless the function says so
+    /// here, since it is most often a misnamed arg (`id` for `poll_id`).
+    ///
+    /// ```
+    /// use mizan_channels::{BuildError, Cx, Error, Function, NoArgs, Registry};
+    /// # use schemars::JsonSchema; use serde::Deserialize;
+    /// #[derive(Deserialize, JsonSchema)] struct ById { poll_id: u64 }
+    /// let poll = || Function::new("poll", |_cx: Cx, a: ById| async move { Ok::<_, Error>(a.poll_id) }).context("poll");
+    /// let reset = || Function::new("reset_all", |_cx: Cx, _: NoArgs| async { Ok::<_, Error>(()) }).affects("poll");
+    ///
+    /// let err = Registry::builder().function(poll()).function(reset()).build().unwrap_err();
+    /// assert!(matches!(err, BuildError::UnchosenBroad { .. }));
+    /// assert!(Registry::builder().function(poll()).function(reset().broad()).build().is_ok());
+    /// ```
+    #[must_use]
+    pub fn broad(mut self) -> Self {
+        self.broad = true;
+        self
+    }
+
+    /// Describes it (the `#[mizan::function]` attribute passes the doc
+    /// comment): the manifest carries it, and the generated client shows
+    /// it as the hook's JSDoc.
+    #[must_use]
+    pub fn describe(mut self, description: impl Into<String>) -> Self {
+        let description = description.into();
+        self.description = (!description.trim().is_empty()).then_some(description);
         self
     }
 
@@ -218,6 +257,16 @@ impl Function {
     /// The declared `merge` targets.
     pub fn merge_targets(&self) -> &[String] {
         &self.merge
+    }
+
+    /// Whether what it cannot scope is broad on purpose (see [`broad`](Self::broad)).
+    pub fn is_broad(&self) -> bool {
+        self.broad
+    }
+
+    /// Its description, if any (see [`describe`](Self::describe)).
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
 
     /// The names of its args (the fields of its args object), sorted.
@@ -289,6 +338,7 @@ impl fmt::Debug for Function {
             .field("per_user", &self.per_user)
             .field("affects", &self.affects)
             .field("merge", &self.merge)
+            .field("broad", &self.broad)
             .finish_non_exhaustive()
     }
 }

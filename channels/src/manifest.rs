@@ -56,6 +56,7 @@ impl Registry {
                     affects: function.affects_targets().to_vec(),
                     merge: function.merge_targets().to_vec(),
                     transport: vec!["ws".to_owned(), "http".to_owned()],
+                    description: function.description().map(str::to_owned),
                 },
             );
         }

@@ -7,23 +7,27 @@ import {
   callEcho,
   callFail,
   callUpdateProfile,
-  channelMessages,
   fetchUserContext,
-  functionArgs,
   joinChatChannel,
   manifestVersion,
   useAddOrder,
   useChatChannel,
   useCurrentUser,
-  useCurrentUserCall,
   useGlobal,
   useNotifications,
-  useNotificationsCall,
   useRenameUser,
   useUser,
   type ChatSaid,
   type UserShape,
 } from "../../codegen/tests/snapshots/fixture/index.js";
+// The Zod schemas are imported on their own: the index leaves Zod out.
+import { channelMessages, functionArgs } from "../../codegen/tests/snapshots/fixture/schemas.js";
+import * as Everything from "../../codegen/tests/snapshots/fixture/index.js";
+
+// @ts-expect-error: the index does not carry the schemas (nor Zod)
+void Everything.functionArgs;
+// @ts-expect-error: a context's read function has no call hook beside the context's own
+void Everything.useOrderDetail;
 
 export async function calls(): Promise<string> {
   const echoed = await callEcho({ text: "hi" });
@@ -53,8 +57,6 @@ function Profile(props: { userId: number }) {
   const rename = useRenameUser();
   const addOrder = useAddOrder();
   const chat = useChatChannel({ room: "lobby" }, { onMessage: (m) => console.log(m.text) });
-  useCurrentUserCall();
-  useNotificationsCall();
   // @ts-expect-error: `user` needs `user_id`
   useUser({});
   const profile: UserShape | undefined = data?.user_profile;

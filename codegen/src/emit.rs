@@ -6,7 +6,7 @@
 //! | `schemas.ts` | a Zod schema per definition; `functionArgs`, `contextParams`, `channelMessages` | `zod` |
 //! | `api.ts` | `call<Fn>`, `fetch<Context>Context`, `join<Channel>Channel` | `@mizan/client` |
 //! | `hooks.ts` | `use<Context>`, `use<Channel>Channel`, `use<Fn>`; re-exports `MizanProvider` | `@mizan/client/react` |
-//! | `index.ts` | all of the above, and `manifestVersion` | |
+//! | `index.ts` | all of the above but the schemas (so that Zod is only in bundles that import `schemas.ts`), and `manifestVersion` | |
 
 use crate::names::{property_key, string_literal};
 use crate::plan::{Arg, ContextPlan, Plan};
@@ -86,6 +86,9 @@ fn types(plan: &Plan<'_>) -> String {
         ));
         out.push_str(&format!("export type {} = {{\n", c.data_type));
         for (slot, output, _) in &c.slots {
+            if let Some(d) = description(plan, slot) {
+                out.push_str(&doc_comment(d, 2));
+            }
             out.push_str(&format!("  {}: {};\n", property_key(slot), local.render(output, 2)));
         }
         out.push_str("};\n\n");
@@ -155,7 +158,7 @@ fn api(plan: &Plan<'_>) -> String {
     for f in &plan.functions {
         let (args_ty, out_ty) = (t.render(&f.args, 0), t.render(&f.output, 0));
         out.push_str(&doc_comment(
-            &format!("Calls `{}`{}.", f.name, function_notes(f.manifest)),
+            &described(f.manifest, format!("Calls `{}`{}.", f.name, function_notes(f.manifest))),
             0,
         ));
         let param = match f.arg {
@@ -235,12 +238,16 @@ fn hooks(plan: &Plan<'_>) -> String {
         ));
     }
     for f in &plan.functions {
+        let Some(hook_ident) = &f.hook_ident else { continue };
         let (args_ty, out_ty) = (t.render(&f.args, 0), t.render(&f.output, 0));
         out.push_str(&doc_comment(
-            &format!(
-                "`{}` as a mutation: `{{ mutate, data, error, status }}`{}.",
-                f.name,
-                function_notes(f.manifest)
+            &described(
+                f.manifest,
+                format!(
+                    "`{}` as a call hook: `{{ mutate, mutateAsync, data, error, status, reset }}`{}.",
+                    f.name,
+                    function_notes(f.manifest)
+                ),
             ),
             0,
         ));
@@ -251,12 +258,19 @@ fn hooks(plan: &Plan<'_>) -> String {
             "options"
         };
         out.push_str(&format!(
-            "export function {}(options?: M.CallOptions): M.CallResult<{args_ty}, {out_ty}> {{\n  return M.useCall<{args_ty}, {out_ty}>({}, {options});\n}}\n\n",
-            f.hook_ident,
+            "export function {hook_ident}(options?: M.CallOptions): M.CallResult<{args_ty}, {out_ty}> {{\n  return M.useCall<{args_ty}, {out_ty}>({}, {options});\n}}\n\n",
             string_literal(f.name)
         ));
     }
     finish(out)
+}
+
+/// The doc comment of function `name`, if it has one.
+fn description<'p>(plan: &'p Plan<'_>, name: &str) -> Option<&'p str> {
+    plan.functions
+        .iter()
+        .find(|f| f.name == name)
+        .and_then(|f| f.manifest.description.as_deref())
 }
 
 fn context_hooks(out: &mut String, c: &ContextPlan<'_>, t: &TypeWriter<'_>) {
@@ -306,11 +320,11 @@ fn context_hooks(out: &mut String, c: &ContextPlan<'_>, t: &TypeWriter<'_>) {
 fn index(plan: &Plan<'_>) -> String {
     let mut out = header(
         plan,
-        "Everything; import `./api.js` alone to leave React and Zod out of a bundle.",
+        "Types, calls and hooks. The Zod schemas are in `./schemas.js`, imported on\n\
+         // their own, so that a bundle carries Zod only where a page validates with it;\n\
+         // `./api.js` alone leaves React out too.",
     );
-    out.push_str(
-        "export * from \"./api.js\";\nexport * from \"./hooks.js\";\nexport * from \"./schemas.js\";\nexport type * from \"./types.js\";\n\n",
-    );
+    out.push_str("export * from \"./api.js\";\nexport * from \"./hooks.js\";\nexport type * from \"./types.js\";\n\n");
     out.push_str("/** The version of the manifest this code was generated from (`GET /api/mizan/manifest`). */\n");
     out.push_str(&format!(
         "export const manifestVersion = {};\n",
@@ -325,6 +339,14 @@ fn params_param(arg: Arg, ty: &str) -> (String, &'static str) {
         Arg::None => (String::new(), "{}"),
         Arg::Optional => (format!("params: {ty} = {{}}, "), "params"),
         Arg::Required => (format!("params: {ty}, "), "params"),
+    }
+}
+
+/// `text` after the function's own description (its doc comment), if any.
+fn described(f: &mizan_protocol::FunctionManifest, text: String) -> String {
+    match &f.description {
+        Some(d) => format!("{d}\n\n{text}"),
+        None => text,
     }
 }
 

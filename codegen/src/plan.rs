@@ -38,7 +38,10 @@ pub(crate) struct FunctionPlan<'m> {
     pub(crate) output: Shape,
     pub(crate) arg: Arg,
     pub(crate) call_ident: String,
-    pub(crate) hook_ident: String,
+    /// `use<Fn>` (a `useCall` hook), for functions outside any context:
+    /// a context's read functions are read through its hook, and a
+    /// "mutation" hook beside it would only mislead.
+    pub(crate) hook_ident: Option<String>,
 }
 
 /// One context.
@@ -179,12 +182,12 @@ impl<'m> Plan<'m> {
             let args = parse(&f.args, format!("function `{name}` args"))?;
             let output = parse(&f.output, format!("function `{name}` output"))?;
             let p = pascal(name);
-            // A context (or global slot) of the same name keeps `use<Name>`; the function's hook gets `Call`.
+            // A context of the same name keeps `use<Name>`; the function's hook gets `Call`.
             let plain = format!("use{p}");
-            let hook_ident = if ns.is_taken(&plain) {
-                ns.claim(&format!("use{p}Call"), &owner)?
-            } else {
-                ns.claim(&plain, &owner)?
+            let hook_ident = match f.context {
+                Some(_) => None,
+                None if ns.is_taken(&plain) => Some(ns.claim(&format!("use{p}Call"), &owner)?),
+                None => Some(ns.claim(&plain, &owner)?),
             };
             functions.push(FunctionPlan {
                 name,

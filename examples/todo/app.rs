@@ -222,9 +222,9 @@ async fn create_list(cx: &Cx, owner: String, title: String) -> Result<ListInfo, 
 /// Merge, and tier 3 (broad). The new `ListInfo` is spliced into the `list`
 /// slot of every `list{list_id}` watcher: no refetch. The list's title is
 /// also on its owner's `lists` screen, but no arg is named `owner`, so that
-/// entry is broad: every `lists` screen of every owner refetches. Adding an
-/// `owner` arg would scope it (see the README).
-#[mizan::function(merge = "list", affects = "lists")]
+/// entry is broad (chosen with `broad`): every `lists` screen of every owner
+/// refetches. Adding an `owner` arg would scope it (see the README).
+#[mizan::function(merge = "list", affects = "lists", broad)]
 async fn rename_list(cx: &Cx, list_id: u64, title: String) -> Result<ListInfo, Error> {
     let title = cleaned(&title, "title", MAX_TITLE)?;
     let mut data = cx.state::<Store>()?.lock();

@@ -1,5 +1,5 @@
-//! The attribute's arguments: `context`, `per_user`, `affects`, `merge` and
-//! `auth`.
+//! The attribute's arguments: `context`, `per_user`, `affects`, `merge`,
+//! `broad` and `auth`.
 
 use crate::Errors;
 use proc_macro2::Span;
@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
 
 /// The keys the attribute accepts, in the order the docs list them.
-const KEYS: &str = "`context`, `per_user`, `affects`, `merge`, `auth`";
+const KEYS: &str = "`context`, `per_user`, `affects`, `merge`, `broad`, `auth`";
 
 /// The access levels `auth` accepts as a string.
 const LEVELS: &str = "\"public\", \"user\", \"staff\", \"superuser\"";
@@ -25,6 +25,8 @@ pub(crate) struct FunctionAttr {
     pub(crate) affects: Vec<LitStr>,
     /// `merge = "context"` or `merge = ["a", "b"]`.
     pub(crate) merge: Vec<LitStr>,
+    /// `broad`: what `affects`/`merge` cannot scope is broad on purpose.
+    pub(crate) broad: Option<Span>,
     /// `auth = ...`, with the span of the key for duplicate errors.
     pub(crate) auth: Option<Auth>,
 }
@@ -55,6 +57,12 @@ impl FunctionAttr {
                 "`per_user` marks a context function: add `context = \"...\"` (e.g. `context = \"me\", per_user`)",
             ));
         }
+        if let (Some(span), true) = (attr.broad, attr.affects.is_empty() && attr.merge.is_empty()) {
+            errors.push(syn::Error::new(
+                span,
+                "`broad` qualifies `affects`/`merge`: add the targets it makes broad (e.g. `affects = \"polls\", broad`)",
+            ));
+        }
         errors.finish(attr)
     }
 
@@ -63,18 +71,25 @@ impl FunctionAttr {
             Some(key) => key.to_string(),
             None => return Err(unknown_key(meta.path())),
         };
-        if !matches!(key.as_str(), "context" | "per_user" | "affects" | "merge" | "auth") {
+        if !matches!(
+            key.as_str(),
+            "context" | "per_user" | "affects" | "merge" | "broad" | "auth"
+        ) {
             return Err(unknown_key(meta.path()));
         }
-        if key == "per_user" {
+        if let Some((flag, example)) = match key.as_str() {
+            "per_user" => Some((&mut self.per_user, "`context = \"me\", per_user`")),
+            "broad" => Some((&mut self.broad, "`affects = \"polls\", broad`")),
+            _ => None,
+        } {
             return match meta {
                 Meta::Path(path) => {
-                    self.per_user = Some(path.span());
+                    *flag = Some(path.span());
                     Ok(())
                 }
                 other => Err(syn::Error::new_spanned(
                     &other,
-                    "`per_user` is a flag: write `per_user` alone, e.g. `context = \"me\", per_user`",
+                    format!("`{key}` is a flag: write `{key}` alone, e.g. {example}"),
                 )),
             };
         }

@@ -61,6 +61,8 @@ pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::R
     let per_user = attr.per_user.map(|_| quote!(.per_user()));
     let affects = attr.affects.iter().map(|a| quote!(.affects(#a)));
     let merge = attr.merge.iter().map(|m| quote!(.merge(#m)));
+    let broad = attr.broad.map(|_| quote!(.broad()));
+    let describe = description(&item.attrs).map(|d| quote!(.describe(#d)));
     let access = match &attr.auth {
         None => quote!(#channels::Access::Public),
         Some(Auth::Level(level, span)) => {
@@ -88,9 +90,32 @@ pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::R
             #per_user
             #(#affects)*
             #(#merge)*
+            #broad
+            #describe
             .access(#access)
         });
     })
+}
+
+/// The fn's doc comment, its lines joined (the leading space of each
+/// `///` line dropped), or `None` when it has none.
+fn description(attrs: &[Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value: syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s), ..
+                }),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        })
+        .map(|line| line.strip_prefix(' ').map(str::to_owned).unwrap_or(line))
+        .collect();
+    let text = lines.join("\n").trim().to_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 /// `cfg`s apply to the declaration as they do to the fn.

@@ -49,6 +49,9 @@ pub struct FunctionManifest {
     pub merge: Vec<String>,
     /// How it can be called: `ws`, `http`.
     pub transport: Vec<String>,
+    /// Its doc comment, when it has one (the generated client's JSDoc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// One context.

@@ -72,7 +72,7 @@ mod signals;
 mod watchers;
 
 pub use app::{BuildError, Mizan, MizanBuilder};
-pub use auth::{AuthError, AuthFuture, Authenticator, Identity, InvalidToken, JwksAlgorithm, Jwt};
+pub use auth::{AuthError, AuthFuture, Authenticator, DevToken, Identity, InvalidToken, JwksAlgorithm, Jwt};
 pub use config::{ConfigError, Endpoint, ManifestAccess, NamedOrigins, OriginPolicy, ServerConfig};
 pub use mizan_channels as channels;
 pub use mizan_channels::protocol;

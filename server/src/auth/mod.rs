@@ -5,8 +5,10 @@
 //! user, and until when. [`Jwt`] is the built-in one; implement the trait
 //! for identities that come from elsewhere (a session cookie, say).
 
+mod dev_token;
 mod jwt;
 
+pub use dev_token::DevToken;
 pub use jwt::{JwksAlgorithm, Jwt};
 
 use axum::http::HeaderMap;

@@ -58,33 +58,12 @@ export function usePresenceChannel(options?: M.UseChannelOptions<{
 }>("presence", {}, options);
 }
 
-/** `get_page` as a mutation: `{ mutate, data, error, status }` (access: user; reads for context `feed`). */
-export function useGetPage(options?: M.CallOptions): M.CallResult<{
-  cursor?: string | null;
-  limit?: number;
-}, T.Page_for_Item> {
-  return M.useCall<{
-  cursor?: string | null;
-  limit?: number;
-}, T.Page_for_Item>("get_page", options);
-}
-
-/** `me` as a mutation: `{ mutate, data, error, status }` (access: user; reads for context `me`). */
-export function useMeCall(options?: M.CallOptions): M.CallResult<{ [key: string]: unknown }, T.Profile> {
-  return M.useCall<{ [key: string]: unknown }, T.Profile>("me", options);
-}
-
-/** `set_status` as a mutation: `{ mutate, data, error, status }` (access: staff; affects `feed`). */
+/** `set_status` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }` (access: staff; affects `feed`). */
 export function useSetStatus(options?: M.CallOptions): M.CallResult<T.SetStatus, T.Status> {
   return M.useCall<T.SetStatus, T.Status>("set_status", { transport: "http", ...options });
 }
 
-/** `settings` as a mutation: `{ mutate, data, error, status }` (reads for context `global`). */
-export function useSettingsCall(options?: M.CallOptions): M.CallResult<{ [key: string]: never }, { [key: string]: string }> {
-  return M.useCall<{ [key: string]: never }, { [key: string]: string }>("settings", options);
-}
-
-/** `tree` as a mutation: `{ mutate, data, error, status }`. */
+/** `tree` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }`. */
 export function useTree(options?: M.CallOptions): M.CallResult<{
   depth: number;
 }, T.Tree> {
