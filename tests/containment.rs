@@ -171,11 +171,6 @@ async fn a_panicking_broker_fails_one_send_and_the_topic_flows_on() {
         result_json(&sender.call("echo", json!({"text": "alive"})).await)["message"],
         "alive"
     );
-    let metrics = reqwest::get(server.http_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(metrics.contains("mizan_panics_total 1\n"), "{metrics}");
 }

@@ -238,12 +238,7 @@ async fn cross_site_posts_run_nothing() {
     .await;
     assert_eq!(same.status(), 200);
     assert_eq!(notes(&server).await, json!(["transfer all the money"]));
-    let metrics = reqwest::get(server.http_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains("mizan_refused_requests_total{reason=\"content_type\"} 3\n"),
         "{metrics}"

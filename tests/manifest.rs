@@ -15,12 +15,7 @@ const SNAPSHOT: &str = "tests/snapshots/fixture.manifest.json";
 #[tokio::test]
 async fn the_manifest_is_served_deterministic_and_as_committed() {
     let server = Server::fixture().await;
-    let served = reqwest::get(server.http_url("/api/mizan/manifest"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = server.get_text("/api/mizan/manifest").await;
     let built = server.app.manifest().to_json();
     assert_eq!(served, built);
     let again = support::fixture::builder(support::SECRET)

@@ -24,12 +24,7 @@ fn fast_config() -> ServerConfig {
 }
 
 async fn metrics(server: &Server) -> String {
-    reqwest::get(server.http_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    server.get_text("/metrics").await
 }
 
 fn metric(text: &str, line_start: &str) -> f64 {

@@ -197,12 +197,19 @@ mod tests {
         Eager::new()
     }
 
+    /// Runs work of `kind` that raises a flag; the flag, raised already
+    /// when the work ran inline.
+    fn flagged(eager: &Eager, kind: Work<'static>) -> Arc<AtomicBool> {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done);
+        eager.run(move || kind, async move { flag.store(true, Ordering::Release) });
+        done
+    }
+
     #[tokio::test]
     async fn finishes_ready_work_at_once_and_spawns_waiting_work() {
         let eager = eager();
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        eager.run(|| Work::Call("f"), async move { flag.store(true, Ordering::Release) });
+        let done = flagged(&eager, Work::Call("f"));
         assert!(done.load(Ordering::Acquire), "ready work ran inline");
 
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -223,31 +230,16 @@ mod tests {
         eager.run(|| Work::Call("busy"), busy());
         // One long poll, then a fast one: no verdict, and the count starts
         // again.
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        eager.run(
-            || Work::Call("busy"),
-            async move { flag.store(true, Ordering::Release) },
-        );
+        let done = flagged(&eager, Work::Call("busy"));
         assert!(done.load(Ordering::Acquire), "one strike is not enough");
         eager.run(|| Work::Call("busy"), busy());
         eager.run(|| Work::Call("busy"), busy());
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
-        eager.run(
-            || Work::Call("busy"),
-            async move { flag.store(true, Ordering::Release) },
-        );
+        let done = flagged(&eager, Work::Call("busy"));
         assert!(!done.load(Ordering::Acquire), "spawned, not run inline");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(done.load(Ordering::Acquire));
         // Another function, or the same name as another kind, is unaffected.
-        let flag = Arc::clone(&done);
-        done.store(false, Ordering::Release);
-        eager.run(
-            || Work::Bundle("busy"),
-            async move { flag.store(true, Ordering::Release) },
-        );
+        let done = flagged(&eager, Work::Bundle("busy"));
         assert!(done.load(Ordering::Acquire));
     }
 

@@ -58,6 +58,16 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The text of `GET {path}` (`/metrics`, the manifest, ...).
+    pub async fn get_text(&self, path: &str) -> String {
+        reqwest::get(self.http_url(path))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} is not text: {e}"))
+    }
+
     /// A client without a token.
     pub async fn client(&self) -> Client {
         Client::connect(&self.ws_url(), None).await
