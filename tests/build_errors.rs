@@ -165,7 +165,8 @@ fn a_mutation_arg_of_another_type_than_the_param_it_scopes() {
                 "function `save`",
                 "tests/build_errors.rs:",
                 &format!("scopes `{declared}` by its arg `user_id`, which is a string"),
-                "param `user_id` (declared by `user_profile`) is an integer",
+                "param `user_id` (declared by `user_profile` at tests/build_errors.rs:",
+                ") is an integer",
                 "same type in both",
             ],
         );

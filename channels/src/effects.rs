@@ -131,7 +131,7 @@ pub(crate) fn resolve(
         let mut unscoped = false;
         for target in function.affects_targets() {
             let (context, slot) = affected(function, target, functions, contexts)?;
-            let scope = scope(function, "affects", target, context, &mut unscoped)?;
+            let scope = scope(function, "affects", target, context, functions, &mut unscoped)?;
             effects.invalidate.push(Target {
                 scope,
                 context: context.name().to_owned(),
@@ -149,7 +149,7 @@ pub(crate) fn resolve(
                     None => format!("no context is named `{target}` (known: {})", known(contexts)),
                 },
             })?;
-            let scope = scope(function, "merge", target, context, &mut unscoped)?;
+            let scope = scope(function, "merge", target, context, functions, &mut unscoped)?;
             effects.merge.push(Target {
                 scope,
                 context: context.name().to_owned(),
@@ -248,6 +248,7 @@ fn scope(
     key: &'static str,
     target: &str,
     context: &Context,
+    functions: &HashMap<String, Function>,
     unscoped: &mut bool,
 ) -> Result<Vec<String>, BuildError> {
     let mut scope = Vec::new();
@@ -261,9 +262,10 @@ fn scope(
                 target: format!("{key} = \"{target}\""),
                 param: arg.name.clone(),
                 types: format!(
-                    "is {}, but the context's param `{}` (declared by `{declared_by}`) is {}",
+                    "is {}, but the context's param `{}` (declared by `{declared_by}` at {}) is {}",
                     describe(&arg.schema),
                     arg.name,
+                    functions[declared_by].declared_at(),
                     describe(schema)
                 ),
                 at: function.declared_at(),

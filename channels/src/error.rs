@@ -315,7 +315,7 @@ pub enum BuildError {
         param: String,
         /// The two types and the function declaring the param: "is a
         /// string, but the context's param `user_id` (declared by
-        /// `user_profile`) is an integer".
+        /// `user_profile` at src/app.rs:12:1) is an integer".
         types: String,
         /// Where the mutation was declared.
         at: &'static Location<'static>,
