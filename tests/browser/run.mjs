@@ -6,12 +6,17 @@
 // Prints one line per test and ends with `N passed, N failed`; exits 1 on any
 // failure.
 //
-//   node run.mjs [chat] [todo]
+//   node run.mjs [chat] [todo] [starter]
+//
+// `starter` (examples/starter, a standalone app outside the workspace) runs
+// only when MIZAN_STARTER_BIN names its built binary (scripts/check-starter
+// does); the default run is chat and todo.
 //
 // Environment:
 //   CARGO_TARGET_DIR   where the binaries are: $CARGO_TARGET_DIR/debug/examples/{chat,todo}
 //                      (default /var/tmp/mizan-target, as scripts/test)
 //   MIZAN_E2E_BUILD    0: use the binaries as they are; otherwise `cargo build --examples` first
+//   MIZAN_STARTER_BIN  the built examples/starter binary (adds the `starter` scenario)
 //   MIZAN_E2E_ARTIFACTS  where screenshots and logs go (default ./artifacts)
 //   CHROMIUM_PATH      the browser (default /usr/bin/chromium)
 
@@ -22,14 +27,18 @@ import { fileURLToPath } from "node:url";
 import { CHROMIUM, launchChromium, runScenario } from "./lib.mjs";
 import * as chat from "./chat_two_tabs.mjs";
 import * as todo from "./todo_two_tabs.mjs";
+import * as starter from "./starter_polls.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const targetDir = path.resolve(root, process.env.CARGO_TARGET_DIR || "/var/tmp/mizan-target");
 const artifacts = path.resolve(here, process.env.MIZAN_E2E_ARTIFACTS || "artifacts");
-const all = [chat, todo];
+const all = [chat, todo, starter];
+// A scenario's binary: an example of the workspace, or one named by an
+// environment variable (`binEnv`), for an app built elsewhere.
+const binOf = (s) => (s.binEnv ? process.env[s.binEnv] || null : path.join(targetDir, "debug", "examples", s.example));
 const wanted = process.argv.slice(2);
-const scenarios = wanted.length ? all.filter((s) => wanted.includes(s.name)) : all;
+const scenarios = wanted.length ? all.filter((s) => wanted.includes(s.name)) : all.filter((s) => binOf(s) !== null);
 if (wanted.length && scenarios.length !== wanted.length) {
   console.error(`unknown scenario in ${wanted.join(" ")}; there are: ${all.map((s) => s.name).join(" ")}`);
   process.exit(2);
@@ -40,9 +49,9 @@ if (wanted.length && scenarios.length !== wanted.length) {
  * same one), `stop(signal)` (waits for the process to exit).
  */
 class ExampleServer {
-  constructor(example, logFile) {
-    this.bin = path.join(targetDir, "debug", "examples", example);
-    this.example = example;
+  constructor(name, bin, logFile) {
+    this.bin = bin;
+    this.example = name;
     this.log = createWriteStream(logFile, { flags: "w" });
     this.port = 0;
     this.proc = null;
@@ -123,7 +132,7 @@ function preflight() {
     console.error(`FAIL: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
     process.exit(1);
   }
-  if (process.env.MIZAN_E2E_BUILD !== "0") {
+  if (process.env.MIZAN_E2E_BUILD !== "0" && scenarios.some((s) => !s.binEnv)) {
     console.log("cargo build --workspace --examples");
     const r = spawnSync("cargo", ["build", "--quiet", "--workspace", "--examples"], {
       cwd: root, stdio: "inherit", env: { ...process.env, CARGO_TARGET_DIR: targetDir },
@@ -131,9 +140,14 @@ function preflight() {
     if (r.status !== 0) process.exit(1);
   }
   for (const s of scenarios) {
-    const bin = path.join(targetDir, "debug", "examples", s.example);
+    const bin = binOf(s);
+    if (bin === null) {
+      console.error(`FAIL: the ${s.name} scenario needs ${s.binEnv}=<its binary> (scripts/check-starter sets it)`);
+      process.exit(1);
+    }
     if (!existsSync(bin)) {
-      console.error(`FAIL: ${bin} is missing: cargo build --examples (with CARGO_TARGET_DIR=${targetDir})`);
+      const hint = s.binEnv ? `set ${s.binEnv} to the built binary` : `cargo build --examples (with CARGO_TARGET_DIR=${targetDir})`;
+      console.error(`FAIL: ${bin} is missing: ${hint}`);
       process.exit(1);
     }
   }
@@ -153,7 +167,7 @@ try {
   for (const scenario of scenarios) {
     const dir = path.join(artifacts, scenario.name);
     mkdirSync(dir, { recursive: true });
-    const server = new ExampleServer(scenario.example, path.join(artifacts, `${scenario.name}-server.log`));
+    const server = new ExampleServer(scenario.name, binOf(scenario), path.join(artifacts, `${scenario.name}-server.log`));
     servers.push(server);
     let r;
     try {
