@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// let secret = b"a development secret of 32 bytes!";
 /// let token = DevToken::new("erin").staff(true).valid_for(Duration::from_secs(60)).sign(secret);
 /// let identity = Jwt::hs256(secret).verify(&token).unwrap();
-/// assert_eq!((identity.user.id.as_str(), identity.user.is_staff), ("erin", true));
+/// assert_eq!((identity.user.id.as_str(), identity.user.staff), ("erin", true));
 /// ```
 ///
 /// [`Jwt`]: crate::Jwt
