@@ -6,13 +6,11 @@ import {
   callEcho,
   callUpdateProfile,
   callWhoami,
-  channelMessages,
-  contextParams,
   fetchUserContext,
-  functionArgs,
   joinChatChannel,
   manifestVersion,
 } from "../../codegen/tests/snapshots/fixture/index.js";
+import { channelMessages, contextParams, functionArgs } from "../../codegen/tests/snapshots/fixture/schemas.js";
 import { setDefaultClient } from "../src/index.js";
 import { mintToken } from "./fixture.js";
 import { closeClients, fixtureUrl, freshUserId, newClient, waitFor } from "./helpers.js";
