@@ -5,6 +5,7 @@
  */
 
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import { closePlan } from "./close-codes.js";
 import { MizanError } from "./errors.js";
 import type { ClientRequest, ReplyFrame, ServerFrame, UserInfo } from "./frames.js";
 import type { ConnectionStatus } from "./status.js";
@@ -84,16 +85,6 @@ interface Pending {
   resolve: (frame: ReplyFrame) => void;
   reject: (error: MizanError) => void;
 }
-
-const CLOSE_POLICY = 1008;
-const CLOSE_UNSUPPORTED = 1003;
-const CLOSE_TOO_LARGE = 1009;
-const CLOSE_RESTART = 1012;
-const CLOSE_TOKEN_EXPIRED = 4001;
-const CLOSE_TOO_SLOW = 4008;
-const CLOSE_RATE_LIMITED = 4029;
-const CLOSE_PROTOCOL = 1002;
-const CLOSE_INVALID_DATA = 1007;
 
 const encoder = new TextEncoder();
 
@@ -407,42 +398,19 @@ export class SocketKernel {
       p.reject(new MizanError("disconnected", `the socket closed (${code}) before the reply to \`${p.type}\``));
     }
     if (this.stopped) return;
-    const detail = reason ? `: ${reason}` : "";
-    switch (code) {
-      case CLOSE_POLICY:
-        // An anonymous socket on probation that did not sign in (the
-        // node's anonymous share is full): retrying at once would only be
-        // refused again.
-        this.surface(new MizanError("policy", `the server closed the socket by policy (1008${detail})`));
-        this.scheduleRetry(this.nextDelay(3));
+    const plan = closePlan(code, reason);
+    if (plan.error !== undefined) this.surface(plan.error);
+    switch (plan.retry.kind) {
+      case "backoff":
+        this.scheduleRetry(this.nextDelay(plan.retry.minAttempts));
         return;
-      case CLOSE_RATE_LIMITED:
-        this.surface(new MizanError("limit", `the server dropped this client for staying over its rate (4029${detail})`));
-        this.scheduleRetry(this.nextDelay(3));
-        return;
-      case CLOSE_PROTOCOL:
-      case CLOSE_INVALID_DATA:
-      case CLOSE_UNSUPPORTED:
-        this.surface(new MizanError("unsupported", `the server refused a frame (${code}${detail})`));
-        break;
-      case CLOSE_TOO_LARGE:
-        this.surface(new MizanError("too_large", `a frame was over the server's limit (1009${detail})`));
-        break;
-      case CLOSE_TOKEN_EXPIRED:
-        // A fresh token from the provider fixes it: come back at once, but
-        // back off if the provider keeps handing out expired tokens.
+      case "renew":
         this.scheduleRetry(this.stateStore.getSnapshot().attempt === 0 ? 0 : this.nextDelay(), 1);
         return;
-      case CLOSE_RESTART:
-        // The node is going away: come back soon (elsewhere), spread out.
+      case "soon":
         this.scheduleRetry(backoffDelay(0, this.options.backoff), 0);
         return;
-      case CLOSE_TOO_SLOW:
-        this.surface(new MizanError("limit", `the server dropped this client for reading too slowly (4008${detail})`));
-        this.scheduleRetry(this.nextDelay(2));
-        return;
     }
-    this.scheduleRetry(this.nextDelay());
   }
 
   /** The delay for the next retry, counting a failed attempt (at least `min` attempts). */
