@@ -65,3 +65,21 @@ fn the_fixture_manifest_describes_section_8() {
         assert!(m.definitions.contains_key(name), "dangling ref {name}");
     }
 }
+
+/// Building a node to print its manifest (for the generator) is not running
+/// it: the insecure-setup banner is for a node that serves.
+#[test]
+fn the_insecure_banner_is_for_serving_not_for_printing_the_manifest() {
+    let printed = std::process::Command::new(support::processes::fixture_binary())
+        .arg("--print-manifest")
+        .output()
+        .expect("the fixture runs");
+    assert!(printed.status.success());
+    let stderr = String::from_utf8_lossy(&printed.stderr);
+    assert!(!stderr.contains("INSECURE SETUP"), "{stderr}");
+    let manifest: Manifest = serde_json::from_slice(&printed.stdout).expect("the manifest is JSON");
+    assert!(manifest.functions.contains_key("echo"));
+
+    let serving = support::processes::Node::start(&[]);
+    assert!(serving.log().contains("INSECURE SETUP"), "{}", serving.log());
+}

@@ -109,7 +109,8 @@ fn page() -> page::Page {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let app = Mizan::builder().channel(Chat).config(args.serve.settings()?).build()?;
-    let router = page().route(app.router());
     let banner = |addr| format!("chat: open http://{addr}/ in two browser tabs");
-    args.serve.serve(3000, app.clone(), router, banner).await
+    args.serve
+        .serve(3000, app.clone(), |app| page().route(app.router()), banner)
+        .await
 }

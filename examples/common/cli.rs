@@ -39,19 +39,21 @@ impl ServeArgs {
         Ok(ServerConfig::load(self.config.as_deref())?)
     }
 
-    /// Binds, prints `banner(address)`, and serves until a signal, then
-    /// drains `app`. With `--print-manifest`, prints `app`'s manifest instead.
+    /// Binds, prints `banner(address)`, and serves `router(&app)` until a
+    /// signal, then drains `app`. With `--print-manifest`, prints `app`'s
+    /// manifest instead (and builds no router: the node is not served).
     pub(crate) async fn serve(
         &self,
         default_port: u16,
         app: Mizan,
-        router: axum::Router,
+        router: impl FnOnce(&Mizan) -> axum::Router,
         banner: impl FnOnce(SocketAddr) -> String,
     ) -> anyhow::Result<()> {
         if self.print_manifest {
             println!("{}", app.manifest().to_json());
             return Ok(());
         }
+        let router = router(&app);
         if let Some(addr) = self.metrics_listen {
             let internal = tokio::net::TcpListener::bind(addr).await?;
             let metrics = app.metrics_router();

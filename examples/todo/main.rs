@@ -38,7 +38,8 @@ fn page() -> page::Page {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let app = app::builder().config(args.serve.settings()?).build()?;
-    let router = page().route(app.router());
     let banner = |addr| format!("todo: open http://{addr}/ in two browser tabs");
-    args.serve.serve(3001, app.clone(), router, banner).await
+    args.serve
+        .serve(3001, app.clone(), |app| page().route(app.router()), banner)
+        .await
 }

@@ -61,7 +61,19 @@ impl Mizan {
     /// each may be moved or turned `"off"`). Nest or merge it into any axum
     /// app, and serve it with [`Mizan::serve`] (which records each
     /// request's TCP peer, for the limits kept per client address).
+    ///
+    /// An insecure authenticator (a development JWT secret) is announced
+    /// here, loudly and once: this is where a node starts serving, while
+    /// building one to print its manifest is not running it.
     pub fn router(&self) -> axum::Router {
+        if let Some(reason) = self.node.auth.insecure_reason()
+            && !self
+                .node
+                .insecure_warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            warn_insecure(&reason);
+        }
         crate::http::router(Arc::clone(&self.node))
     }
 
@@ -184,15 +196,15 @@ impl MizanBuilder {
 
     /// Validates everything and starts the node. An insecure
     /// authenticator (a development JWT secret) is refused when
-    /// `config.production` is set, and warned about loudly otherwise.
+    /// `config.production` is set, and warned about loudly otherwise (when
+    /// the node is first routed: [`Mizan::router`]).
     pub fn build(self) -> Result<Mizan, BuildError> {
         let registry = self.registry.build()?;
         let auth = self.auth.unwrap_or_else(|| Arc::new(NoAuthenticator));
-        if let Some(reason) = auth.insecure_reason() {
-            if self.config.production {
-                return Err(BuildError::Insecure(reason));
-            }
-            warn_insecure(&reason);
+        if let Some(reason) = auth.insecure_reason()
+            && self.config.production
+        {
+            return Err(BuildError::Insecure(reason));
         }
         let broker = self.broker.unwrap_or_else(|| Arc::new(MemoryBroker::new()));
         let node = Node::start(registry, broker, auth, self.config, self.state).map_err(BuildError::Config)?;

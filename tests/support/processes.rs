@@ -200,7 +200,7 @@ impl Drop for Node {
 }
 
 /// The fixture example binary built beside this test binary.
-fn fixture_binary() -> PathBuf {
+pub fn fixture_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/<test> -> target/<profile>/examples/fixture
     let profile_dir = exe

@@ -38,6 +38,9 @@ pub(crate) struct Node {
     pub(crate) watchers: Watchers,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) auth: Arc<dyn Authenticator>,
+    /// Whether the insecure-setup banner was shown (once, when the node is
+    /// first routed: building a node to print its manifest is not running).
+    pub(crate) insecure_warned: std::sync::atomic::AtomicBool,
     pub(crate) connections: Arc<Connections>,
     pub(crate) metrics: Arc<Metrics>,
     /// Every open socket's outbox, for draining at shutdown.
@@ -81,6 +84,7 @@ impl Node {
             watchers: Watchers::default(),
             broker,
             auth,
+            insecure_warned: std::sync::atomic::AtomicBool::new(false),
             connections: Arc::default(),
             eager: Eager::new(),
             metrics,
