@@ -96,7 +96,7 @@ async fn a_user_switch_leaves_the_rooms_and_watches_the_new_user_may_not_hold() 
         ServerFrame::Ok { .. }
     ));
     match socket.push().await {
-        ServerFrame::Message { topic, data } => {
+        ServerFrame::Message { topic, data, .. } => {
             assert_eq!(topic, lobby);
             assert!(data.get().contains("public"), "{data:?}");
         }
@@ -166,7 +166,7 @@ async fn an_expired_token_leaves_what_nobody_may_hold() {
         ServerFrame::Ok { .. }
     ));
     match socket.push().await {
-        ServerFrame::Message { topic, data } => {
+        ServerFrame::Message { topic, data, .. } => {
             assert_eq!(topic, lobby, "nothing of the staff room came first");
             assert!(data.get().contains("anyone may"));
         }

@@ -13,7 +13,7 @@ use support::{Client, Server, error_code, token};
 
 fn message_json(frame: &ServerFrame) -> (String, Value) {
     match frame {
-        ServerFrame::Message { topic, data } => (topic.clone(), serde_json::from_str(data.get()).unwrap()),
+        ServerFrame::Message { topic, data, .. } => (topic.clone(), serde_json::from_str(data.get()).unwrap()),
         other => panic!("expected a message push, got {other:?}"),
     }
 }
@@ -245,5 +245,47 @@ async fn too_many_pending_sends_answer_limit_and_a_panicking_receive_answers_int
     assert!(matches!(
         send(&mut client, &topic, json!({"text": "after"})).await,
         ServerFrame::Ok { .. }
+    ));
+}
+
+/// Until topics keep streams (PROTOCOL.md section 9), a `subscribe` that
+/// asks to recover is told nothing was (`recovered: false`: what the client
+/// shows is incomplete), and one that asks for recent history gets none
+/// (none is kept) and no `recovered`.
+#[tokio::test]
+async fn recovery_is_refused_truthfully_while_no_history_is_kept() {
+    let server = Server::fixture().await;
+    let mut client = server.client().await;
+    let id = client
+        .request(
+            json!({"type": "subscribe", "channel": "chat", "params": {"room": "lobby"},
+                        "since": {"epoch": "e-old", "offset": 41}}),
+        )
+        .await;
+    assert!(matches!(
+        client.reply(id).await,
+        ServerFrame::Subscribed {
+            recovered: Some(false),
+            ..
+        }
+    ));
+    let id = client
+        .request(json!({"type": "subscribe", "channel": "chat", "params": {"room": "other"}, "history": 50}))
+        .await;
+    assert!(matches!(
+        client.reply(id).await,
+        ServerFrame::Subscribed { recovered: None, .. }
+    ));
+    client.assert_silent(std::time::Duration::from_millis(100)).await;
+    let id = client
+        .request(json!({"type": "subscribe", "channel": "chat", "params": {"room": "x"},
+                        "since": {"epoch": "e", "offset": 1}, "history": 5}))
+        .await;
+    assert!(matches!(
+        client.reply(id).await,
+        ServerFrame::Error {
+            code: mizan::protocol::ErrorCode::BadFrame,
+            ..
+        }
     ));
 }

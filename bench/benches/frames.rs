@@ -31,6 +31,7 @@ fn encode(c: &mut Criterion) {
     let message = ServerFrame::Message {
         topic: "chat:chat_lobby".into(),
         data: Payload::from_json(r#"{"text":"hello everyone in the lobby","user":"42"}"#).unwrap(),
+        offset: Some(1_234_567),
     };
     group.bench_function("message_push", |b| b.iter(|| black_box(&message).encode()));
     let params: Params = serde_json::from_str(r#"{"user_id":5}"#).unwrap();

@@ -1,9 +1,9 @@
 //! Requests a client sends, and their decoder.
 
 use crate::codes::ErrorCode;
-use crate::fields::{RawFields, any_payload, object_payload, params, required};
+use crate::fields::{RawFields, any_payload, object_payload, optional, params, required};
 use crate::server_frame::ServerFrame;
-use crate::values::{Params, Payload, RequestId};
+use crate::values::{Params, Payload, Position, RequestId};
 use serde::Serialize;
 use std::fmt;
 
@@ -16,6 +16,8 @@ use std::fmt;
 ///     id: RequestId::new(6).unwrap(),
 ///     channel: "chat".into(),
 ///     params: mizan_protocol::Payload::from_json(r#"{"room":"lobby"}"#).unwrap(),
+///     since: None,
+///     history: None,
 /// };
 /// let text = frame.encode();
 /// assert_eq!(text, r#"{"type":"subscribe","id":6,"channel":"chat","params":{"room":"lobby"}}"#);
@@ -59,6 +61,10 @@ pub enum ClientFrame {
         context: String,
         /// The context params (`{}` when absent).
         params: Params,
+        /// The position of the bundle the client already holds: when
+        /// nothing after it matches, the reply is `unchanged`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<Position>,
     },
     /// Stop watching a context.
     Unwatch {
@@ -77,6 +83,12 @@ pub enum ClientFrame {
         channel: String,
         /// The channel params object (`{}` when absent).
         params: Payload,
+        /// Recover after a reconnect: replay what came after this position.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<Position>,
+        /// Show recent messages on join: the last `history` first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        history: Option<u32>,
     },
     /// Send a message to a joined topic.
     Send {
@@ -123,15 +135,29 @@ impl ClientFrame {
                 let params = params(f.params)?;
                 match kind {
                     "fetch" => Self::Fetch { id, context, params },
-                    "watch" => Self::Watch { id, context, params },
+                    "watch" => Self::Watch {
+                        id,
+                        context,
+                        params,
+                        since: optional("since", f.since)?,
+                    },
                     _ => Self::Unwatch { id, context, params },
                 }
             }
-            "subscribe" => Self::Subscribe {
-                id,
-                channel: required("channel", f.channel)?,
-                params: object_payload("params", f.params)?,
-            },
+            "subscribe" => {
+                let since = optional("since", f.since)?;
+                let history = optional("history", f.history)?;
+                if since.is_some() && history.is_some() {
+                    return Err("`since` and `history` cannot both be given: `since` recovers, `history` shows recent messages on join".to_owned());
+                }
+                Self::Subscribe {
+                    id,
+                    channel: required("channel", f.channel)?,
+                    params: object_payload("params", f.params)?,
+                    since,
+                    history,
+                }
+            }
             "send" => Self::Send {
                 id,
                 topic: required("topic", f.topic)?,

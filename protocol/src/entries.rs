@@ -26,6 +26,10 @@ pub struct InvalidateEntry {
     /// For a per-user context: the only user whose watchers it reaches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Its offset in the context's stream, once published (PROTOCOL.md
+    /// section 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 impl InvalidateEntry {
@@ -36,6 +40,7 @@ impl InvalidateEntry {
             function: None,
             params: None,
             user: None,
+            offset: None,
         }
     }
 
@@ -66,6 +71,13 @@ impl InvalidateEntry {
         self.user = user;
         self
     }
+
+    /// Published at `offset` of its context's stream.
+    #[must_use]
+    pub fn at(mut self, offset: Option<u64>) -> Self {
+        self.offset = offset;
+        self
+    }
 }
 
 /// One merge: matching watchers splice `value` into `slot` of their bundle.
@@ -90,6 +102,10 @@ pub struct MergeEntry {
     pub user: Option<String>,
     /// The new value of the slot.
     pub value: Payload,
+    /// Its offset in the context's stream, once published (PROTOCOL.md
+    /// section 9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 impl MergeEntry {
@@ -101,6 +117,7 @@ impl MergeEntry {
             params: None,
             user: None,
             value,
+            offset: None,
         }
     }
 
@@ -115,6 +132,13 @@ impl MergeEntry {
     #[must_use]
     pub fn for_user(mut self, user: Option<String>) -> Self {
         self.user = user;
+        self
+    }
+
+    /// Published at `offset` of its context's stream.
+    #[must_use]
+    pub fn at(mut self, offset: Option<u64>) -> Self {
+        self.offset = offset;
         self
     }
 }

@@ -5,7 +5,7 @@
 //! own, so an error can name the field, and the `id` can still be reported
 //! when some other field is wrong.
 
-use crate::values::{Params, Payload, RequestId};
+use crate::values::{Params, Payload, Position, RequestId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -57,6 +57,16 @@ pub(crate) struct RawFields<'a> {
     pub(crate) slot: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     pub(crate) value: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(crate) since: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(crate) history: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(crate) epoch: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(crate) offset: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    pub(crate) recovered: Option<&'a RawValue>,
 }
 
 impl<'a> RawFields<'a> {
@@ -130,6 +140,16 @@ pub(crate) fn object_payload(name: &str, raw: Option<&RawValue>) -> Result<Paylo
 pub(crate) fn any_payload(name: &str, raw: Option<&RawValue>) -> Result<Payload, String> {
     raw.map(Payload::from_raw)
         .ok_or_else(|| format!("missing field `{name}`"))
+}
+
+/// A stream position given as top-level `epoch` and `offset` fields (as
+/// `subscribed`, `bundle` and `unchanged` carry it): both or neither.
+pub(crate) fn position(epoch: Option<&RawValue>, offset: Option<&RawValue>) -> Result<Option<Position>, String> {
+    match (optional::<String>("epoch", epoch)?, optional::<u64>("offset", offset)?) {
+        (Some(epoch), Some(offset)) => Ok(Some(Position { epoch, offset })),
+        (None, None) => Ok(None),
+        _ => Err("`epoch` and `offset` go together".to_owned()),
+    }
 }
 
 /// A params object, `{}` when absent.

@@ -2,8 +2,8 @@
 
 use crate::codes::ErrorCode;
 use crate::entries::{InvalidateEntry, MergeEntry};
-use crate::fields::{RawFields, any_payload, optional, params, required};
-use crate::values::{Params, Payload, RequestId, UserInfo};
+use crate::fields::{RawFields, any_payload, optional, params, position, required};
+use crate::values::{Params, Payload, Position, RequestId, UserInfo};
 use serde::Serialize;
 
 /// A frame from the server: a reply (with the request's `id`), a push (no
@@ -14,9 +14,10 @@ use serde::Serialize;
 /// let push = ServerFrame::Message {
 ///     topic: "chat:chat_lobby".into(),
 ///     data: Payload::from_json(r#"{"text":"hi","user":null}"#).unwrap(),
+///     offset: Some(8),
 /// };
 /// let text = push.encode();
-/// assert_eq!(text, r#"{"type":"message","topic":"chat:chat_lobby","data":{"text":"hi","user":null}}"#);
+/// assert_eq!(text, r#"{"type":"message","topic":"chat:chat_lobby","data":{"text":"hi","user":null},"offset":8}"#);
 /// assert_eq!(ServerFrame::decode(text.as_bytes()).unwrap(), push);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,6 +64,23 @@ pub enum ServerFrame {
         params: Params,
         /// `{slot: value}` for every function of the context.
         data: Payload,
+        /// The context stream's position the bundle reflects (`epoch`,
+        /// `offset` at the top level).
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        position: Option<Position>,
+    },
+    /// The reply to a `watch` with `since` when nothing after that position
+    /// matches it: the client keeps its bundle.
+    Unchanged {
+        /// Request id.
+        id: RequestId,
+        /// The context.
+        context: String,
+        /// The params of the watch.
+        params: Params,
+        /// The stream's current position (`epoch`, `offset` at the top level).
+        #[serde(flatten)]
+        position: Position,
     },
     /// The reply to `subscribe`.
     Subscribed {
@@ -70,6 +88,15 @@ pub enum ServerFrame {
         id: RequestId,
         /// The joined topic, `"<channel>:<group>"`.
         topic: String,
+        /// The position of the last message published before the
+        /// subscription took effect (`epoch`, `offset` at the top level).
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        position: Option<Position>,
+        /// For a `subscribe` with `since`: whether every message after it
+        /// follows (else nothing is replayed, and what the client shows is
+        /// incomplete).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
     },
     /// An error, answering a request when `id` is present.
     Error {
@@ -90,6 +117,9 @@ pub enum ServerFrame {
         topic: String,
         /// The server message.
         data: Payload,
+        /// Its offset in the topic's stream.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
     },
     /// Push: an invalidation for a watched context.
     Invalidate(InvalidateEntry),
@@ -118,7 +148,7 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// Every frame type's `type`, in declaration order: `KINDS[f.kind_index()]`
     /// is `f`'s.
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 12] = [
         "hello",
         "ok",
         "result",
@@ -130,6 +160,7 @@ impl ServerFrame {
         "merge",
         "unsubscribed",
         "unwatched",
+        "unchanged",
     ];
 
     /// The index of this frame's type in [`Self::KINDS`] (for counters
@@ -137,7 +168,7 @@ impl ServerFrame {
     ///
     /// ```
     /// use mizan_protocol::ServerFrame;
-    /// let f = ServerFrame::Subscribed { id: mizan_protocol::RequestId::new(1).unwrap(), topic: "t".into() };
+    /// let f = ServerFrame::Subscribed { id: mizan_protocol::RequestId::new(1).unwrap(), topic: "t".into(), position: None, recovered: None };
     /// assert_eq!(ServerFrame::KINDS[f.kind_index()], "subscribed");
     /// ```
     pub fn kind_index(&self) -> usize {
@@ -153,6 +184,7 @@ impl ServerFrame {
             Self::Merge(_) => 8,
             Self::Unsubscribed { .. } => 9,
             Self::Unwatched { .. } => 10,
+            Self::Unchanged { .. } => 11,
         }
     }
 
@@ -210,10 +242,19 @@ impl ServerFrame {
                 context: required("context", f.context)?,
                 params: params(f.params)?,
                 data: any_payload("data", f.data)?,
+                position: position(f.epoch, f.offset)?,
+            },
+            "unchanged" => Self::Unchanged {
+                id: need_id()?,
+                context: required("context", f.context)?,
+                params: params(f.params)?,
+                position: position(f.epoch, f.offset)?.ok_or("`unchanged` needs `epoch` and `offset`")?,
             },
             "subscribed" => Self::Subscribed {
                 id: need_id()?,
                 topic: required("topic", f.topic)?,
+                position: position(f.epoch, f.offset)?,
+                recovered: optional("recovered", f.recovered)?,
             },
             "error" => Self::Error {
                 id,
@@ -224,12 +265,14 @@ impl ServerFrame {
             "message" => Self::Message {
                 topic: required("topic", f.topic)?,
                 data: any_payload("data", f.data)?,
+                offset: optional("offset", f.offset)?,
             },
             "invalidate" => Self::Invalidate(InvalidateEntry {
                 context: required("context", f.context)?,
                 function: optional("fn", f.function)?,
                 params: optional("params", f.params)?,
                 user: optional("user", f.user)?,
+                offset: optional("offset", f.offset)?,
             }),
             "merge" => Self::Merge(MergeEntry {
                 context: required("context", f.context)?,
@@ -237,6 +280,7 @@ impl ServerFrame {
                 params: optional("params", f.params)?,
                 user: optional("user", f.user)?,
                 value: any_payload("value", f.value)?,
+                offset: optional("offset", f.offset)?,
             }),
             "unsubscribed" => Self::Unsubscribed {
                 topic: required("topic", f.topic)?,

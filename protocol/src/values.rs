@@ -123,3 +123,36 @@ pub struct UserInfo {
     #[serde(default)]
     pub superuser: bool,
 }
+
+/// A position in a stream (PROTOCOL.md section 9): `offset` counts the
+/// events of the stream published in `epoch` (0: before any); offsets of
+/// different epochs are not comparable.
+///
+/// ```
+/// use mizan_protocol::Position;
+/// let p: Position = serde_json::from_str(r#"{"epoch":"e1","offset":7}"#).unwrap();
+/// assert_eq!(p, Position::new("e1", 7));
+/// assert!(p.follows(&Position::new("e1", 6)) && !p.follows(&Position::new("e2", 6)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Position {
+    /// One unbroken history of the stream.
+    pub epoch: String,
+    /// Events published in that epoch up to this position.
+    pub offset: u64,
+}
+
+impl Position {
+    /// The position `offset` of `epoch`.
+    pub fn new(epoch: impl Into<String>, offset: u64) -> Self {
+        Self {
+            epoch: epoch.into(),
+            offset,
+        }
+    }
+
+    /// Whether this position is in `earlier`'s epoch and not before it.
+    pub fn follows(&self, earlier: &Position) -> bool {
+        self.epoch == earlier.epoch && self.offset >= earlier.offset
+    }
+}

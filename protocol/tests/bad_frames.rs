@@ -325,3 +325,19 @@ fn close_codes_match_section_2() {
         assert!(!code.reason().is_empty() && code.reason().len() <= 123, "{code:?}");
     }
 }
+
+#[test]
+fn stream_positions_are_checked() {
+    let both = bad_with_id(
+        r#"{"type":"subscribe","id":6,"channel":"chat","since":{"epoch":"e","offset":1},"history":5}"#,
+        6,
+    );
+    assert_mentions(&both, &["`since` and `history` cannot both be given"]);
+    let no_offset = bad_with_id(r#"{"type":"watch","id":4,"context":"user","since":{"epoch":"e"}}"#, 4);
+    assert_mentions(&no_offset, &["field `since`", "offset"]);
+    let negative = bad_with_id(r#"{"type":"subscribe","id":6,"channel":"chat","history":-1}"#, 6);
+    assert_mentions(&negative, &["field `history`"]);
+    // A server frame's position is `epoch` and `offset` together.
+    let half = mizan_protocol::ServerFrame::decode(br#"{"type":"subscribed","id":6,"topic":"t","epoch":"e"}"#);
+    assert_eq!(half.unwrap_err(), "`epoch` and `offset` go together");
+}

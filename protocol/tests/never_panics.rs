@@ -8,7 +8,7 @@
 //! round-trips exactly; (d) a decode error keeps the `id` exactly when the
 //! frame had a valid one.
 
-use mizan_protocol::{ClientFrame, Payload, RequestId, ServerFrame};
+use mizan_protocol::{ClientFrame, Payload, Position, RequestId, ServerFrame};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use serde_json::{Map, Value};
@@ -169,12 +169,23 @@ fn client_frame() -> BoxedStrategy<ClientFrame> {
             args: payload(&args),
         }),
         (id(), text(), json_object()).prop_map(|(id, context, params)| ClientFrame::Fetch { id, context, params }),
-        (id(), text(), json_object()).prop_map(|(id, context, params)| ClientFrame::Watch { id, context, params }),
+        (id(), text(), json_object(), proptest::option::of(position())).prop_map(|(id, context, params, since)| {
+            ClientFrame::Watch {
+                id,
+                context,
+                params,
+                since,
+            }
+        }),
         (id(), text(), json_object()).prop_map(|(id, context, params)| ClientFrame::Unwatch { id, context, params }),
-        (id(), text(), json_object()).prop_map(|(id, channel, params)| ClientFrame::Subscribe {
-            id,
-            channel,
-            params: payload(&params),
+        (id(), text(), json_object(), recovery()).prop_map(|(id, channel, params, (since, history))| {
+            ClientFrame::Subscribe {
+                id,
+                channel,
+                params: payload(&params),
+                since,
+                history,
+            }
         }),
         (id(), text(), prop_oneof![Just(Value::Null), json_value()]).prop_map(|(id, topic, data)| ClientFrame::Send {
             id,
@@ -308,4 +319,19 @@ proptest! {
         prop_assert_eq!(e.id, None);
         prop_assert!(e.message.contains(expect), "{:?} lacks {:?}", e.message, expect);
     }
+}
+
+/// A stream position.
+fn position() -> impl Strategy<Value = Position> {
+    (any::<String>(), any::<u64>()).prop_map(|(epoch, offset)| Position::new(epoch, offset))
+}
+
+/// What a `subscribe` may ask: recovery from a position, recent history,
+/// or neither (never both).
+fn recovery() -> impl Strategy<Value = (Option<Position>, Option<u32>)> {
+    prop_oneof![
+        Just((None, None)),
+        position().prop_map(|p| (Some(p), None)),
+        any::<u32>().prop_map(|k| (None, Some(k))),
+    ]
 }

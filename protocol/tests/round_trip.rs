@@ -10,7 +10,8 @@
 
 use make::*;
 use mizan_protocol::{
-    ClientFrame, ErrorCode, InvalidateEntry, PROTOCOL_VERSION, Params, Payload, RequestId, SUBPROTOCOL, ServerFrame,
+    ClientFrame, ErrorCode, InvalidateEntry, PROTOCOL_VERSION, Params, Payload, Position, RequestId, SUBPROTOCOL,
+    ServerFrame,
 };
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -32,7 +33,7 @@ fn params(text: &str) -> Params {
 #[rustfmt::skip]
 mod make {
     use super::{id, params, payload};
-    use mizan_protocol::{ClientFrame, ErrorCode, InvalidateEntry, MergeEntry, PROTOCOL_VERSION, ServerFrame, UserInfo};
+    use mizan_protocol::{ClientFrame, ErrorCode, InvalidateEntry, MergeEntry, PROTOCOL_VERSION, Position, ServerFrame, UserInfo};
     use serde_json::Value;
 
     pub(crate) fn auth(n: u64, token: &str) -> ClientFrame {
@@ -46,12 +47,15 @@ mod make {
         let (id, context, params) = (id(n), context.into(), params(p));
         match kind {
             "fetch" => ClientFrame::Fetch { id, context, params },
-            "watch" => ClientFrame::Watch { id, context, params },
+            "watch" => ClientFrame::Watch { id, context, params, since: None },
             _ => ClientFrame::Unwatch { id, context, params },
         }
     }
     pub(crate) fn subscribe(n: u64, channel: &str, p: &str) -> ClientFrame {
-        ClientFrame::Subscribe { id: id(n), channel: channel.into(), params: payload(p) }
+        ClientFrame::Subscribe { id: id(n), channel: channel.into(), params: payload(p), since: None, history: None }
+    }
+    pub(crate) fn at(epoch: &str, offset: u64) -> Option<Position> {
+        Some(Position::new(epoch, offset))
     }
     pub(crate) fn send(n: u64, topic: &str, data: &str) -> ClientFrame {
         ClientFrame::Send { id: id(n), topic: topic.into(), data: payload(data) }
@@ -72,16 +76,16 @@ mod make {
         ServerFrame::Result { id: id(n), result: payload(value), invalidate, merge }
     }
     pub(crate) fn bundle(n: u64, context: &str, p: &str, data: &str) -> ServerFrame {
-        ServerFrame::Bundle { id: id(n), context: context.into(), params: params(p), data: payload(data) }
+        ServerFrame::Bundle { id: id(n), context: context.into(), params: params(p), data: payload(data), position: None }
     }
     pub(crate) fn subscribed(n: u64, topic: &str) -> ServerFrame {
-        ServerFrame::Subscribed { id: id(n), topic: topic.into() }
+        ServerFrame::Subscribed { id: id(n), topic: topic.into(), position: None, recovered: None }
     }
     pub(crate) fn error(n: Option<u64>, code: ErrorCode, message: &str, details: Option<Value>) -> ServerFrame {
         ServerFrame::Error { id: n.map(id), code, message: message.into(), details }
     }
     pub(crate) fn message(topic: &str, data: &str) -> ServerFrame {
-        ServerFrame::Message { topic: topic.into(), data: payload(data) }
+        ServerFrame::Message { topic: topic.into(), data: payload(data), offset: None }
     }
     pub(crate) fn entry(context: &str, function: Option<&str>, p: Option<&str>) -> InvalidateEntry {
         InvalidateEntry::broad(context).with_function(function.map(Into::into)).with_params(p.map(params))
@@ -111,6 +115,13 @@ fn requests() -> Vec<(ClientFrame, &'static str)> {
         (send(7, "chat:chat_lobby", r#"{"text":"hi"}"#),
          r#"{"type":"send","id":7,"topic":"chat:chat_lobby","data":{"text":"hi"}}"#),
         (unsubscribe(8, "chat:chat_lobby"), r#"{"type":"unsubscribe","id":8,"topic":"chat:chat_lobby"}"#),
+        // Section 9: recovery, recent history, re-watch.
+        (ClientFrame::Subscribe { id: id(6), channel: "chat".into(), params: payload(r#"{"room":"lobby"}"#), since: at("e1", 41), history: None },
+         r#"{"type":"subscribe","id":6,"channel":"chat","params":{"room":"lobby"},"since":{"epoch":"e1","offset":41}}"#),
+        (ClientFrame::Subscribe { id: id(6), channel: "chat".into(), params: payload(r#"{"room":"lobby"}"#), since: None, history: Some(50) },
+         r#"{"type":"subscribe","id":6,"channel":"chat","params":{"room":"lobby"},"history":50}"#),
+        (ClientFrame::Watch { id: id(4), context: "user".into(), params: params(r#"{"user_id":5}"#), since: at("e1", 7) },
+         r#"{"type":"watch","id":4,"context":"user","params":{"user_id":5},"since":{"epoch":"e1","offset":7}}"#),
         // Edge values: id 0 and 2^53-1, escapes, empty strings, non-object and null messages.
         (auth(0, "a\"b\\c\n\u{e9}"), r#"{"type":"auth","id":0,"token":"a\"b\\c\né"}"#),
         (send(9007199254740991, "t", "[1,2]"), r#"{"type":"send","id":9007199254740991,"topic":"t","data":[1,2]}"#),
@@ -143,6 +154,19 @@ fn replies_and_pushes() -> Vec<(ServerFrame, &'static str)> {
          r#"{"type":"bundle","id":3,"context":"user","params":{"user_id":5},"data":{"user_profile":{"user_id":5,"name":"user5"},"user_orders":[]}}"#),
         (bundle(4, "global", "{}", "null"), r#"{"type":"bundle","id":4,"context":"global","params":{},"data":null}"#),
         (subscribed(6, "chat:chat_lobby"), r#"{"type":"subscribed","id":6,"topic":"chat:chat_lobby"}"#),
+        // Section 9: positions on replies and pushes.
+        (ServerFrame::Subscribed { id: id(6), topic: "chat:chat_lobby".into(), position: at("e1", 41), recovered: Some(true) },
+         r#"{"type":"subscribed","id":6,"topic":"chat:chat_lobby","epoch":"e1","offset":41,"recovered":true}"#),
+        (ServerFrame::Bundle { id: id(4), context: "user".into(), params: params(r#"{"user_id":5}"#), data: payload("{}"), position: at("e1", 7) },
+         r#"{"type":"bundle","id":4,"context":"user","params":{"user_id":5},"data":{},"epoch":"e1","offset":7}"#),
+        (ServerFrame::Unchanged { id: id(4), context: "user".into(), params: params(r#"{"user_id":5}"#), position: Position::new("e1", 9) },
+         r#"{"type":"unchanged","id":4,"context":"user","params":{"user_id":5},"epoch":"e1","offset":9}"#),
+        (ServerFrame::Message { topic: "chat:chat_lobby".into(), data: payload(r#"{"text":"hi"}"#), offset: Some(42) },
+         r#"{"type":"message","topic":"chat:chat_lobby","data":{"text":"hi"},"offset":42}"#),
+        (ServerFrame::Invalidate(entry("user", None, USER_5).at(Some(8))),
+         r#"{"type":"invalidate","context":"user","params":{"user_id":5},"offset":8}"#),
+        (ServerFrame::Merge(merge("user", "user_profile", USER_5, ADA).at(Some(9))),
+         r#"{"type":"merge","context":"user","slot":"user_profile","params":{"user_id":5},"value":{"user_id":5,"name":"Ada"},"offset":9}"#),
         (error(Some(2), ErrorCode::NotFound, "unknown function `nope`", None),
          r#"{"type":"error","id":2,"code":"not_found","message":"unknown function `nope`"}"#),
         (error(None, ErrorCode::BadFrame, "frame must be a JSON object", None),

@@ -78,9 +78,21 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
             node.eager.run(|| Work::Call(name), call.instrument(span));
         }
         ClientFrame::Fetch { id, context, params } => watches::fetch(conn, id, context, params),
-        ClientFrame::Watch { id, context, params } => watches::watch(conn, id, context, params),
+        // `since` is not used yet: no node keeps context streams, so the
+        // reply is a bundle as usual (PROTOCOL.md section 9 allows it).
+        ClientFrame::Watch {
+            id, context, params, ..
+        } => watches::watch(conn, id, context, params),
         ClientFrame::Unwatch { id, context, params } => watches::unwatch(conn, id, &context, &params),
-        ClientFrame::Subscribe { id, channel, params } => subscriptions::subscribe(conn, id, &channel, params),
+        // No topic keeps history yet: `history` replays nothing (none is
+        // kept) and `since` answers `recovered: false`.
+        ClientFrame::Subscribe {
+            id,
+            channel,
+            params,
+            since,
+            ..
+        } => subscriptions::subscribe(conn, id, &channel, params, since.is_some()),
         ClientFrame::Send { id, topic, data } => subscriptions::send(conn, id, &topic, data),
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),
         // A request type the protocol crate knows and this server does not
@@ -106,15 +118,18 @@ pub(super) fn refuse(conn: &Connection, text: &str, message: &str) {
 }
 
 /// Decodes a frame. One nested deeper than the configured limit is
-/// refused before it is parsed for handling.
-fn decode(conn: &Connection, text: &str) -> Result<ClientFrame, ServerFrame> {
+/// refused before it is parsed for handling. The refusal is boxed: it is
+/// the rare path, and a `ServerFrame` is larger than a `ClientFrame`.
+fn decode(conn: &Connection, text: &str) -> Result<ClientFrame, Box<ServerFrame>> {
     let max = conn.node.config.max_json_depth;
     if exceeds_depth(text.as_bytes(), max) {
         conn.node.metrics.frame_in(None, text.len());
         let id = ClientFrame::decode(text.as_bytes()).map_or_else(|e| e.id, |f| Some(f.id()));
-        return Err(Error::limit(format!("the frame nests deeper than {max} levels")).to_frame(id));
+        return Err(Box::new(
+            Error::limit(format!("the frame nests deeper than {max} levels")).to_frame(id),
+        ));
     }
     let decoded = ClientFrame::decode(text.as_bytes());
     conn.node.metrics.frame_in(decoded.as_ref().ok(), text.len());
-    decoded.map_err(|e: FrameError| ServerFrame::from(e))
+    decoded.map_err(|e: FrameError| Box::new(ServerFrame::from(e)))
 }

@@ -52,7 +52,7 @@ impl Subscriptions {
 
 /// `subscribe`: runs the channel's checks (in a task of its own once they
 /// have to wait), then joins.
-pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, params: Payload) {
+pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, params: Payload, recovering: bool) {
     let Some(entry) = conn.node.registry.channel(channel).cloned() else {
         let e = Error::not_found(format!("unknown channel `{}`", mizan_protocol::quote(channel)));
         conn.reply(&e.to_frame(Some(id)));
@@ -80,6 +80,9 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
             Ok(Ok(Some(topic))) => ServerFrame::Subscribed {
                 id,
                 topic: topic.to_string(),
+                position: None,
+                // Nothing is replayed: what the client shows is incomplete.
+                recovered: recovering.then_some(false),
             },
             Ok(Ok(None)) => return,
             Ok(Err(e)) => e.to_frame(Some(id)),
@@ -172,6 +175,7 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
                 let frame = ServerFrame::Message {
                     topic: topic.to_string(),
                     data,
+                    offset: None,
                 };
                 node.publish_topic(topic, frame.encode().into());
             }

@@ -49,6 +49,7 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
                 context,
                 params,
                 data,
+                position: None,
             },
             Err(e) => e.to_frame(Some(id)),
         };
@@ -129,6 +130,7 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
                 context: context.to_string(),
                 params,
                 data,
+                position: None,
             }),
             Err(e) => {
                 remove(&conn, &context, &key);
