@@ -57,6 +57,9 @@ pub trait Channel: Send + Sync + 'static {
     type ClientMessage: DeserializeOwned + JsonSchema + Send + 'static;
     /// What subscribers receive.
     type ServerMessage: Serialize + JsonSchema + Send + 'static;
+    /// The messages each topic keeps for recovery and for `history` on
+    /// join (PROTOCOL.md section 9): none unless the channel says so.
+    const HISTORY: History = History::NONE;
 
     /// The access level checked before `authorize` (default: public).
     fn access(&self) -> Access {
@@ -120,6 +123,39 @@ pub struct ChannelEntry {
     join: Arc<JoinFn>,
     receive: Arc<ReceiveFn>,
     schemas: [SchemaFn; 3],
+    history: History,
+}
+
+/// What a channel's topics keep: the last `size` messages of each topic,
+/// each for at most `ttl`.
+///
+/// ```
+/// use mizan_channels::History;
+/// use std::time::Duration;
+/// const CHAT: History = History::keep(100, Duration::from_secs(300));
+/// assert!(CHAT.is_kept() && !History::NONE.is_kept());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// Messages kept per topic, at most.
+    pub size: usize,
+    /// How long each is kept, at most.
+    pub ttl: std::time::Duration,
+}
+
+impl History {
+    /// Nothing kept.
+    pub const NONE: History = History::keep(0, std::time::Duration::ZERO);
+
+    /// The last `size` messages of each topic, each for at most `ttl`.
+    pub const fn keep(size: usize, ttl: std::time::Duration) -> Self {
+        Self { size, ttl }
+    }
+
+    /// Whether anything is kept.
+    pub const fn is_kept(&self) -> bool {
+        self.size > 0 && !self.ttl.is_zero()
+    }
 }
 
 impl ChannelEntry {
@@ -180,7 +216,13 @@ impl ChannelEntry {
                 |g| g.subschema_for::<C::ClientMessage>(),
                 |g| g.subschema_for::<C::ServerMessage>(),
             ],
+            history: C::HISTORY,
         }
+    }
+
+    /// What its topics keep (see [`Channel::HISTORY`]).
+    pub fn history(&self) -> History {
+        self.history
     }
 
     /// The channel's name.

@@ -69,6 +69,7 @@ mod refusal;
 mod serial;
 mod serve;
 mod signals;
+mod streams;
 mod watchers;
 
 pub use app::{BuildError, Mizan, MizanBuilder};
@@ -78,3 +79,4 @@ pub use mizan_channels as channels;
 pub use mizan_channels::protocol;
 pub use serve::Serve;
 pub use signals::shutdown_signal;
+pub use streams::TopicStreams;

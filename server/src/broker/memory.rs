@@ -1,6 +1,7 @@
 //! The in-memory broker: nodes in one process.
 
 use super::{Broker, Event, Inbox, Subject};
+use crate::streams::TopicStreams;
 use dashmap::DashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -26,6 +27,8 @@ pub struct MemoryBroker {
 struct Bus {
     inboxes: DashMap<Arc<str>, Arc<dyn Inbox>>,
     interest: DashMap<Subject, HashSet<Arc<str>>>,
+    /// The topics' streams, shared by the nodes on the bus.
+    streams: Arc<TopicStreams>,
 }
 
 impl std::fmt::Debug for MemoryBroker {
@@ -60,6 +63,10 @@ impl Clone for MemoryBroker {
 }
 
 impl Broker for MemoryBroker {
+    fn topic_streams(&self) -> Option<Arc<TopicStreams>> {
+        Some(Arc::clone(&self.bus.streams))
+    }
+
     fn attach(&self, node: Arc<str>, inbox: Arc<dyn Inbox>) {
         if self.node.set(Arc::clone(&node)).is_err() {
             tracing::error!("a MemoryBroker handle was attached to two nodes; give each node its own clone");

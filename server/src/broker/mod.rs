@@ -126,6 +126,14 @@ pub trait Broker: Send + Sync + 'static {
     /// The node is no longer interested in `subject`.
     fn unsubscribe(&self, subject: &Subject);
 
+    /// The topic streams (PROTOCOL.md section 9) this broker keeps for the
+    /// nodes it joins, when they share a process: offsets, kept messages
+    /// and replays. `None` (the default): messages carry no offsets and
+    /// recovery answers `recovered: false`.
+    fn topic_streams(&self) -> Option<Arc<crate::streams::TopicStreams>> {
+        None
+    }
+
     /// Whether the broker can move events now (`/readyz` reports it).
     fn is_ready(&self) -> bool {
         true

@@ -84,15 +84,13 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
             id, context, params, ..
         } => watches::watch(conn, id, context, params),
         ClientFrame::Unwatch { id, context, params } => watches::unwatch(conn, id, &context, &params),
-        // No topic keeps history yet: `history` replays nothing (none is
-        // kept) and `since` answers `recovered: false`.
         ClientFrame::Subscribe {
             id,
             channel,
             params,
             since,
-            ..
-        } => subscriptions::subscribe(conn, id, &channel, params, since.is_some()),
+            history,
+        } => subscriptions::subscribe(conn, id, &channel, params, subscriptions::Recovery { since, history }),
         ClientFrame::Send { id, topic, data } => subscriptions::send(conn, id, &topic, data),
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),
         // A request type the protocol crate knows and this server does not

@@ -5,8 +5,9 @@ use crate::eager::{Work, contained};
 use crate::limits::BudgetSlot;
 use crate::node::InFlight;
 use crate::serial::Serial;
+use crate::streams::Ask;
 use mizan_channels::{ChannelEntry, Cx, Error, Subscription};
-use mizan_protocol::{ErrorCode, Payload, RequestId, ServerFrame};
+use mizan_protocol::{ErrorCode, Payload, Position, RequestId, ServerFrame};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -51,8 +52,9 @@ impl Subscriptions {
 }
 
 /// `subscribe`: runs the channel's checks (in a task of its own once they
-/// have to wait), then joins.
-pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, params: Payload, recovering: bool) {
+/// have to wait), then joins, replying `subscribed` (and replaying what
+/// `ask` asks for) under the topic's lock.
+pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, params: Payload, ask: Recovery) {
     let Some(entry) = conn.node.registry.channel(channel).cloned() else {
         let e = Error::not_found(format!("unknown channel `{}`", mizan_protocol::quote(channel)));
         conn.reply(&e.to_frame(Some(id)));
@@ -74,32 +76,48 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
         // `add` tells the broker of a new topic: a broker's panic fails
         // this subscribe, nothing else.
         let added = contained(&conn.node.metrics, "a subscribe", async {
-            joined.and_then(|subscription| add(&conn, subscription, params, entry))
+            joined.and_then(|subscription| add(&conn, id, subscription, params, entry, &ask))
         });
-        let reply = match added.await {
-            Ok(Ok(Some(topic))) => ServerFrame::Subscribed {
-                id,
-                topic: topic.to_string(),
-                position: None,
-                // Nothing is replayed: what the client shows is incomplete.
-                recovered: recovering.then_some(false),
-            },
-            Ok(Ok(None)) => return,
+        let refusal = match added.await {
+            Ok(Ok(())) => return,
             Ok(Err(e)) => e.to_frame(Some(id)),
             Err(()) => Error::internal("the subscribe panicked").to_frame(Some(id)),
         };
-        conn.reply(&reply);
+        conn.reply(&refusal);
     });
 }
 
-/// Records the membership and joins the hub; joining a topic again only
-/// replaces the params. `None` when the socket is already torn down.
+/// What a `subscribe` asks to see before live messages (PROTOCOL.md
+/// section 9).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Recovery {
+    /// Everything after this position.
+    pub(super) since: Option<Position>,
+    /// The last `history` kept messages.
+    pub(super) history: Option<u32>,
+}
+
+impl Recovery {
+    fn ask(&self) -> Ask<'_> {
+        match (&self.since, self.history) {
+            (Some(since), _) => Ask::Since(since),
+            (None, Some(n)) => Ask::History(n),
+            (None, None) => Ask::Live,
+        }
+    }
+}
+
+/// Records the membership, joins the hub and replies `subscribed` (with
+/// the replay after it); joining a topic again only replaces the params.
+/// Nothing when the socket is already torn down.
 fn add(
     conn: &Connection,
+    id: RequestId,
     subscription: Subscription,
     params: Payload,
     channel: ChannelEntry,
-) -> Result<Option<Arc<str>>, Error> {
+    recovery: &Recovery,
+) -> Result<(), Error> {
     let config = &conn.node.config;
     let topic = Arc::clone(subscription.topic());
     if topic.len() > config.max_topic_bytes {
@@ -109,19 +127,34 @@ fn add(
             config.max_topic_bytes
         )));
     }
+    let keep = channel.history();
+    let subscribed = |position, recovered| ServerFrame::Subscribed {
+        id,
+        topic: topic.to_string(),
+        position,
+        recovered,
+    };
     let mut inner = conn.subscriptions.lock();
     if inner.closed {
-        return Ok(None);
+        return Ok(());
     }
     let max = config.max_subscriptions_per_connection;
     if inner.topics.len() >= max && !inner.topics.contains_key(&topic) {
         return Err(Error::limit(format!("a socket may join at most {max} topics")));
     }
+    let streams = conn.node.streams.as_deref();
     match inner.topics.entry(Arc::clone(&topic)) {
         Entry::Occupied(mut member) => {
             let joined = &mut member.get_mut().joined;
             joined.subscription = subscription;
             joined.params = params;
+            // Already live: it missed nothing of this epoch.
+            let position = streams.map(|s| s.position(&topic, keep));
+            let recovered = recovery
+                .since
+                .as_ref()
+                .map(|since| position.as_ref().is_some_and(|p| p.follows(since)));
+            conn.reply(&subscribed(position, recovered));
         }
         Entry::Vacant(slot) => {
             let budget = &conn.node.limits.subscriptions;
@@ -131,7 +164,23 @@ fn add(
                     budget.max()
                 )));
             };
-            conn.node.join_topic(slot.key(), conn.id, conn.outbox.clone());
+            let join = || conn.node.join_topic(slot.key(), conn.id, conn.outbox.clone());
+            match streams {
+                Some(streams) => streams.join(&topic, keep, recovery.ask(), |found| {
+                    join();
+                    conn.reply(&subscribed(Some(found.position), found.recovered));
+                    for frame in found.replay {
+                        conn.outbox.push(frame.clone());
+                    }
+                }),
+                None => {
+                    join();
+                    // Nothing is kept: nothing is replayed, and a client
+                    // that asked to recover is told what it shows is
+                    // incomplete.
+                    conn.reply(&subscribed(None, recovery.since.as_ref().map(|_| false)));
+                }
+            }
             slot.insert(Box::new(Member {
                 joined: Joined {
                     subscription,
@@ -143,10 +192,9 @@ fn add(
             }));
         }
     }
-    Ok(Some(topic))
+    Ok(())
 }
 
-/// `send`: queued behind this socket's earlier sends to the same topic.
 /// The channel's answer is encoded once and published; `ok` follows.
 pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Payload) {
     let Some(joined) = conn
@@ -172,12 +220,7 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
             let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);
             let answer = node.guarded(topic, received).await?;
             if let Some(data) = answer {
-                let frame = ServerFrame::Message {
-                    topic: topic.to_string(),
-                    data,
-                    offset: None,
-                };
-                node.publish_topic(topic, frame.encode().into());
+                node.publish_message(topic, data, joined.channel.history());
             }
             Ok::<_, Error>(())
         });

@@ -38,6 +38,8 @@ pub(crate) struct Node {
     pub(crate) watchers: Watchers,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) auth: Arc<dyn Authenticator>,
+    /// The topics' streams, when the broker keeps them (section 9).
+    pub(crate) streams: Option<Arc<crate::streams::TopicStreams>>,
     /// Whether the insecure-setup banner was shown (once, when the node is
     /// first routed: building a node to print its manifest is not running).
     pub(crate) insecure_warned: std::sync::atomic::AtomicBool,
@@ -76,6 +78,7 @@ impl Node {
     ) -> Result<Arc<Self>, String> {
         let client_addresses = ClientAddresses::new(&config.trusted_proxies, &config.client_address_header)?;
         let metrics: Arc<Metrics> = Arc::default();
+        let streams = broker.topic_streams();
         let node = Arc::new(Self {
             manifest: registry.manifest().to_json(),
             id: random_id().into(),
@@ -83,6 +86,7 @@ impl Node {
             hub: Hub::default(),
             watchers: Watchers::default(),
             broker,
+            streams,
             auth,
             insecure_warned: std::sync::atomic::AtomicBool::new(false),
             connections: Arc::default(),

@@ -9,7 +9,8 @@ use crate::metrics::Pushed;
 use crate::outbox::Outbox;
 use crate::watchers::Watch;
 use axum::extract::ws::Utf8Bytes;
-use mizan_protocol::{Params, ServerFrame};
+use mizan_channels::History;
+use mizan_protocol::{Params, Payload, ServerFrame};
 use std::sync::Arc;
 
 impl Node {
@@ -71,6 +72,39 @@ impl Node {
         self.hub.leave(topic, conn, || {
             self.broker.unsubscribe(&Subject::Topic(Arc::clone(topic)));
         });
+        if let Some(streams) = &self.streams {
+            streams.leave(topic);
+        }
+    }
+
+    /// Publishes a channel message to `topic`: with the next offset of the
+    /// topic's stream and kept as `keep` says, when the broker keeps
+    /// streams (encoded once, with its offset, for every recipient);
+    /// without an offset otherwise.
+    pub(crate) fn publish_message(&self, topic: &Arc<str>, data: Payload, keep: History) {
+        let encode = |offset| {
+            Utf8Bytes::from(
+                ServerFrame::Message {
+                    topic: topic.to_string(),
+                    data,
+                    offset,
+                }
+                .encode(),
+            )
+        };
+        match &self.streams {
+            Some(streams) => streams.append(
+                topic,
+                keep,
+                |offset| encode(Some(offset)),
+                |frame| {
+                    self.publish_topic(topic, frame.clone());
+                },
+            ),
+            None => {
+                self.publish_topic(topic, encode(None));
+            }
+        }
     }
 
     /// Publishes an encoded push to `topic`: delivered to local

@@ -1,0 +1,216 @@
+//! Topic streams (PROTOCOL.md section 9) on one node and on nodes sharing
+//! the in-memory broker: offsets on every message, `history: K` on join,
+//! and recovery with `since` (replay with no gap and no duplicate, or
+//! `recovered: false` when the history does not reach back).
+
+mod support;
+
+use mizan::broker::MemoryBroker;
+use mizan::protocol::{ErrorCode, Position, ServerFrame};
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::{Client, Server};
+
+/// Subscribes to the fixture's chat `room` with `extra` fields (`since`,
+/// `history`); the reply's position and `recovered`.
+async fn subscribe(client: &mut Client, room: &str, extra: Value) -> (String, Position, Option<bool>) {
+    let mut frame = json!({"type": "subscribe", "channel": "chat", "params": {"room": room}});
+    frame
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let id = client.request(frame).await;
+    match client.reply(id).await {
+        ServerFrame::Subscribed {
+            topic,
+            position: Some(position),
+            recovered,
+            ..
+        } => (topic, position, recovered),
+        other => panic!("expected `subscribed` with a position, got {other:?}"),
+    }
+}
+
+async fn say(client: &mut Client, topic: &str, text: &str) {
+    let id = client
+        .request(json!({"type": "send", "topic": topic, "data": {"text": text}}))
+        .await;
+    assert!(matches!(client.reply(id).await, ServerFrame::Ok { .. }));
+}
+
+/// The next message push: its offset and text.
+async fn next_message(client: &mut Client) -> (u64, String) {
+    match client.push().await {
+        ServerFrame::Message {
+            data,
+            offset: Some(offset),
+            ..
+        } => {
+            let data: Value = serde_json::from_str(data.get()).unwrap();
+            (offset, data["text"].as_str().unwrap().to_owned())
+        }
+        other => panic!("expected a message with an offset, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_message_has_the_next_offset_whoever_sends_it() {
+    let server = Server::fixture().await;
+    let mut reader = server.client().await;
+    let (topic, start, _) = subscribe(&mut reader, "offsets", json!({})).await;
+    assert_eq!(start.offset, 0, "a new topic starts before any message");
+    let mut senders = Vec::new();
+    for n in 0..3 {
+        let mut sender = server.client().await;
+        subscribe(&mut sender, "offsets", json!({})).await;
+        let topic = topic.clone();
+        senders.push(tokio::spawn(async move {
+            for i in 0..20 {
+                say(&mut sender, &topic, &format!("{n}-{i}")).await;
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let offsets: Vec<u64> = {
+        let mut got = Vec::new();
+        for _ in 0..60 {
+            got.push(next_message(&mut reader).await.0);
+        }
+        got
+    };
+    assert_eq!(
+        offsets,
+        (1..=60).collect::<Vec<_>>(),
+        "consecutive, in order, none twice"
+    );
+}
+
+#[tokio::test]
+async fn history_on_join_shows_the_last_messages_then_live_ones() {
+    let server = Server::fixture().await;
+    let mut writer = server.client().await;
+    let (topic, _, _) = subscribe(&mut writer, "recent", json!({})).await;
+    for i in 1..=5 {
+        say(&mut writer, &topic, &format!("m{i}")).await;
+    }
+    let mut late = server.client().await;
+    let (_, position, recovered) = subscribe(&mut late, "recent", json!({"history": 3})).await;
+    assert_eq!((position.offset, recovered), (5, None));
+    for expected in [(3, "m3"), (4, "m4"), (5, "m5")] {
+        let (offset, text) = next_message(&mut late).await;
+        assert_eq!((offset, text.as_str()), expected);
+    }
+    say(&mut writer, &topic, "m6").await;
+    assert_eq!(next_message(&mut late).await, (6, "m6".to_owned()));
+    late.assert_silent(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_reconnect_with_since_replays_what_was_missed_once_and_in_order() {
+    let server = Server::fixture().await;
+    let mut writer = server.client().await;
+    let (topic, _, _) = subscribe(&mut writer, "blip", json!({})).await;
+    let mut reader = server.client().await;
+    let (_, position, _) = subscribe(&mut reader, "blip", json!({})).await;
+    say(&mut writer, &topic, "before").await;
+    let (seen, _) = next_message(&mut reader).await;
+    drop(reader);
+    for i in 1..=4 {
+        say(&mut writer, &topic, &format!("missed {i}")).await;
+    }
+    let mut back = server.client().await;
+    let since = json!({"since": {"epoch": position.epoch, "offset": seen}});
+    let (_, now, recovered) = subscribe(&mut back, "blip", since).await;
+    assert_eq!((now.offset, recovered), (seen + 4, Some(true)));
+    for i in 1..=4u64 {
+        assert_eq!(next_message(&mut back).await, (seen + i, format!("missed {i}")));
+    }
+    say(&mut writer, &topic, "live").await;
+    assert_eq!(next_message(&mut back).await, (seen + 5, "live".to_owned()));
+    back.assert_silent(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn recovery_is_refused_when_the_epoch_changed_or_the_history_is_gone() {
+    let server = Server::fixture().await;
+    let mut writer = server.client().await;
+    let (topic, start, _) = subscribe(&mut writer, "gone", json!({})).await;
+    // Another epoch: nothing can be said about what came after it.
+    let mut other = server.client().await;
+    let (_, _, recovered) = subscribe(
+        &mut other,
+        "gone",
+        json!({"since": {"epoch": "not-this-one", "offset": 0}}),
+    )
+    .await;
+    assert_eq!(recovered, Some(false));
+    // The chat keeps 100 messages: 150 later, offset 0 is out of reach.
+    for i in 0..150 {
+        say(&mut writer, &topic, &format!("{i}")).await;
+    }
+    let mut late = server.client().await;
+    let since = json!({"since": {"epoch": start.epoch, "offset": 0}});
+    let (_, now, recovered) = subscribe(&mut late, "gone", since).await;
+    assert_eq!((now.offset, recovered), (150, Some(false)));
+    late.assert_silent(Duration::from_millis(100)).await;
+    // And what it keeps is bounded by the declaration, however much was sent.
+    let mut all = server.client().await;
+    subscribe(&mut all, "gone", json!({"history": 1000})).await;
+    for expected in 51..=150 {
+        assert_eq!(next_message(&mut all).await.0, expected);
+    }
+    all.assert_silent(Duration::from_millis(100)).await;
+    // Nothing missed (the current offset) is recovered, and both asks at once are refused.
+    let mut current = server.client().await;
+    let since = json!({"since": {"epoch": start.epoch, "offset": 150}});
+    assert_eq!(subscribe(&mut current, "gone", since).await.2, Some(true));
+    let id = current
+        .request(json!({"type": "subscribe", "channel": "chat", "params": {"room": "x"},
+                        "since": {"epoch": "e", "offset": 1}, "history": 5}))
+        .await;
+    assert!(matches!(
+        current.reply(id).await,
+        ServerFrame::Error {
+            code: ErrorCode::BadFrame,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn nodes_sharing_a_broker_never_give_out_the_same_offset() {
+    let bus = MemoryBroker::new();
+    let a = Server::start(support::fixture::builder(support::SECRET).broker(bus.clone())).await;
+    let b = Server::start(support::fixture::builder(support::SECRET).broker(bus.clone())).await;
+    let mut on_a = a.client().await;
+    let mut on_b = b.client().await;
+    let (topic, _, _) = subscribe(&mut on_a, "shared", json!({})).await;
+    subscribe(&mut on_b, "shared", json!({})).await;
+    let (mut sender_a, mut sender_b) = (a.client().await, b.client().await);
+    subscribe(&mut sender_a, "shared", json!({})).await;
+    subscribe(&mut sender_b, "shared", json!({})).await;
+    let (ta, tb) = (topic.clone(), topic.clone());
+    let from_a = tokio::spawn(async move {
+        for i in 0..20 {
+            say(&mut sender_a, &ta, &format!("a{i}")).await;
+        }
+    });
+    let from_b = tokio::spawn(async move {
+        for i in 0..20 {
+            say(&mut sender_b, &tb, &format!("b{i}")).await;
+        }
+    });
+    from_a.await.unwrap();
+    from_b.await.unwrap();
+    for reader in [&mut on_a, &mut on_b] {
+        let mut seen = Vec::new();
+        for _ in 0..40 {
+            seen.push(next_message(reader).await);
+        }
+        let offsets: Vec<u64> = seen.iter().map(|m| m.0).collect();
+        assert_eq!(offsets, (1..=40).collect::<Vec<_>>());
+        reader.assert_silent(Duration::from_millis(100)).await;
+    }
+}
