@@ -214,3 +214,61 @@ async fn nodes_sharing_a_broker_never_give_out_the_same_offset() {
         reader.assert_silent(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_channel_without_history_recovers_only_when_nothing_was_missed() {
+    let server = Server::fixture().await;
+    let mut writer = server.client().await;
+    let join = |extra: Value| {
+        let mut frame = json!({"type": "subscribe", "channel": "alerts", "params": {}});
+        frame
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        frame
+    };
+    let id = writer.request(join(json!({}))).await;
+    let ServerFrame::Subscribed {
+        topic,
+        position: Some(start),
+        ..
+    } = writer.reply(id).await
+    else {
+        panic!("subscribed with a position")
+    };
+    assert_eq!(topic, "alerts:all");
+    let mut reader = server.client().await;
+    let id = reader.request(join(json!({"history": 10}))).await;
+    assert!(matches!(
+        reader.reply(id).await,
+        ServerFrame::Subscribed { recovered: None, .. }
+    ));
+    let id = writer
+        .request(json!({"type": "send", "topic": topic, "data": {"text": "fire"}}))
+        .await;
+    assert!(matches!(writer.reply(id).await, ServerFrame::Ok { .. }));
+    assert_eq!(next_message(&mut reader).await, (start.offset + 1, "fire".to_owned()));
+    // Nothing missed: recovered, though nothing is kept.
+    let mut caught_up = server.client().await;
+    let since = json!({"since": {"epoch": start.epoch, "offset": start.offset + 1}});
+    let id = caught_up.request(join(since)).await;
+    assert!(matches!(
+        caught_up.reply(id).await,
+        ServerFrame::Subscribed {
+            recovered: Some(true),
+            ..
+        }
+    ));
+    // One missed: nothing kept to replay it.
+    let mut behind = server.client().await;
+    let since = json!({"since": {"epoch": start.epoch, "offset": start.offset}});
+    let id = behind.request(join(since)).await;
+    assert!(matches!(
+        behind.reply(id).await,
+        ServerFrame::Subscribed {
+            recovered: Some(false),
+            ..
+        }
+    ));
+    behind.assert_silent(Duration::from_millis(100)).await;
+}
