@@ -5,10 +5,17 @@
  * server revokes (`unsubscribed`, PROTOCOL.md section 3) is forgotten: it is
  * not restored after a reconnect, and its handles say why. A join refused
  * `unauthenticated` is tried again once an `auth` is accepted.
+ *
+ * Each join keeps its position in the topic's stream (PROTOCOL.md section
+ * 9): the epoch and offset of the `subscribed` reply, then the offset of
+ * every message. After a reconnect it subscribes again with `since` that
+ * position: the server replays what was missed (`recovered: true`), or says
+ * it cannot (`recovered: false`), which the join reports as a gap. A message
+ * whose offset is not after the last one seen is dropped (no duplicates).
  */
 
 import { MizanError } from "./errors.js";
-import type { JsonObject, Unsubscribed } from "./frames.js";
+import type { ClientRequest, JsonObject, Position, ServerFrame, Unsubscribed } from "./frames.js";
 import { canonicalParams, keyOf } from "./params.js";
 import type { RequestOptions, SocketKernel } from "./socket.js";
 import type { ChannelStatus } from "./status.js";
@@ -22,6 +29,24 @@ export interface ChannelState {
   topic: string | undefined;
   /** Why the last subscribe failed, or why the server revoked the join. */
   error: MizanError | undefined;
+  /**
+   * Messages may be missing: after a reconnect the server could not replay
+   * what the join missed (`recovered: false`: it restarted, or its history no
+   * longer reaches back). Stays set for the life of the join.
+   */
+  gap: boolean;
+}
+
+/** Options of one `join`. */
+export interface JoinOptions {
+  /**
+   * Show the last `history` messages the channel keeps (PROTOCOL.md section
+   * 9, `history: K`): they arrive as ordinary messages, oldest first, before
+   * live ones. Asked on the join's first subscribe; a later user of a join
+   * already made gets the last `history` messages that join received since
+   * a user asked for history.
+   */
+  history?: number;
 }
 
 /** Options of the channel registry. */
@@ -51,11 +76,19 @@ export interface ChannelSubscription<C = unknown, S = unknown> {
    * once when it already is. Returns its remover.
    */
   onRevoked(listener: (error: MizanError) => void): () => void;
+  /**
+   * Calls `listener` each time a resubscribe after a reconnect could not
+   * recover the messages missed meanwhile (`state.gap` turns true). Returns
+   * its remover.
+   */
+  onGap(listener: () => void): () => void;
   /** Stops using the join (the last user's leave unsubscribes after the linger). */
   leave(): void;
 }
 
-const PENDING: ChannelState = Object.freeze({ status: "pending", topic: undefined, error: undefined }) as ChannelState;
+const PENDING: ChannelState = Object.freeze({ status: "pending", topic: undefined, error: undefined, gap: false }) as ChannelState;
+
+type MessageFrame = Extract<ServerFrame, { type: "message" }>;
 
 class Join {
   refs = 0;
@@ -63,8 +96,26 @@ class Join {
   readonly stateListeners = new Listeners();
   readonly messages = new Listeners<[unknown]>();
   readonly revoked = new Listeners<[MizanError]>();
+  readonly gaps = new Listeners();
   /** A subscribe was sent on the current connection. */
   sent = false;
+  /** A subscribe is in flight: its topic's messages wait for the reply. */
+  inflight = false;
+  /** Messages that came while `inflight` (its topic, or any unknown one before the first reply). */
+  held: MessageFrame[] = [];
+  /** The stream's epoch, from the last `subscribed` (undefined: no position known). */
+  epoch: string | undefined;
+  /** The position to resubscribe from: the reply's offset, then every message's. */
+  at = 0;
+  /** The offset of the last message delivered: a message at or before it is a duplicate. */
+  seen = 0;
+  /** A subscribe was answered once: the next is a resubscribe. */
+  joinedOnce = false;
+  /** `history` for the first subscribe. */
+  history = 0;
+  /** The recent messages kept for later users asking `history`, and how many. */
+  recent: unknown[] = [];
+  keepRecent = 0;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -87,15 +138,31 @@ export class Channels {
     kernel.onAuthenticated.add(() => this.onAuthenticated());
     kernel.onPush.add((frame) => {
       if (frame.type === "message") {
-        for (const j of this.joins.values()) {
-          if (j.state.topic === frame.topic) j.messages.emit(frame.data);
+        for (const j of [...this.joins.values()]) {
+          const topic = j.state.topic;
+          if (j.inflight && (topic === undefined || topic === frame.topic)) j.held.push(frame);
+          else if (topic === frame.topic) this.deliver(j, frame);
         }
       } else if (frame.type === "unsubscribed") this.revoke(frame);
     });
   }
 
+  /** Delivers one message to a join, unless its offset says it was seen already. */
+  private deliver(j: Join, frame: MessageFrame): void {
+    if (typeof frame.offset === "number" && j.epoch !== undefined) {
+      if (frame.offset <= j.seen) return;
+      j.seen = frame.offset;
+      if (frame.offset > j.at) j.at = frame.offset;
+    }
+    if (j.keepRecent > 0) {
+      j.recent.push(frame.data);
+      if (j.recent.length > j.keepRecent) j.recent.splice(0, j.recent.length - j.keepRecent);
+    }
+    j.messages.emit(frame.data);
+  }
+
   /** Joins `channel` with `params` (shared with every other user of the same key). */
-  join<C = unknown, S = unknown>(channel: string, params: JsonObject = {}): ChannelSubscription<C, S> {
+  join<C = unknown, S = unknown>(channel: string, params: JsonObject = {}, options: JoinOptions = {}): ChannelSubscription<C, S> {
     const key = keyOf(channel, params);
     let join = this.joins.get(key);
     if (join === undefined) {
@@ -106,6 +173,13 @@ export class Channels {
     clearTimeout(j.lingerTimer);
     j.lingerTimer = undefined;
     j.refs++;
+    const history = Math.max(0, Math.floor(options.history ?? 0));
+    // A later user of a join already answered: replay what it kept to this handle's listeners.
+    const backlog = history > 0 && j.joinedOnce ? j.recent.slice(-history) : [];
+    if (history > 0) {
+      if (!j.joinedOnce) j.history = Math.max(j.history, history);
+      j.keepRecent = Math.max(j.keepRecent, history);
+    }
     if (!j.sent) this.subscribe(j);
     const offs: (() => void)[] = [];
     let left = false;
@@ -124,6 +198,7 @@ export class Channels {
       onMessage: (listener) => {
         const off = j.messages.add(listener as (m: unknown) => void);
         offs.push(off);
+        for (const m of backlog) (listener as (m: unknown) => void)(m);
         return off;
       },
       onRevoked: (listener) => {
@@ -133,6 +208,11 @@ export class Channels {
           return () => undefined;
         }
         const off = j.revoked.add(listener);
+        offs.push(off);
+        return off;
+      },
+      onGap: (listener) => {
+        const off = j.gaps.add(listener);
         offs.push(off);
         return off;
       },
@@ -168,16 +248,43 @@ export class Channels {
       return;
     }
     j.sent = true;
-    if (j.state.status !== "joined") this.setState(j, { status: "pending", topic: j.state.topic, error: undefined });
+    j.inflight = true;
+    j.held = [];
+    if (j.state.status !== "joined") this.setState(j, { ...j.state, status: "pending", error: undefined });
     const authentications = this.kernel.authentications;
-    this.kernel.request({ type: "subscribe", channel: j.channel, params: j.params }).then(
+    const request: Extract<ClientRequest, { type: "subscribe" }> = { type: "subscribe", channel: j.channel, params: j.params };
+    const since: Position | undefined = j.joinedOnce && j.epoch !== undefined ? { epoch: j.epoch, offset: j.at } : undefined;
+    if (since !== undefined) request.since = since;
+    else if (!j.joinedOnce && j.history > 0) request.history = j.history;
+    this.kernel.request(request).then(
       (reply) => {
-        if (reply.type === "subscribed" && this.joins.get(j.key) === j) {
-          this.setState(j, { status: "joined", topic: reply.topic, error: undefined });
+        if (reply.type !== "subscribed" || this.joins.get(j.key) !== j) {
+          j.inflight = false;
+          j.held = [];
+          return;
         }
+        const recovered = since !== undefined && reply.recovered === true;
+        const gap = j.joinedOnce && !recovered;
+        if (reply.epoch === undefined || typeof reply.offset !== "number") j.epoch = undefined;
+        else if (recovered) j.at = Math.max(j.at, reply.offset);
+        else {
+          j.epoch = reply.epoch;
+          j.at = reply.offset;
+          // The replayed history is at or before the reply's offset.
+          j.seen = request.history !== undefined ? 0 : reply.offset;
+        }
+        j.joinedOnce = true;
+        this.setState(j, { status: "joined", topic: reply.topic, error: undefined, gap: j.state.gap || gap });
+        const held = j.held;
+        j.inflight = false;
+        j.held = [];
+        for (const m of held) if (m.topic === reply.topic) this.deliver(j, m);
+        if (gap) j.gaps.emit();
       },
       (error: unknown) => {
         j.sent = false;
+        j.inflight = false;
+        j.held = [];
         const err = error instanceof MizanError ? error : new MizanError("internal", String(error));
         if (err.code === "disconnected") return; // re-joined on reconnect
         if (this.joins.get(j.key) !== j) return; // left or revoked meanwhile: keep saying so
@@ -185,7 +292,7 @@ export class Channels {
           this.subscribe(j); // judged for the identity before an `auth` accepted since: ask again
           return;
         }
-        this.setState(j, { status: "error", topic: undefined, error: err });
+        this.setState(j, { status: "error", topic: undefined, error: err, gap: j.state.gap });
       },
     );
   }
@@ -199,7 +306,11 @@ export class Channels {
 
   private onOpen(reconnected: boolean): void {
     for (const j of [...this.joins.values()]) {
-      if (reconnected) j.sent = false;
+      if (reconnected) {
+        j.sent = false;
+        j.inflight = false;
+        j.held = [];
+      }
       if (j.refs > 0) {
         if (!j.sent) this.subscribe(j);
       } else if (reconnected) this.drop(j, false);
@@ -222,7 +333,7 @@ export class Channels {
         frame.code,
         `the server left \`${frame.topic}\` for this socket (${frame.code}): its user changed or its token expired`,
       );
-      this.setState(j, { status: "revoked", topic: frame.topic, error });
+      this.setState(j, { status: "revoked", topic: frame.topic, error, gap: j.state.gap });
       j.revoked.emit(error);
     }
   }
@@ -245,12 +356,12 @@ export class Channels {
       this.kernel.request({ type: "unsubscribe", topic }).catch(() => undefined);
     }
     j.sent = false;
-    this.setState(j, { status: "left", topic: undefined, error: undefined });
+    this.setState(j, { status: "left", topic: undefined, error: undefined, gap: j.state.gap });
   }
 
   private setState(j: Join, state: ChannelState): void {
     const c = j.state;
-    if (c.status === state.status && c.topic === state.topic && c.error === state.error) return;
+    if (c.status === state.status && c.topic === state.topic && c.error === state.error && c.gap === state.gap) return;
     j.state = state;
     j.stateListeners.emit();
   }

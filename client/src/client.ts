@@ -4,7 +4,7 @@
  */
 
 import { ContextCache, type CacheOptions, type ContextState } from "./cache.js";
-import { Channels, type ChannelOptions, type ChannelSubscription } from "./channels.js";
+import { Channels, type ChannelOptions, type ChannelSubscription, type JoinOptions } from "./channels.js";
 import type { MizanError } from "./errors.js";
 import type { Bundle, CallReply, JsonObject } from "./frames.js";
 import { callHttpWithEffects, fetchContextHttp, type FetchFunction, type HttpOptions } from "./http.js";
@@ -172,8 +172,8 @@ export class MizanClient {
   }
 
   /** Joins a channel (shared per channel and params). */
-  channel<C = unknown, S = unknown>(channel: string, params: JsonObject = {}): ChannelSubscription<C, S> {
-    return this.channels.join<C, S>(channel, params);
+  channel<C = unknown, S = unknown>(channel: string, params: JsonObject = {}, options: JoinOptions = {}): ChannelSubscription<C, S> {
+    return this.channels.join<C, S>(channel, params, options);
   }
 
   private httpOptions(timeoutMs: number | undefined): HttpOptions {

@@ -4,7 +4,7 @@
  */
 
 import type { CallOptions, MizanClient } from "./client.js";
-import type { ChannelSubscription } from "./channels.js";
+import type { ChannelSubscription, JoinOptions } from "./channels.js";
 import type { Bundle, JsonObject } from "./frames.js";
 
 let current: MizanClient | undefined;
@@ -48,7 +48,12 @@ export async function fetchBundle<D>(context: string, params: object, options: I
   return { context, params: params as JsonObject, data };
 }
 
-/** Joins a channel on `options.client` or the default client. */
-export function joinChannel<C, S>(channel: string, params: object, options: { client?: MizanClient } = {}): ChannelSubscription<C, S> {
-  return (options.client ?? getDefaultClient()).channel<C, S>(channel, params as JsonObject);
+/** Joins a channel on `options.client` or the default client (`history`: see `JoinOptions`). */
+export function joinChannel<C, S>(
+  channel: string,
+  params: object,
+  options: JoinOptions & { client?: MizanClient } = {},
+): ChannelSubscription<C, S> {
+  const { client, history } = options;
+  return (client ?? getDefaultClient()).channel<C, S>(channel, params as JsonObject, history === undefined ? {} : { history });
 }

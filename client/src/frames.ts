@@ -70,6 +70,15 @@ export interface CallReply<R = unknown> {
   merge: MergeEntry[];
 }
 
+/**
+ * A position in a stream (PROTOCOL.md section 9): `offset` counts the events
+ * of epoch `epoch` (0: before any). Offsets of different epochs are not comparable.
+ */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
 /** A request the client sends, without its `id`. */
 export type ClientRequest =
   | { type: "auth"; token: string }
@@ -77,7 +86,7 @@ export type ClientRequest =
   | { type: "fetch"; context: string; params: JsonObject }
   | { type: "watch"; context: string; params: JsonObject }
   | { type: "unwatch"; context: string; params: JsonObject }
-  | { type: "subscribe"; channel: string; params: JsonObject }
+  | { type: "subscribe"; channel: string; params: JsonObject; since?: Position; history?: number }
   | { type: "send"; topic: string; data: unknown }
   | { type: "unsubscribe"; topic: string };
 
@@ -87,9 +96,19 @@ export type ServerFrame =
   | { type: "ok"; id: number; user?: UserInfo }
   | ({ type: "result"; id: number } & CallReply)
   | ({ type: "bundle"; id: number } & Bundle)
-  | { type: "subscribed"; id: number; topic: string }
+  | {
+      type: "subscribed";
+      id: number;
+      topic: string;
+      /** The topic's epoch (absent from a server without streams). */
+      epoch?: string;
+      /** The offset of the last message published before the subscription took effect. */
+      offset?: number;
+      /** Only in reply to a `since`: whether the missed messages follow (`true`) or cannot be replayed (`false`). */
+      recovered?: boolean;
+    }
   | { type: "error"; id?: number; code: string; message: string; details?: unknown }
-  | { type: "message"; topic: string; data: unknown }
+  | { type: "message"; topic: string; data: unknown; /** The message's offset in its topic's stream. */ offset?: number }
   | ({ type: "invalidate" } & InvalidateEntry)
   | ({ type: "merge" } & MergeEntry)
   | ({ type: "unsubscribed" } & Unsubscribed)

@@ -13,7 +13,7 @@
 
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export { ContextCache, type CacheOptions, type ContextLease, type ContextState } from "./cache.js";
-export { Channels, type ChannelOptions, type ChannelState, type ChannelSubscription } from "./channels.js";
+export { Channels, type ChannelOptions, type ChannelState, type ChannelSubscription, type JoinOptions } from "./channels.js";
 export { MizanClient, createClient, type CallOptions, type ClientOptions } from "./client.js";
 export { fetchBundle, getDefaultClient, invoke, joinChannel, setDefaultClient, type InvokeOptions } from "./default-client.js";
 export { MizanError, isMizanError, type ClientErrorCode, type ErrorCode, type ServerErrorCode } from "./errors.js";
@@ -25,6 +25,7 @@ export type {
   Json,
   JsonObject,
   MergeEntry,
+  Position,
   ReplyFrame,
   ServerFrame,
   Unsubscribed,

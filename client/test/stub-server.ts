@@ -36,6 +36,8 @@ export interface Stub {
   held: (() => void)[];
   /** Sends refusals only after the reply to the next `auth` (a server that answers out of order). */
   refuseAfterAuth: boolean;
+  /** Extra fields of each `subscribed` reply (a position, `recovered`), by connection index (0-based). */
+  subscribed?: (request: Received, connection: number) => Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -100,7 +102,8 @@ export async function stub(): Promise<Stub> {
       } else if (f.type === "call") {
         send({ type: "result", id: f.id, result: {}, invalidate: [], merge: [] });
       } else if (f.type === "subscribe") {
-        send({ type: "subscribed", id: f.id, topic: `${f.channel}:${JSON.stringify(f.params)}` });
+        const extra = s.subscribed?.(f, s.received.indexOf(got)) ?? {};
+        send({ type: "subscribed", id: f.id, topic: `${f.channel}:${JSON.stringify(f.params)}`, ...extra });
       } else {
         send({ type: "ok", id: f.id });
       }

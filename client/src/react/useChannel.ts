@@ -22,6 +22,17 @@ export interface UseChannelOptions<S> {
    * The latest function is used; no need to memoize.
    */
   onRevoked?: (error: MizanError) => void;
+  /**
+   * Show the last `history` messages the channel keeps when the component
+   * joins (they arrive in `messages`, oldest first, before live ones). The
+   * channel must keep history (`Channel::HISTORY`); default none.
+   */
+  history?: number;
+  /**
+   * Called each time a reconnect could not recover the messages missed
+   * meanwhile (`gap` turns true). The latest function is used.
+   */
+  onGap?: () => void;
 }
 
 /** What `useChannel` returns. */
@@ -40,6 +51,12 @@ export interface ChannelResult<C, S> {
   topic: string | undefined;
   /** Why the subscribe was refused, or why the server revoked the join. */
   error: MizanError | undefined;
+  /**
+   * Messages may be missing: a reconnect could not recover what was sent
+   * meanwhile (the server restarted, or its history no longer reaches back).
+   * Stays true until the component joins again.
+   */
+  gap: boolean;
   /** Empties `messages`. */
   clear(): void;
 }
@@ -49,7 +66,7 @@ const PENDING_STORE: Store<ChannelState> = {
   getSnapshot: () => PENDING_STATE,
   getServerSnapshot: () => PENDING_STATE,
 };
-const PENDING_STATE: ChannelState = Object.freeze({ status: "pending", topic: undefined, error: undefined }) as ChannelState;
+const PENDING_STATE: ChannelState = Object.freeze({ status: "pending", topic: undefined, error: undefined, gap: false }) as ChannelState;
 
 /**
  * Joins `channel` with `params` while the component is mounted (re-joined
@@ -72,16 +89,19 @@ export function useChannel<C = unknown, S = unknown>(
   const client = useMizan();
   const key = keyOf(channel, params as JsonObject);
   const keep = options.keep ?? 100;
+  const history = options.history ?? 0;
   const onMessage = useRef(options.onMessage);
   onMessage.current = options.onMessage;
   const onRevoked = useRef(options.onRevoked);
   onRevoked.current = options.onRevoked;
+  const onGap = useRef(options.onGap);
+  onGap.current = options.onGap;
   const [messages, setMessages] = useState<S[]>([]);
   const [sub, setSub] = useState<ChannelSubscription<C, S> | null>(null);
   const subRef = useRef<ChannelSubscription<C, S> | null>(null);
 
   useEffect(() => {
-    const s = client.channel<C, S>(channel, params as JsonObject);
+    const s = client.channel<C, S>(channel, params as JsonObject, history > 0 ? { history } : {});
     subRef.current = s;
     setSub(s);
     setMessages([]);
@@ -90,14 +110,16 @@ export function useChannel<C = unknown, S = unknown>(
       if (keep > 0) setMessages((prev) => (prev.length >= keep ? [...prev.slice(prev.length - keep + 1), m] : [...prev, m]));
     });
     const offRevoked = s.onRevoked((e) => onRevoked.current?.(e));
+    const offGap = s.onGap(() => onGap.current?.());
     return () => {
       off();
       offRevoked();
+      offGap();
       s.leave();
       if (subRef.current === s) subRef.current = null;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [client, key, keep]);
+  }, [client, key, keep, history]);
 
   const store = sub?.state ?? PENDING_STORE;
   const state = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getServerSnapshot);
@@ -108,7 +130,7 @@ export function useChannel<C = unknown, S = unknown>(
   }, [channel]);
   const clear = useCallback(() => setMessages([]), []);
   return useMemo(
-    () => ({ send, messages, status: state.status, topic: state.topic, error: state.error, clear }),
+    () => ({ send, messages, status: state.status, topic: state.topic, error: state.error, gap: state.gap, clear }),
     [send, messages, state, clear],
   );
 }
