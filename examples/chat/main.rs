@@ -15,10 +15,10 @@ mod cli;
 mod page;
 
 use clap::Parser;
-use mizan::{Channel, Cx, Error, Mizan};
+use mizan::{Channel, Cx, Error, History, Mizan};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Mizan chat example: open http://127.0.0.1:3000/ in two tabs.
 #[derive(Parser)]
@@ -73,6 +73,9 @@ impl Channel for Chat {
     type Params = RoomParams;
     type ClientMessage = Say;
     type ServerMessage = Said;
+    /// Each room keeps its last 100 messages for 5 minutes: a tab that opens
+    /// shows them (`history: 50`), and one that reconnects gets what it missed.
+    const HISTORY: History = History::keep(100, Duration::from_secs(300));
 
     fn group(&self, params: &RoomParams) -> String {
         params.room.0.clone()

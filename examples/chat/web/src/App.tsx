@@ -5,6 +5,8 @@ import type { Said } from "./generated/types.js";
 
 const NAME_KEY = "mizan.chat.name";
 const MAX_MESSAGES = 500;
+/** How many of the room's recent messages a tab shows when it joins (the room keeps 100). */
+const HISTORY = 50;
 
 export function App() {
   const connection = useConnection();
@@ -19,8 +21,9 @@ export function App() {
   const [text, setText] = useState("");
   const [notice, setNotice] = useState<Notice | null>(null);
 
-  // Joined while mounted, left when `room` changes, joined again after a reconnect.
-  const chat = useChatChannel({ room }, { keep: MAX_MESSAGES });
+  // Joined while mounted (showing the room's last messages), left when `room`
+  // changes, joined again after a reconnect with what was missed meanwhile.
+  const chat = useChatChannel({ room }, { keep: MAX_MESSAGES, history: HISTORY });
   const canSend = connected && chat.status === "joined";
 
   let info: Notice;
@@ -95,6 +98,11 @@ export function App() {
           Join
         </button>
       </form>
+      {chat.gap && (
+        <div id="gap" role="status">
+          some messages may be missing
+        </div>
+      )}
       <Messages messages={chat.messages} />
       <form id="send-form" onSubmit={send}>
         <input
