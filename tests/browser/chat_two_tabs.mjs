@@ -8,7 +8,7 @@
 // restart test is then skipped):
 //   node chat_two_tabs.mjs http://127.0.0.1:PORT/ [ARTIFACT_DIR]
 
-import { ABSENT_WAIT, WAIT, fail, openAll, runStandalone, waitForStatus, waitIn, waitUntil } from "./lib.mjs";
+import { ABSENT_WAIT, WAIT, fail, newUser, openAll, runStandalone, waitForStatus, waitIn, waitUntil } from "./lib.mjs";
 
 export const name = "chat";
 export const example = "chat";
@@ -20,6 +20,7 @@ function snapshot() {
     room: document.querySelector("#room")?.value,
     name: document.querySelector("#name")?.value,
     sendDisabled: document.querySelector("#send")?.disabled,
+    gap: document.querySelector("#gap")?.textContent,
     messages: [...document.querySelectorAll("#messages .msg")].map((m) =>
       `${m.querySelector(".name")?.textContent}: ${m.querySelector(".text")?.textContent}`),
   };
@@ -72,6 +73,27 @@ async function waitForLeave(rec, u, topic, since) {
   });
 }
 
+/** The texts of `u`'s #messages, in order. */
+async function texts(u) {
+  return u.page.evaluate(() => [...document.querySelectorAll("#messages .msg .text")].map((t) => t.textContent));
+}
+
+// Loaded before the page's own scripts: every WebSocket the page opens is
+// kept in `__sockets`, and while `__offline` is set a new one goes to a port
+// nobody listens on (so it fails, and the client backs off), as when the
+// network drops.
+function gateWebSockets() {
+  const Native = window.WebSocket;
+  window.__offline = false;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) {
+      super(window.__offline ? String(url).replace(/\/\/[^/]+\//, "//127.0.0.1:1/") : url, protocols);
+      window.__sockets.push(this);
+    }
+  };
+}
+
 /** Waits until `u` joined `topic` on a socket opened after `since` (a `subscribed` reply). */
 async function waitForRejoin(rec, u, topic, since) {
   await waitUntil(`${u.name} to subscribe to ${topic} again on its new socket`, () =>
@@ -118,6 +140,59 @@ export function tests() {
         await waitForMessage(alice, "bob", reply);
         await waitForMessage(bob, "bob", reply);
         await rec.shots(users, "bob-replied");
+      },
+    },
+    {
+      name: "a tab opened later shows the room's recent messages; one whose socket is cut gets what was sent meanwhile, once, in order",
+      async run({ browser, url, rec }) {
+        const carol = await newUser(browser, rec, "carol", { width: 800, height: 600 }, snapshot);
+        try {
+          await carol.context.addInitScript(gateWebSockets);
+          rec.step("carol opens the page: lobby's earlier messages show (history: 50)");
+          await carol.page.goto(url, { waitUntil: "load", timeout: WAIT });
+          await waitForStatus(carol, "connected");
+          await waitInRoom(carol, "lobby");
+          await waitForMessage(carol, "alice", `hi bob, alice here (${tag})`);
+          await waitForMessage(carol, "bob", `hello alice, bob here (${tag})`);
+          const joinedWith = rec.framesOf(carol.name, 0, (f) => f.dir === "out" && f.msg.type === "subscribe");
+          if (joinedWith[0]?.msg.history !== 50) fail(`carol: the first subscribe asked no history: ${JSON.stringify(joinedWith[0]?.msg)}`);
+          const shown = (await texts(carol)).length;
+          await rec.shots([alice, carol], "carol-opened");
+
+          rec.step("carol's socket is cut and she stays offline; alice sends 3 messages meanwhile");
+          const mark = rec.seq;
+          await carol.page.evaluate(() => {
+            window.__offline = true;
+            for (const s of window.__sockets) s.close();
+          });
+          await waitForStatus(carol, "reconnecting");
+          const missed = [1, 2, 3].map((n) => `while carol was away ${n} (${tag})`);
+          for (const text of missed) {
+            await say(alice, text);
+            await waitForMessage(alice, "alice", text);
+          }
+          await rec.shots([alice, carol], "carol-offline");
+
+          rec.step("carol is back online: she reconnects, resubscribes with since, and shows each missed message once, in order");
+          await carol.page.evaluate(() => {
+            window.__offline = false;
+          });
+          await waitForStatus(carol, "connected");
+          await waitInRoom(carol, "lobby");
+          for (const text of missed) await waitForMessage(carol, "alice", text);
+          const after = await texts(carol);
+          if (JSON.stringify(after.slice(shown)) !== JSON.stringify(missed)) {
+            fail(`carol: after the reconnect #messages gained ${JSON.stringify(after.slice(shown))}, expected ${JSON.stringify(missed)}`);
+          }
+          const again = rec.framesOf(carol.name, mark, (f) => f.dir === "out" && f.msg.type === "subscribe");
+          if (again.length !== 1 || again[0].msg.since === undefined) fail(`carol: expected one subscribe with since, got ${JSON.stringify(again.map((f) => f.msg))}`);
+          const reply = rec.framesOf(carol.name, mark, (f) => f.dir === "in" && f.msg.type === "subscribed");
+          if (reply[0]?.msg.recovered !== true) fail(`carol: the resubscribe was not recovered: ${JSON.stringify(reply[0]?.msg)}`);
+          if (await carol.page.locator("#gap").count()) fail("carol: the page shows a gap although everything was recovered");
+          await rec.shots([alice, carol], "carol-recovered");
+        } finally {
+          await carol.context.close();
+        }
       },
     },
     {
@@ -178,6 +253,9 @@ export function tests() {
           if (rec.navigations[u.name] !== 1) fail(`${u.name}: the page was reloaded (${rec.navigations[u.name]} navigations)`);
         }
         await waitForMessage(bob, "alice", kept); // what was on screen stays
+        // The restarted node lost the room's history (a new epoch): the page says so.
+        await Promise.all(users.map((u) => waitIn(u, '#gap "some messages may be missing"',
+          () => document.querySelector("#gap")?.textContent === "some messages may be missing")));
         await rec.shots(users, "reconnected");
 
         const after = `after the restart (${tag})`;
