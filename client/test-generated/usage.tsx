@@ -57,6 +57,10 @@ function Profile(props: { userId: number }) {
   const rename = useRenameUser();
   const addOrder = useAddOrder();
   const chat = useChatChannel({ room: "lobby" }, { onMessage: (m) => console.log(m.text) });
+  // The channel's recent messages on join, and the gap after a reconnect that could not recover.
+  const recent = useChatChannel({ room: "lobby" }, { history: 50, onGap: () => console.log("gap") });
+  const missing: boolean = recent.gap;
+  void missing;
   // @ts-expect-error: `user` needs `user_id`
   useUser({});
   const profile: UserShape | undefined = data?.user_profile;

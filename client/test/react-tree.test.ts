@@ -78,3 +78,32 @@ describe("React bindings (mounted): a refused bundle", () => {
     await tree.unmount();
   });
 });
+
+describe("React bindings (mounted): channel history and the gap", () => {
+  it("asks `history`, shows what is replayed, and turns `gap` on when a reconnect cannot recover", async () => {
+    const s = await stub();
+    s.subscribed = (_f, connection) =>
+      connection === 0 ? { epoch: "E1", offset: 2 } : { epoch: "E2", offset: 0, recovered: false };
+    const { client } = newClient(s.url, { backoff: { initialMs: 20, maxMs: 50 } });
+    const seen: { text?: string; gaps: number } = { gaps: 0 };
+    function Room(): null {
+      const room = useChannel<unknown, { n: number }>("room", {}, { history: 2, onGap: () => seen.gaps++ });
+      seen.text = `${room.status}:${room.gap}:${room.messages.map((m) => m.n).join(",")}`;
+      return null;
+    }
+    const tree = await mount(createElement(MizanProvider, { client }, createElement(Room)));
+    await waitFor(() => seen.text?.startsWith("joined"), 2_000, "joined");
+    expect(s.received[0]!.find((f) => f.type === "subscribe")).toMatchObject({ history: 2 });
+    const topic = "room:{}";
+    for (const n of [1, 2]) s.sockets[0]!.send(JSON.stringify({ type: "message", topic, offset: n, data: { n } }));
+    await waitFor(() => seen.text === "joined:false:1,2", 2_000, "the history");
+    s.sockets[0]!.terminate();
+    await waitFor(() => seen.text?.startsWith("joined:true"), 5_000, "the gap");
+    expect(s.received[1]!.find((f) => f.type === "subscribe")).toMatchObject({ since: { epoch: "E1", offset: 2 } });
+    expect(seen).toEqual({ text: "joined:true:1,2", gaps: 1 });
+    // The new epoch's offsets start again: its messages still show.
+    s.sockets[1]!.send(JSON.stringify({ type: "message", topic, offset: 1, data: { n: 9 } }));
+    await waitFor(() => seen.text === "joined:true:1,2,9", 2_000, "a message of the new epoch");
+    await tree.unmount();
+  });
+});
