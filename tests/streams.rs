@@ -272,3 +272,63 @@ async fn a_channel_without_history_recovers_only_when_nothing_was_missed() {
     ));
     behind.assert_silent(Duration::from_millis(100)).await;
 }
+
+/// A `watch`'s reply: the bundle's position, or `None` for `unchanged`
+/// (with the position it answered).
+async fn watch_user(client: &mut Client, user_id: i64, since: Option<&Position>) -> (bool, Position) {
+    let mut frame = json!({"type": "watch", "context": "user", "params": {"user_id": user_id}});
+    if let Some(since) = since {
+        frame["since"] = json!({"epoch": since.epoch, "offset": since.offset});
+    }
+    let id = client.request(frame).await;
+    match client.reply(id).await {
+        ServerFrame::Bundle {
+            position: Some(position),
+            ..
+        } => (true, position),
+        ServerFrame::Unchanged { position, .. } => (false, position),
+        other => panic!("expected a bundle or unchanged with a position, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn context_entries_have_offsets_and_a_rewatch_skips_the_bundle_when_nothing_it_watches_changed() {
+    let server = Server::fixture().await;
+    let mut watcher = server.client().await;
+    let (computed, held) = watch_user(&mut watcher, 1, None).await;
+    assert!(computed);
+    // A change elsewhere: its entry has the next offset, in the reply and
+    // in the push, and does not reach user 1's watch.
+    let mut writer = server.client().await;
+    let ServerFrame::Result { invalidate, .. } =
+        writer.call("update_profile", json!({"user_id": 2, "name": "Bo"})).await
+    else {
+        panic!("a result")
+    };
+    assert_eq!(invalidate[0].offset, Some(held.offset + 1));
+    watcher.assert_silent(Duration::from_millis(100)).await;
+    // Back with the bundle it holds: unchanged, and nothing computed.
+    let mut back = server.client().await;
+    let (computed, now) = watch_user(&mut back, 1, Some(&held)).await;
+    assert!(!computed, "nothing that reaches user 1 changed");
+    assert_eq!(now.offset, held.offset + 1);
+    // It is live: the next change to user 1 reaches it, with its offset.
+    let ServerFrame::Result { invalidate, .. } =
+        writer.call("update_profile", json!({"user_id": 1, "name": "Al"})).await
+    else {
+        panic!("a result")
+    };
+    let ServerFrame::Invalidate(pushed) = back.push().await else {
+        panic!("an invalidate push")
+    };
+    assert_eq!(
+        (pushed.offset, invalidate[0].offset),
+        (Some(now.offset + 1), Some(now.offset + 1))
+    );
+    // A re-watch from before that change must compute; so must one of
+    // another epoch.
+    let mut stale = server.client().await;
+    assert!(watch_user(&mut stale, 1, Some(&held)).await.0, "user 1 changed since");
+    let other_epoch = Position::new("not-this-one", now.offset);
+    assert!(watch_user(&mut stale, 3, Some(&other_epoch)).await.0);
+}

@@ -197,12 +197,15 @@ fn api(plan: &Plan<'_>) -> String {
     for ch in &plan.channels {
         let (cm, sm) = (t.render(&ch.client_message, 0), t.render(&ch.server_message, 0));
         out.push_str(&doc_comment(
-            &format!("Joins the `{}` channel; `leave()` when done.", ch.name),
+            &format!(
+                "Joins the `{}` channel; `leave()` when done. `options.history`: show the last\nmessages the channel keeps first (PROTOCOL.md section 9).",
+                ch.name
+            ),
             0,
         ));
         let (param, value) = params_param(ch.arg, &t.render(&ch.params, 0));
         out.push_str(&format!(
-            "export function {}({param}options?: M.InvokeOptions): M.ChannelSubscription<{cm}, {sm}> {{\n  return M.joinChannel<{cm}, {sm}>({}, {value}, options);\n}}\n\n",
+            "export function {}({param}options?: M.JoinOptions & {{ client?: M.MizanClient }}): M.ChannelSubscription<{cm}, {sm}> {{\n  return M.joinChannel<{cm}, {sm}>({}, {value}, options);\n}}\n\n",
             ch.join_ident,
             string_literal(ch.name)
         ));

@@ -79,4 +79,4 @@ pub use mizan_channels as channels;
 pub use mizan_channels::protocol;
 pub use serve::Serve;
 pub use signals::shutdown_signal;
-pub use streams::TopicStreams;
+pub use streams::Streams;

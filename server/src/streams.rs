@@ -1,24 +1,26 @@
-//! Topic streams (PROTOCOL.md section 9): each topic's offsets and kept
-//! messages, and joins that replay what a client missed with no gap and no
-//! duplicate.
+//! Streams (PROTOCOL.md section 9): each channel topic's and each
+//! context's offsets and kept events, joins that replay what a client
+//! missed with no gap and no duplicate, and re-watches that need no
+//! bundle when nothing they watch changed.
 //!
 //! The streams belong to whatever the nodes share, so that two nodes never
-//! give out the same offset: the in-memory broker holds one
-//! [`TopicStreams`] for the nodes of its process (a lone node is the usual
-//! case). A broker between processes keeps no streams here yet (the Redis
-//! broker's streams are the next step, docs/architecture.md "Streams"):
-//! its nodes push messages without offsets and answer `recovered: false`.
+//! give out the same offset: the in-memory broker holds one [`Streams`]
+//! for the nodes of its process (a lone node is the usual case). A broker
+//! between processes keeps no streams here yet (the Redis broker's streams
+//! are the next step, docs/architecture.md "Streams"): its nodes push
+//! without offsets, answer `recovered: false`, and compute every bundle.
 //!
-//! Everything that orders a topic happens under that topic's lock: an
-//! offset is taken, the message encoded with it, kept, and delivered to
-//! every node's subscribers; a join adds its socket, reads the position and
-//! queues the reply and the replay. So a socket sees the replayed messages,
-//! then every later one, each once, in offset order.
+//! Everything that orders a stream happens under its lock: an offset is
+//! taken, the event encoded with it, kept, and delivered to every node; a
+//! join adds its socket, reads the position and queues the reply and the
+//! replay. So a socket sees the replayed events, then every later one,
+//! each once, in offset order.
 
+use crate::broker::Scope;
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use mizan_channels::History;
-use mizan_protocol::Position;
+use mizan_protocol::{Params, Position};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -27,46 +29,64 @@ use std::time::Instant;
 /// Joins and leaves between two sweeps of streams nobody uses.
 const SWEEP_EVERY: u64 = 1024;
 
-/// The streams of the topics of the nodes sharing one broker in one process.
+/// The streams of the nodes sharing one broker in one process: channel
+/// topics keep encoded messages (to replay them), contexts keep their
+/// entries' scopes (to tell whether a watch missed anything).
 #[derive(Default)]
-pub struct TopicStreams {
-    topics: DashMap<Arc<str>, Arc<Mutex<Stream>>>,
-    /// Joins and leaves since the start, to sweep now and then.
-    changes: AtomicU64,
+pub struct Streams {
+    pub(crate) topics: Store<Utf8Bytes>,
+    pub(crate) contexts: Store<Arc<Scope>>,
 }
 
-impl std::fmt::Debug for TopicStreams {
+impl std::fmt::Debug for Streams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TopicStreams")
-            .field("topics", &self.topics.len())
+        f.debug_struct("Streams")
+            .field("topics", &self.topics.streams.len())
+            .field("contexts", &self.contexts.streams.len())
             .finish()
     }
 }
 
-/// One topic's stream.
-struct Stream {
+/// One kind of stream, by name.
+pub(crate) struct Store<T> {
+    streams: DashMap<Arc<str>, Arc<Mutex<Stream<T>>>>,
+    /// Joins and leaves since the start, to sweep now and then.
+    changes: AtomicU64,
+}
+
+impl<T> Default for Store<T> {
+    fn default() -> Self {
+        Self {
+            streams: DashMap::new(),
+            changes: AtomicU64::new(0),
+        }
+    }
+}
+
+/// One stream.
+struct Stream<T> {
     /// One unbroken history: new whenever the stream is created again.
     epoch: Arc<str>,
     /// The last offset given out (0: none yet).
     offset: u64,
-    /// Sockets subscribed to the topic, on every node.
+    /// Sockets subscribed to it, on every node (topics only).
     members: usize,
-    /// The kept messages, oldest first, consecutive offsets.
-    kept: VecDeque<Kept>,
-    /// What the channel keeps (the last publish or join says).
+    /// The kept events, oldest first, consecutive offsets.
+    kept: VecDeque<Kept<T>>,
+    /// What it keeps (the last append or join says).
     keep: History,
     /// Set when the stream is swept away: whoever locked it too late looks
     /// again.
     gone: bool,
 }
 
-struct Kept {
+struct Kept<T> {
     offset: u64,
     at: Instant,
-    frame: Utf8Bytes,
+    event: T,
 }
 
-/// What a `subscribe` asks of the stream.
+/// What a `subscribe` asks of a topic's stream.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Ask<'a> {
     /// Live messages only.
@@ -87,120 +107,42 @@ pub(crate) struct Joined<'a> {
     pub(crate) replay: Vec<&'a Utf8Bytes>,
 }
 
-impl TopicStreams {
-    /// Takes the next offset of `topic`, encodes the message with it, keeps
-    /// it (as `keep` says) and hands it to `deliver`, all under the topic's
-    /// lock.
+impl<T> Store<T> {
+    /// Takes the next offset of stream `name`, makes the event with it,
+    /// hands it to `deliver` and keeps it (as `keep` says), all under the
+    /// stream's lock. Returns the offset.
     pub(crate) fn append(
         &self,
-        topic: &Arc<str>,
+        name: &Arc<str>,
         keep: History,
-        encode: impl FnOnce(u64) -> Utf8Bytes,
-        deliver: impl FnOnce(&Utf8Bytes),
-    ) {
-        self.with_stream(topic, keep, |stream| {
+        make: impl FnOnce(u64) -> T,
+        deliver: impl FnOnce(&T),
+    ) -> u64 {
+        self.with_stream(name, keep, |stream| {
             stream.offset += 1;
             let offset = stream.offset;
-            let frame = encode(offset);
-            deliver(&frame);
+            let event = make(offset);
+            deliver(&event);
             let now = Instant::now();
             if keep.is_kept() {
-                stream.kept.push_back(Kept { offset, at: now, frame });
+                stream.kept.push_back(Kept { offset, at: now, event });
             }
             stream.forget(now);
-        });
+            offset
+        })
     }
 
-    /// Joins `topic`: under its lock, `join` (which adds the socket and
-    /// queues the reply and the replay) runs with what the stream holds
-    /// for `ask`.
-    pub(crate) fn join(&self, topic: &Arc<str>, keep: History, ask: Ask<'_>, join: impl FnOnce(Joined<'_>)) {
-        self.with_stream(topic, keep, |stream| {
-            stream.forget(Instant::now());
-            stream.members += 1;
-            let position = Position::new(&*stream.epoch, stream.offset);
-            let (recovered, replay) = match ask {
-                Ask::Live => (None, Vec::new()),
-                Ask::History(n) => {
-                    let n = usize::try_from(n).unwrap_or(usize::MAX).min(stream.kept.len());
-                    (
-                        None,
-                        stream
-                            .kept
-                            .iter()
-                            .skip(stream.kept.len() - n)
-                            .map(|k| &k.frame)
-                            .collect(),
-                    )
-                }
-                Ask::Since(since) => match stream.missed(since) {
-                    Some(missed) => (Some(true), missed.map(|k| &k.frame).collect()),
-                    None => (Some(false), Vec::new()),
-                },
-            };
-            join(Joined {
-                position,
-                recovered,
-                replay,
-            });
-        });
-        self.changed();
+    /// The current position of stream `name`.
+    pub(crate) fn position(&self, name: &Arc<str>, keep: History) -> Position {
+        self.with_stream(name, keep, |stream| Position::new(&*stream.epoch, stream.offset))
     }
 
-    /// The current position of `topic`, for a socket that joins a topic it
-    /// is already in (it missed nothing since).
-    pub(crate) fn position(&self, topic: &Arc<str>, keep: History) -> Position {
-        self.with_stream(topic, keep, |stream| Position::new(&*stream.epoch, stream.offset))
-    }
-
-    /// A socket left `topic`. A stream with no members and nothing kept is
-    /// dropped at once; one with kept messages when they expire.
-    pub(crate) fn leave(&self, topic: &str) {
-        if let Some(stream) = self.topics.get(topic).map(|s| Arc::clone(&s)) {
-            let mut stream = lock(&stream);
-            stream.members = stream.members.saturating_sub(1);
-            if stream.members == 0 && stream.kept.is_empty() {
-                stream.gone = true;
-                drop(stream);
-                self.topics.remove(topic);
-            }
-        }
-        self.changed();
-    }
-
-    /// How many topics have a stream (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.topics.len()
-    }
-
-    /// Whether no topic has a stream.
-    pub fn is_empty(&self) -> bool {
-        self.topics.is_empty()
-    }
-
-    /// Every [`SWEEP_EVERY`] joins and leaves, drops the streams nobody is
-    /// subscribed to whose kept messages have all expired, so that topics
-    /// nobody uses any more cost nothing.
-    fn changed(&self) {
-        if self.changes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != SWEEP_EVERY - 1 {
-            return;
-        }
-        let now = Instant::now();
-        self.topics.retain(|_, stream| {
-            let mut stream = lock(stream);
-            stream.forget(now);
-            let idle = stream.members == 0 && stream.kept.is_empty();
-            stream.gone |= idle;
-            !idle
-        });
-    }
-
-    /// Runs `f` on `topic`'s stream, locked, creating it (with a new epoch)
+    /// Runs `f` on stream `name`, locked, creating it (with a new epoch)
     /// when there is none.
-    fn with_stream<R>(&self, topic: &Arc<str>, keep: History, f: impl FnOnce(&mut Stream) -> R) -> R {
+    fn with_stream<R>(&self, name: &Arc<str>, keep: History, f: impl FnOnce(&mut Stream<T>) -> R) -> R {
         let mut f = Some(f);
         loop {
-            let stream = Arc::clone(&self.topics.entry(Arc::clone(topic)).or_insert_with(|| {
+            let stream = Arc::clone(&self.streams.entry(Arc::clone(name)).or_insert_with(|| {
                 Arc::new(Mutex::new(Stream {
                     epoch: format!("{:016x}", fastrand::u64(..)).into(),
                     offset: 0,
@@ -221,14 +163,102 @@ impl TopicStreams {
             return f(&mut guard);
         }
     }
+
+    /// Every [`SWEEP_EVERY`] joins and leaves, drops the streams nobody is
+    /// subscribed to whose kept events have all expired, so that names
+    /// nobody uses any more cost nothing.
+    fn changed(&self) {
+        if self.changes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != SWEEP_EVERY - 1 {
+            return;
+        }
+        let now = Instant::now();
+        self.streams.retain(|_, stream| {
+            let mut stream = lock(stream);
+            stream.forget(now);
+            let idle = stream.members == 0 && stream.kept.is_empty();
+            stream.gone |= idle;
+            !idle
+        });
+    }
 }
 
-fn lock(stream: &Mutex<Stream>) -> MutexGuard<'_, Stream> {
-    stream.lock().unwrap_or_else(PoisonError::into_inner)
+impl Store<Utf8Bytes> {
+    /// Joins `topic`: under its lock, `join` (which adds the socket and
+    /// queues the reply and the replay) runs with what the stream holds
+    /// for `ask`.
+    pub(crate) fn join(&self, topic: &Arc<str>, keep: History, ask: Ask<'_>, join: impl FnOnce(Joined<'_>)) {
+        self.with_stream(topic, keep, |stream| {
+            stream.forget(Instant::now());
+            stream.members += 1;
+            let position = Position::new(&*stream.epoch, stream.offset);
+            let (recovered, replay) = match ask {
+                Ask::Live => (None, Vec::new()),
+                Ask::History(n) => {
+                    let n = usize::try_from(n).unwrap_or(usize::MAX).min(stream.kept.len());
+                    (
+                        None,
+                        stream
+                            .kept
+                            .iter()
+                            .skip(stream.kept.len() - n)
+                            .map(|k| &k.event)
+                            .collect(),
+                    )
+                }
+                Ask::Since(since) => match stream.after(since) {
+                    Some(missed) => (Some(true), missed.map(|k| &k.event).collect()),
+                    None => (Some(false), Vec::new()),
+                },
+            };
+            join(Joined {
+                position,
+                recovered,
+                replay,
+            });
+        });
+        self.changed();
+    }
+
+    /// A socket left `topic`. A stream with no members and nothing kept is
+    /// dropped at once; one with kept messages once they expire.
+    pub(crate) fn leave(&self, topic: &str) {
+        if let Some(stream) = self.streams.get(topic).map(|s| Arc::clone(&s)) {
+            let mut stream = lock(&stream);
+            stream.members = stream.members.saturating_sub(1);
+            if stream.members == 0 && stream.kept.is_empty() {
+                stream.gone = true;
+                drop(stream);
+                self.streams.remove(topic);
+            }
+        }
+        self.changed();
+    }
 }
 
-impl Stream {
-    /// Drops what the channel's history no longer allows: beyond its size,
+impl Store<Arc<Scope>> {
+    /// For a re-watch of `context` holding a bundle at `since`: the current
+    /// position when the stream still keeps every entry after `since` and
+    /// none of them reaches `watch` (the watch's indexed params), so the
+    /// bundle it holds is still current; `None` otherwise.
+    pub(crate) fn unchanged(
+        &self,
+        context: &Arc<str>,
+        keep: History,
+        since: &Position,
+        watch: &Params,
+    ) -> Option<Position> {
+        let unchanged = self.with_stream(context, keep, |stream| {
+            stream.forget(Instant::now());
+            let untouched = stream.after(since)?.all(|k| !k.event.reaches(watch));
+            untouched.then(|| Position::new(&*stream.epoch, stream.offset))
+        });
+        self.changed();
+        unchanged
+    }
+}
+
+impl<T> Stream<T> {
+    /// Drops what the stream's history no longer allows: beyond its size,
     /// older than its TTL.
     fn forget(&mut self, now: Instant) {
         while self.kept.len() > self.keep.size {
@@ -243,14 +273,18 @@ impl Stream {
         }
     }
 
-    /// The kept messages after `since`, when they are all of what came
-    /// after it in this epoch; `None` when some are gone (or `since` is of
+    /// The kept events after `since`, when they are all of what came after
+    /// it in this epoch; `None` when some are gone (or `since` is of
     /// another epoch, or ahead of the stream).
-    fn missed(&self, since: &Position) -> Option<impl Iterator<Item = &Kept>> {
+    fn after<'a>(&'a self, since: &'a Position) -> Option<impl Iterator<Item = &'a Kept<T>>> {
         if since.epoch != *self.epoch || since.offset > self.offset {
             return None;
         }
         let complete = since.offset == self.offset || self.kept.front().is_some_and(|k| k.offset <= since.offset + 1);
         complete.then(|| self.kept.iter().filter(move |k| k.offset > since.offset))
     }
+}
+
+fn lock<T>(stream: &Mutex<Stream<T>>) -> MutexGuard<'_, Stream<T>> {
+    stream.lock().unwrap_or_else(PoisonError::into_inner)
 }

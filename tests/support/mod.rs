@@ -328,6 +328,7 @@ pub fn frame_id_of(frame: &ServerFrame) -> Option<u64> {
         ServerFrame::Ok { id, .. }
         | ServerFrame::Result { id, .. }
         | ServerFrame::Bundle { id, .. }
+        | ServerFrame::Unchanged { id, .. }
         | ServerFrame::Subscribed { id, .. } => Some(id.get()),
         ServerFrame::Error { id, .. } => id.map(mizan::protocol::RequestId::get),
         _ => None,

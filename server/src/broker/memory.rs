@@ -1,7 +1,7 @@
 //! The in-memory broker: nodes in one process.
 
 use super::{Broker, Event, Inbox, Subject};
-use crate::streams::TopicStreams;
+use crate::streams::Streams;
 use dashmap::DashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -27,8 +27,8 @@ pub struct MemoryBroker {
 struct Bus {
     inboxes: DashMap<Arc<str>, Arc<dyn Inbox>>,
     interest: DashMap<Subject, HashSet<Arc<str>>>,
-    /// The topics' streams, shared by the nodes on the bus.
-    streams: Arc<TopicStreams>,
+    /// The streams, shared by the nodes on the bus.
+    streams: Arc<Streams>,
 }
 
 impl std::fmt::Debug for MemoryBroker {
@@ -63,7 +63,7 @@ impl Clone for MemoryBroker {
 }
 
 impl Broker for MemoryBroker {
-    fn topic_streams(&self) -> Option<Arc<TopicStreams>> {
+    fn streams(&self) -> Option<Arc<Streams>> {
         Some(Arc::clone(&self.bus.streams))
     }
 

@@ -62,6 +62,21 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// Whether it reaches a watch indexed by `watch` (its params, and its
+    /// user for a per-user context: [`crate::watchers::indexed`]): every
+    /// key of its params, and its user, has the watch's value.
+    pub(crate) fn reaches(&self, watch: &mizan_protocol::Params) -> bool {
+        let audience;
+        let target = match &self.user {
+            None => self.params.as_ref(),
+            Some(user) => {
+                audience = crate::watchers::indexed(self.params.clone().unwrap_or_default(), Some(user));
+                Some(&audience)
+            }
+        };
+        target.is_none_or(|t| t.iter().all(|(k, v)| watch.get(k) == Some(v)))
+    }
+
     /// The scope of an invalidate or merge push; `None` for other frames.
     pub fn of(push: &mizan_protocol::ServerFrame) -> Option<Self> {
         use mizan_protocol::ServerFrame;
@@ -126,11 +141,11 @@ pub trait Broker: Send + Sync + 'static {
     /// The node is no longer interested in `subject`.
     fn unsubscribe(&self, subject: &Subject);
 
-    /// The topic streams (PROTOCOL.md section 9) this broker keeps for the
-    /// nodes it joins, when they share a process: offsets, kept messages
-    /// and replays. `None` (the default): messages carry no offsets and
-    /// recovery answers `recovered: false`.
-    fn topic_streams(&self) -> Option<Arc<crate::streams::TopicStreams>> {
+    /// The streams (PROTOCOL.md section 9) this broker keeps for the nodes
+    /// it joins, when they share a process: offsets, kept events, replays.
+    /// `None` (the default): pushes carry no offsets, recovery answers
+    /// `recovered: false`, and every watch computes its bundle.
+    fn streams(&self) -> Option<Arc<crate::streams::Streams>> {
         None
     }
 

@@ -97,6 +97,11 @@ pub struct ServerConfig {
     /// The largest params object a subscription or watch may keep, in bytes
     /// of JSON; larger ones are refused with `invalid_args` (default 1 KiB).
     pub max_params_bytes: usize,
+    /// How many of each context's latest entries a node keeps for
+    /// re-watches with `since` (PROTOCOL.md section 9; default 10,000):
+    /// past them, or past `context_history_age`, a re-watch computes its
+    /// bundle.
+    pub context_history: usize,
 
     // --- Connections ------------------------------------------------------
     /// Sockets this node serves at once; more are refused with 429
@@ -184,6 +189,10 @@ pub struct ServerConfig {
     /// `internal` ("timed out") (default 30 s).
     #[serde(with = "duration")]
     pub handler_timeout: Duration,
+    /// How long a node keeps each context's entries for re-watches with
+    /// `since` (PROTOCOL.md section 9; default 10 min).
+    #[serde(with = "duration")]
+    pub context_history_age: Duration,
     /// How long a socket whose token expired has to send an `auth` frame
     /// before it is closed with 4001 (default 30 s).
     #[serde(with = "duration")]
@@ -203,6 +212,13 @@ pub struct ServerConfig {
     /// batches, so clients do not all reconnect at once (default 10 s).
     #[serde(with = "duration")]
     pub drain_window: Duration,
+}
+
+impl ServerConfig {
+    /// What a node keeps of each context's stream.
+    pub(crate) fn context_keep(&self) -> mizan_channels::History {
+        mizan_channels::History::keep(self.context_history, self.context_history_age)
+    }
 }
 
 impl Default for ServerConfig {
@@ -227,6 +243,7 @@ impl Default for ServerConfig {
             max_watches: 100_000,
             max_topic_bytes: 256,
             max_params_bytes: 1024,
+            context_history: 10_000,
             max_connections: 10_000,
             max_connections_per_user: 100,
             max_connections_per_address: 1_000,
@@ -252,6 +269,7 @@ impl Default for ServerConfig {
             token_verifications_per_address_per_second: 20.0,
             token_verification_burst_per_address: 50.0,
             handler_timeout: Duration::from_secs(30),
+            context_history_age: Duration::from_secs(600),
             token_grace: Duration::from_secs(30),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(60),

@@ -78,11 +78,12 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
             node.eager.run(|| Work::Call(name), call.instrument(span));
         }
         ClientFrame::Fetch { id, context, params } => watches::fetch(conn, id, context, params),
-        // `since` is not used yet: no node keeps context streams, so the
-        // reply is a bundle as usual (PROTOCOL.md section 9 allows it).
         ClientFrame::Watch {
-            id, context, params, ..
-        } => watches::watch(conn, id, context, params),
+            id,
+            context,
+            params,
+            since,
+        } => watches::watch(conn, id, context, params, since),
         ClientFrame::Unwatch { id, context, params } => watches::unwatch(conn, id, &context, &params),
         ClientFrame::Subscribe {
             id,

@@ -149,7 +149,7 @@ fn add(
             joined.subscription = subscription;
             joined.params = params;
             // Already live: it missed nothing of this epoch.
-            let position = streams.map(|s| s.position(&topic, keep));
+            let position = streams.map(|s| s.topics.position(&topic, keep));
             let recovered = recovery
                 .since
                 .as_ref()
@@ -166,7 +166,7 @@ fn add(
             };
             let join = || conn.node.join_topic(slot.key(), conn.id, conn.outbox.clone());
             match streams {
-                Some(streams) => streams.join(&topic, keep, recovery.ask(), |found| {
+                Some(streams) => streams.topics.join(&topic, keep, recovery.ask(), |found| {
                     join();
                     conn.reply(&subscribed(Some(found.position), found.recovered));
                     for frame in found.replay {

@@ -6,7 +6,7 @@ use crate::limits::BudgetSlot;
 use crate::node::InFlight;
 use crate::watchers::{canonical, indexed};
 use mizan_channels::{Cx, Error};
-use mizan_protocol::{ErrorCode, InvalidateEntry, Params, RequestId, ServerFrame};
+use mizan_protocol::{ErrorCode, InvalidateEntry, Params, Position, RequestId, ServerFrame};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -43,13 +43,15 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
     conn.node.eager.run(|| kind, async move {
         let conn = job;
         let _running = running;
+        // Read before the bundle is computed: every entry up to it is in it.
+        let position = conn.node.context_position(&context);
         let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
             Ok(data) => ServerFrame::Bundle {
                 id,
                 context,
                 params,
                 data,
-                position: None,
+                position,
             },
             Err(e) => e.to_frame(Some(id)),
         };
@@ -58,8 +60,11 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
 }
 
 /// `watch`: registers the watcher first, then computes the bundle; pushes
-/// that match meanwhile follow the bundle reply.
-pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params) {
+/// that match meanwhile follow the bundle reply. With `since` (the
+/// position of the bundle the client holds), when the context's stream
+/// still keeps every entry after it and none reaches this watch, the reply
+/// is `unchanged` and no bundle is computed.
+pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, params: Params, since: Option<Position>) {
     let Some(declared) = conn.node.registry.context(&context) else {
         let e = Error::not_found(format!("unknown context `{}`", mizan_protocol::quote(&context)));
         conn.reply(&e.to_frame(Some(id)));
@@ -117,20 +122,40 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
             }
         }
         let index = indexed(params.clone(), audience.as_deref());
-        conn.node.watch(&context, (conn.id, &key), index, conn.outbox.clone())
+        let unchanged = |watch: &Arc<crate::watchers::Watch>| {
+            let position = conn.node.unchanged_since(&context, since.as_ref()?, &index)?;
+            watch.go_live(&ServerFrame::Unchanged {
+                id,
+                context: context.to_string(),
+                params: params.clone(),
+                position,
+            });
+            Some(())
+        };
+        let watch = conn
+            .node
+            .watch(&context, (conn.id, &key), index.clone(), conn.outbox.clone());
+        if unchanged(&watch).is_some() {
+            return;
+        }
+        watch
     };
     let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
     conn.node.eager.run(|| Work::Bundle(declared.name()), async move {
         let conn = job;
         let _running = running;
+        // Read after the watcher is registered and before the bundle is
+        // computed: every entry up to it is in the bundle, every later one
+        // reaches the watcher.
+        let position = conn.node.context_position(&context);
         match conn.node.bundle(cx, &context, &params).await {
             Ok(data) => watch.go_live(&ServerFrame::Bundle {
                 id,
                 context: context.to_string(),
                 params,
                 data,
-                position: None,
+                position,
             }),
             Err(e) => {
                 remove(&conn, &context, &key);

@@ -41,7 +41,7 @@ impl Node {
         self.metrics.call(name, started.elapsed());
         let result = result?;
         let no_args = Params::new();
-        let (invalidate, merge) = match effects {
+        let (mut invalidate, mut merge) = match effects {
             Some(effects) => {
                 let args = parsed
                     .as_ref()
@@ -51,11 +51,15 @@ impl Node {
             }
             None => (Vec::new(), Vec::new()),
         };
-        for entry in &invalidate {
-            self.publish_context(&entry.context, &ServerFrame::Invalidate(entry.clone()));
+        // Each entry takes its offset in its context's stream as it is
+        // published, and the reply's entries carry it.
+        for entry in &mut invalidate {
+            entry.offset = self.publish_context(&entry.context, |offset| {
+                ServerFrame::Invalidate(entry.clone().at(offset))
+            });
         }
-        for entry in &merge {
-            self.publish_context(&entry.context, &ServerFrame::Merge(entry.clone()));
+        for entry in &mut merge {
+            entry.offset = self.publish_context(&entry.context, |offset| ServerFrame::Merge(entry.clone().at(offset)));
         }
         Ok(CallOutcome {
             result,

@@ -38,8 +38,8 @@ pub(crate) struct Node {
     pub(crate) watchers: Watchers,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) auth: Arc<dyn Authenticator>,
-    /// The topics' streams, when the broker keeps them (section 9).
-    pub(crate) streams: Option<Arc<crate::streams::TopicStreams>>,
+    /// The streams, when the broker keeps them (section 9).
+    pub(crate) streams: Option<Arc<crate::streams::Streams>>,
     /// Whether the insecure-setup banner was shown (once, when the node is
     /// first routed: building a node to print its manifest is not running).
     pub(crate) insecure_warned: std::sync::atomic::AtomicBool,
@@ -78,7 +78,7 @@ impl Node {
     ) -> Result<Arc<Self>, String> {
         let client_addresses = ClientAddresses::new(&config.trusted_proxies, &config.client_address_header)?;
         let metrics: Arc<Metrics> = Arc::default();
-        let streams = broker.topic_streams();
+        let streams = broker.streams();
         let node = Arc::new(Self {
             manifest: registry.manifest().to_json(),
             id: random_id().into(),

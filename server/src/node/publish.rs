@@ -10,7 +10,7 @@ use crate::outbox::Outbox;
 use crate::watchers::Watch;
 use axum::extract::ws::Utf8Bytes;
 use mizan_channels::History;
-use mizan_protocol::{Params, Payload, ServerFrame};
+use mizan_protocol::{Params, Payload, Position, ServerFrame};
 use std::sync::Arc;
 
 impl Node {
@@ -36,19 +36,54 @@ impl Node {
         })
     }
 
-    /// Publishes an invalidate or merge push: encoded once, delivered to
-    /// local watchers at once, and through the broker (with its scope, so
-    /// that other nodes match it without decoding it) to other nodes.
-    pub(crate) fn publish_context(&self, context: &str, push: &ServerFrame) {
-        let Some(scope) = Scope::of(push) else { return };
-        let frame: Utf8Bytes = push.encode().into();
-        self.deliver_context(context, &scope, &frame);
-        self.broker.publish(Event {
-            origin: Arc::clone(&self.id),
-            subject: Subject::Context(context.into()),
-            frame: frame.into(),
-            scope: Some(Arc::new(scope)),
-        });
+    /// Publishes the invalidate or merge push `make` builds (with the next
+    /// offset of the context's stream, when the broker keeps streams):
+    /// encoded once, delivered to local watchers at once, and through the
+    /// broker (with its scope, so that other nodes match it without
+    /// decoding it) to other nodes. Returns the offset.
+    pub(crate) fn publish_context(&self, context: &str, make: impl FnOnce(Option<u64>) -> ServerFrame) -> Option<u64> {
+        let publish = |push: ServerFrame| -> Option<Arc<Scope>> {
+            let scope = Arc::new(Scope::of(&push)?);
+            let frame: Utf8Bytes = push.encode().into();
+            self.deliver_context(context, &scope, &frame);
+            self.broker.publish(Event {
+                origin: Arc::clone(&self.id),
+                subject: Subject::Context(context.into()),
+                frame: frame.into(),
+                scope: Some(Arc::clone(&scope)),
+            });
+            Some(scope)
+        };
+        let Some(streams) = &self.streams else {
+            publish(make(None));
+            return None;
+        };
+        let name: Arc<str> = context.into();
+        let offset = streams.contexts.append(
+            &name,
+            self.config.context_keep(),
+            // Kept: what the entry reached (a push that is not an entry
+            // reaches nobody).
+            |offset| publish(make(Some(offset))).unwrap_or_default(),
+            |_| {},
+        );
+        Some(offset)
+    }
+
+    /// The position of `context`'s stream, when the broker keeps streams.
+    pub(crate) fn context_position(&self, context: &str) -> Option<Position> {
+        let streams = self.streams.as_ref()?;
+        Some(streams.contexts.position(&context.into(), self.config.context_keep()))
+    }
+
+    /// For a re-watch holding a bundle at `since`: the current position
+    /// when no entry after `since` reaches `watch` (its indexed params)
+    /// and the stream still keeps them all.
+    pub(crate) fn unchanged_since(&self, context: &str, since: &Position, watch: &Params) -> Option<Position> {
+        let streams = self.streams.as_ref()?;
+        streams
+            .contexts
+            .unchanged(&context.into(), self.config.context_keep(), since, watch)
     }
 
     /// Queues a context's push to the local watchers `scope` reaches.
@@ -73,7 +108,7 @@ impl Node {
             self.broker.unsubscribe(&Subject::Topic(Arc::clone(topic)));
         });
         if let Some(streams) = &self.streams {
-            streams.leave(topic);
+            streams.topics.leave(topic);
         }
     }
 
@@ -93,14 +128,16 @@ impl Node {
             )
         };
         match &self.streams {
-            Some(streams) => streams.append(
-                topic,
-                keep,
-                |offset| encode(Some(offset)),
-                |frame| {
-                    self.publish_topic(topic, frame.clone());
-                },
-            ),
+            Some(streams) => {
+                streams.topics.append(
+                    topic,
+                    keep,
+                    |offset| encode(Some(offset)),
+                    |frame| {
+                        self.publish_topic(topic, frame.clone());
+                    },
+                );
+            }
             None => {
                 self.publish_topic(topic, encode(None));
             }

@@ -60,8 +60,11 @@ export function fetchMeContext(options?: M.InvokeOptions): Promise<M.Bundle<T.Me
   return M.fetchBundle<T.MeContextData>("me", {}, options);
 }
 
-/** Joins the `presence` channel; `leave()` when done. */
-export function joinPresenceChannel(options?: M.InvokeOptions): M.ChannelSubscription<T.Status, {
+/**
+ * Joins the `presence` channel; `leave()` when done. `options.history`: show the last
+ * messages the channel keeps first (PROTOCOL.md section 9).
+ */
+export function joinPresenceChannel(options?: M.JoinOptions & { client?: M.MizanClient }): M.ChannelSubscription<T.Status, {
   at: T.Date;
   status: T.Status;
   user: string;

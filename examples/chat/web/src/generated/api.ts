@@ -6,7 +6,10 @@
 import * as M from "@mizan/client";
 import type * as T from "./types.js";
 
-/** Joins the `chat` channel; `leave()` when done. */
-export function joinChatChannel(params: T.RoomParams, options?: M.InvokeOptions): M.ChannelSubscription<T.Say, T.Said> {
+/**
+ * Joins the `chat` channel; `leave()` when done. `options.history`: show the last
+ * messages the channel keeps first (PROTOCOL.md section 9).
+ */
+export function joinChatChannel(params: T.RoomParams, options?: M.JoinOptions & { client?: M.MizanClient }): M.ChannelSubscription<T.Say, T.Said> {
   return M.joinChannel<T.Say, T.Said>("chat", params, options);
 }
