@@ -24,15 +24,15 @@ async fn watch(client: &mut Client, context: &str, params: Value) -> ServerFrame
 fn entries(reply: &ServerFrame) -> (String, String) {
     match reply {
         ServerFrame::Result { invalidate, merge, .. } => (
-            serde_json::to_string(invalidate).unwrap(),
-            serde_json::to_string(merge).unwrap(),
+            support::without_offsets(&serde_json::to_string(invalidate).unwrap()),
+            support::without_offsets(&serde_json::to_string(merge).unwrap()),
         ),
         other => panic!("expected a result, got {other:?}"),
     }
 }
 
 fn text(frame: &ServerFrame) -> String {
-    frame.encode()
+    support::without_offsets(&frame.encode())
 }
 
 /// Calls over HTTP and returns the `X-Mizan-Invalidate` header.

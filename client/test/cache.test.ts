@@ -50,7 +50,7 @@ describe("the context cache", () => {
     const mark = log.mark();
     await other.call("update_profile", { user_id, name: "ann" });
     await waitFor(() => nameOf(states.at(-1)!) === "ann", 5_000, "refetched name");
-    expect(log.of("in", "invalidate", mark)).toEqual([{ type: "invalidate", context: "user", params: { user_id } }]);
+    expect(log.of("in", "invalidate", mark)).toEqual([{ type: "invalidate", context: "user", params: { user_id }, offset: expect.any(Number) }]);
     expect(log.of("out", "fetch", mark)).toHaveLength(1);
     expect(states.some((s) => s.stale)).toBe(true); // marked stale until the refetch landed
     expect(states.at(-1)!.stale).toBe(false);
@@ -102,7 +102,7 @@ describe("the context cache", () => {
     await other.call("update_name", { user_id, name: "fn-level" });
     await waitFor(() => nameOf(lease.getSnapshot()) === "fn-level", 5_000, "name");
     expect(log.of("in", "invalidate", mark)).toEqual([
-      { type: "invalidate", context: "user", fn: "user_profile", params: { user_id } },
+      { type: "invalidate", context: "user", fn: "user_profile", params: { user_id }, offset: expect.any(Number) },
     ]);
     lease.release();
   });
@@ -133,7 +133,7 @@ describe("the context cache", () => {
     const note = `note-${freshUserId()}`;
     await other.call("post_note", { text: note });
     await waitFor(() => lease.getSnapshot().data?.notifications.includes(note), 5_000, "note");
-    expect(log.of("in", "invalidate", mark)).toContainEqual({ type: "invalidate", context: "notifications" });
+    expect(log.of("in", "invalidate", mark)).toContainEqual({ type: "invalidate", context: "notifications", offset: expect.any(Number) });
     lease.release();
   });
 
@@ -148,7 +148,14 @@ describe("the context cache", () => {
     await other.call("rename_user", { user_id, name: "merged" });
     await waitFor(() => nameOf(lease.getSnapshot()) === "merged", 5_000, "merged name");
     expect(log.of("in", "merge", mark)).toEqual([
-      { type: "merge", context: "user", slot: "user_profile", params: { user_id }, value: { user_id, name: "merged" } },
+      {
+        type: "merge",
+        context: "user",
+        slot: "user_profile",
+        params: { user_id },
+        value: { user_id, name: "merged" },
+        offset: expect.any(Number),
+      },
     ]);
     await sleep(150);
     expect(log.frames.slice(mark).filter((f) => f.dir === "out")).toEqual([]); // no fetch, no watch: nothing sent

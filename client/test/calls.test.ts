@@ -77,7 +77,11 @@ describe("calls over the socket", () => {
     const { client } = newClient(fixtureUrl());
     const user_id = freshUserId();
     const reply = await client.callWithEffects("update_profile", { user_id, name: "x" });
-    expect(reply).toEqual({ result: { ok: true }, invalidate: [{ context: "user", params: { user_id } }], merge: [] });
+    expect(reply).toEqual({
+      result: { ok: true },
+      invalidate: [{ context: "user", params: { user_id }, offset: expect.any(Number) }],
+      merge: [],
+    });
   });
 
   it("refuses an oversized frame locally instead of getting the socket closed", async () => {
@@ -94,7 +98,7 @@ describe("calls over HTTP", () => {
     const user_id = freshUserId();
     await expect(callHttpWithEffects(url, "update_profile", { user_id, name: "h" })).resolves.toEqual({
       result: { ok: true },
-      invalidate: [{ context: "user", params: { user_id } }],
+      invalidate: [{ context: "user", params: { user_id }, offset: expect.any(Number) }],
       merge: [],
     });
     await expect(fetchContextHttp(url, "user", { user_id })).resolves.toEqual({

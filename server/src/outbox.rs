@@ -111,9 +111,10 @@ impl Outbox {
         self.enqueue(frame, false)
     }
 
-    /// Queues an invalidation, unless an identical one is still queued
-    /// (then it is dropped: the queued one makes the client refetch after
-    /// this change too).
+    /// Queues an invalidation, unless an identical one (but for its offset)
+    /// is still queued (then it is dropped: the queued one makes the
+    /// client refetch after this change too, and the bundle it refetches
+    /// carries a later position).
     pub(crate) fn push_invalidation(&self, frame: Utf8Bytes) -> bool {
         self.enqueue(frame, true)
     }
@@ -171,7 +172,7 @@ impl Outbox {
         if queue.gone {
             return false;
         }
-        let key = invalidation.then(|| Bytes::from(frame.clone()));
+        let key = invalidation.then(|| coalescing_key(&frame));
         if let Some(key) = &key
             && queue.pending_invalidations.contains(key)
         {
@@ -247,6 +248,22 @@ impl Drop for OutboxReceiver {
     }
 }
 
+/// What identifies an invalidation for coalescing: its bytes without the
+/// trailing `,"offset":N` (the encoder writes the offset last), so that
+/// repeats of one entry with later offsets still coalesce.
+///
+/// The frame is shared, not copied: the key is a slice of it.
+fn coalescing_key(frame: &Utf8Bytes) -> Bytes {
+    let bytes = Bytes::from(frame.clone());
+    let text = frame.as_str();
+    let cut = text
+        .strip_suffix('}')
+        .map(|body| body.trim_end_matches(|c: char| c.is_ascii_digit()))
+        .and_then(|body| body.strip_suffix(r#","offset":"#))
+        .map_or(bytes.len(), str::len);
+    bytes.slice(..cut)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -275,6 +292,18 @@ pub(crate) mod tests {
         // Taken by the writer: the next one is queued again.
         tx.push_invalidation("inv-a".into());
         assert_eq!(drain(&rx), ["inv-a"]);
+        // The same entry at later offsets is the same invalidation.
+        for offset in 7..10 {
+            tx.push_invalidation(format!(r#"{{"type":"invalidate","context":"user","offset":{offset}}}"#).into());
+        }
+        tx.push_invalidation(r#"{"type":"invalidate","context":"notes","offset":10}"#.into());
+        assert_eq!(
+            drain(&rx),
+            [
+                r#"{"type":"invalidate","context":"user","offset":7}"#,
+                r#"{"type":"invalidate","context":"notes","offset":10}"#
+            ]
+        );
     }
 
     #[tokio::test]

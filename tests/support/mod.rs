@@ -419,3 +419,17 @@ pub async fn close_times(clients: Vec<Client>, code: u16, started: std::time::In
     times.sort();
     times
 }
+
+/// `text` without its `,"offset":N` fields: for tests of what entries and
+/// pushes say, not of their positions in the streams (tests/streams.rs).
+pub fn without_offsets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(r#","offset":"#) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + r#","offset":"#.len()..];
+        rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
