@@ -332,3 +332,73 @@ async fn context_entries_have_offsets_and_a_rewatch_skips_the_bundle_when_nothin
     let other_epoch = Position::new("not-this-one", now.offset);
     assert!(watch_user(&mut stale, 3, Some(&other_epoch)).await.0);
 }
+
+/// A channel keeping 10 messages for 300 ms, for the TTL.
+struct Ticker;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct NoParams {}
+
+#[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+struct Tick {
+    text: String,
+}
+
+impl mizan::Channel for Ticker {
+    const NAME: &'static str = "ticker";
+    type Params = NoParams;
+    type ClientMessage = Tick;
+    type ServerMessage = Tick;
+    const HISTORY: mizan::History = mizan::History::keep(10, Duration::from_millis(300));
+
+    fn group(&self, _params: &NoParams) -> String {
+        "all".to_owned()
+    }
+
+    async fn receive(&self, _cx: &mizan::Cx, _params: &NoParams, tick: Tick) -> Result<Option<Tick>, mizan::Error> {
+        Ok(Some(tick))
+    }
+}
+
+#[tokio::test]
+async fn kept_messages_expire_after_the_channel_s_ttl() {
+    let server = Server::start(mizan::Mizan::builder().channel(Ticker)).await;
+    let mut writer = server.client().await;
+    let id = writer
+        .request(json!({"type": "subscribe", "channel": "ticker", "params": {}}))
+        .await;
+    let ServerFrame::Subscribed {
+        topic,
+        position: Some(start),
+        ..
+    } = writer.reply(id).await
+    else {
+        panic!("subscribed with a position")
+    };
+    say(&mut writer, &topic, "old").await;
+    let since = json!({"epoch": start.epoch, "offset": start.offset});
+    let recover = json!({"type": "subscribe", "channel": "ticker", "params": {}, "since": since});
+    // Within the TTL: replayed.
+    let mut soon = server.client().await;
+    let id = soon.request(recover.clone()).await;
+    assert!(matches!(
+        soon.reply(id).await,
+        ServerFrame::Subscribed {
+            recovered: Some(true),
+            ..
+        }
+    ));
+    assert_eq!(next_message(&mut soon).await.1, "old");
+    // Past it: gone, and said so.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut late = server.client().await;
+    let id = late.request(recover).await;
+    assert!(matches!(
+        late.reply(id).await,
+        ServerFrame::Subscribed {
+            recovered: Some(false),
+            ..
+        }
+    ));
+    late.assert_silent(Duration::from_millis(100)).await;
+}
