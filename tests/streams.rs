@@ -38,6 +38,16 @@ async fn say(client: &mut Client, topic: &str, text: &str) {
     assert!(matches!(client.reply(id).await, ServerFrame::Ok { .. }));
 }
 
+/// Sends `count` messages `<prefix><i>` from `client` in a task of its own.
+fn send_many(mut client: Client, topic: &str, prefix: &str, count: usize) -> tokio::task::JoinHandle<()> {
+    let (topic, prefix) = (topic.to_owned(), prefix.to_owned());
+    tokio::spawn(async move {
+        for i in 0..count {
+            say(&mut client, &topic, &format!("{prefix}{i}")).await;
+        }
+    })
+}
+
 /// The next message push: its offset and text.
 async fn next_message(client: &mut Client) -> (u64, String) {
     match client.push().await {
@@ -63,12 +73,7 @@ async fn every_message_has_the_next_offset_whoever_sends_it() {
     for n in 0..3 {
         let mut sender = server.client().await;
         subscribe(&mut sender, "offsets", json!({})).await;
-        let topic = topic.clone();
-        senders.push(tokio::spawn(async move {
-            for i in 0..20 {
-                say(&mut sender, &topic, &format!("{n}-{i}")).await;
-            }
-        }));
+        senders.push(send_many(sender, &topic, &format!("{n}-"), 20));
     }
     for sender in senders {
         sender.await.unwrap();
@@ -191,17 +196,8 @@ async fn nodes_sharing_a_broker_never_give_out_the_same_offset() {
     let (mut sender_a, mut sender_b) = (a.client().await, b.client().await);
     subscribe(&mut sender_a, "shared", json!({})).await;
     subscribe(&mut sender_b, "shared", json!({})).await;
-    let (ta, tb) = (topic.clone(), topic.clone());
-    let from_a = tokio::spawn(async move {
-        for i in 0..20 {
-            say(&mut sender_a, &ta, &format!("a{i}")).await;
-        }
-    });
-    let from_b = tokio::spawn(async move {
-        for i in 0..20 {
-            say(&mut sender_b, &tb, &format!("b{i}")).await;
-        }
-    });
+    let from_a = send_many(sender_a, &topic, "a", 20);
+    let from_b = send_many(sender_b, &topic, "b", 20);
     from_a.await.unwrap();
     from_b.await.unwrap();
     for reader in [&mut on_a, &mut on_b] {
