@@ -25,6 +25,8 @@ export interface InvalidateEntry {
   params?: JsonObject;
   /** For a per-user context: the audience. The server already routed it. */
   user?: string;
+  /** The entry's offset in its context's stream (PROTOCOL.md section 9), once published. */
+  offset?: number;
 }
 
 /** One merge (PROTOCOL.md section 6). */
@@ -34,6 +36,8 @@ export interface MergeEntry {
   params?: JsonObject;
   user?: string;
   value: unknown;
+  /** The entry's offset in its context's stream (PROTOCOL.md section 9), once published. */
+  offset?: number;
 }
 
 /**
@@ -84,7 +88,13 @@ export type ClientRequest =
   | { type: "auth"; token: string }
   | { type: "call"; fn: string; args: JsonObject }
   | { type: "fetch"; context: string; params: JsonObject }
-  | { type: "watch"; context: string; params: JsonObject }
+  | {
+      type: "watch";
+      context: string;
+      params: JsonObject;
+      /** The position of the bundle the client holds: the server may answer `unchanged`. */
+      since?: Position;
+    }
   | { type: "unwatch"; context: string; params: JsonObject }
   | { type: "subscribe"; channel: string; params: JsonObject; since?: Position; history?: number }
   | { type: "send"; topic: string; data: unknown }
@@ -95,7 +105,24 @@ export type ServerFrame =
   | { type: "hello"; protocol: number; node: string; session: string; user: UserInfo | null }
   | { type: "ok"; id: number; user?: UserInfo }
   | ({ type: "result"; id: number } & CallReply)
-  | ({ type: "bundle"; id: number } & Bundle)
+  | ({
+      type: "bundle";
+      id: number;
+      /** The context stream's epoch (absent from a server without streams, and on HTTP). */
+      epoch?: string;
+      /** Every entry at or before it is reflected in `data`; the watcher gets every matching entry after it. */
+      offset?: number;
+    } & Bundle)
+  | {
+      /** The reply to a `watch` with `since` when nothing after it reaches the watch: keep the data. */
+      type: "unchanged";
+      id: number;
+      context: string;
+      params: JsonObject;
+      epoch: string;
+      /** The stream's current offset: the held data is current up to it. */
+      offset: number;
+    }
   | {
       type: "subscribed";
       id: number;
