@@ -240,6 +240,10 @@ impl Store<Arc<Scope>> {
     /// position when the stream still keeps every entry after `since` and
     /// none of them reaches `watch` (the watch's indexed params), so the
     /// bundle it holds is still current; `None` otherwise.
+    ///
+    /// Context streams are never swept: there is one per context the
+    /// registry declares, and dropping one would start a new epoch, making
+    /// every re-watch of that context compute its bundle again.
     pub(crate) fn unchanged(
         &self,
         context: &Arc<str>,
@@ -247,13 +251,11 @@ impl Store<Arc<Scope>> {
         since: &Position,
         watch: &Params,
     ) -> Option<Position> {
-        let unchanged = self.with_stream(context, keep, |stream| {
+        self.with_stream(context, keep, |stream| {
             stream.forget(Instant::now());
             let untouched = stream.after(since)?.all(|k| !k.event.reaches(watch));
             untouched.then(|| Position::new(&*stream.epoch, stream.offset))
-        });
-        self.changed();
-        unchanged
+        })
     }
 }
 

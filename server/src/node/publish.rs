@@ -70,9 +70,12 @@ impl Node {
         Some(offset)
     }
 
-    /// The position of `context`'s stream, when the broker keeps streams.
+    /// The position of `context`'s stream, when the broker keeps streams
+    /// and the registry declares the context (a name a client made up
+    /// gets no stream: context streams are never swept).
     pub(crate) fn context_position(&self, context: &str) -> Option<Position> {
         let streams = self.streams.as_ref()?;
+        self.registry.context(context)?;
         Some(streams.contexts.position(&context.into(), self.config.context_keep()))
     }
 
