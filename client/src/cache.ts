@@ -5,10 +5,16 @@
  * drops (`unwatched`, PROTOCOL.md section 3) turns its entry `revoked` and
  * is not watched again after a reconnect. A watch refused `unauthenticated`
  * is watched again once an `auth` is accepted.
+ *
+ * Each entry keeps the stream position (PROTOCOL.md section 9) of the data
+ * it holds: the `bundle`'s, advanced by every merge applied on top, dropped
+ * by an invalidation (until the refetch's bundle brings its own). A watch
+ * sent while the entry holds a position carries it as `since`, and an
+ * `unchanged` reply keeps the data, fresh, at the new position.
  */
 
 import { MizanError } from "./errors.js";
-import type { Bundle, InvalidateEntry, JsonObject, MergeEntry, ReplyFrame, Unwatched } from "./frames.js";
+import type { Bundle, InvalidateEntry, JsonObject, MergeEntry, Position, ReplyFrame, Unwatched } from "./frames.js";
 import { canonicalJson, canonicalParams, keyOf, scopeMatches } from "./params.js";
 import type { SocketKernel } from "./socket.js";
 import type { ContextStatus } from "./status.js";
@@ -93,6 +99,14 @@ class Entry {
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Merges that arrived while a bundle was in flight, re-applied on top of it. */
   lateMerges: MergeEntry[] = [];
+  /**
+   * The stream position of `state.data` (PROTOCOL.md section 9): it reflects
+   * every entry of the context up to it that reaches this watch. Undefined
+   * when unknown (no bundle with a position yet, a server without streams,
+   * after an invalidation until the refetch lands, after a failure), and
+   * only then is a watch sent without `since`.
+   */
+  position: Position | undefined = undefined;
 
   constructor(
     readonly key: string,
@@ -207,6 +221,7 @@ export class ContextCache {
         this.drop(e); // nobody looks at it: forget it rather than refetch
         continue;
       }
+      e.position = undefined; // the data no longer reflects the stream: the refetch's bundle brings a position
       this.markStale(e);
     }
   }
@@ -218,6 +233,8 @@ export class ContextCache {
       if (e.inFlight) e.lateMerges.push(entry);
       const data = e.state.data;
       if (data === undefined) continue;
+      // In flight: the reply sets the position. Else the data now reflects this entry too.
+      if (!e.inFlight) e.position = advance(e.position, entry.offset);
       this.setState(e, { ...e.state, data: { ...data, [entry.slot]: entry.value } });
     }
   }
@@ -258,6 +275,7 @@ export class ContextCache {
     e.inFlight = false;
     e.again = false;
     e.lateMerges = [];
+    e.position = undefined;
     if (e.refs === 0) {
       this.drop(e);
       return;
@@ -348,8 +366,15 @@ export class ContextCache {
     if (e.state.status !== "success" && e.state.data === undefined) this.setState(e, PENDING); // asking again
     const generation = e.generation;
     const authentications = this.kernel.authentications;
+    // `since` only with data held at a known position: the server may then answer `unchanged`.
+    const since = type === "watch" && e.state.data !== undefined ? e.position : undefined;
     this.kernel
-      .request({ type, context: e.context, params: e.params }, this.timeout())
+      .request(
+        since === undefined
+          ? { type, context: e.context, params: e.params }
+          : { type: "watch", context: e.context, params: e.params, since: { ...since } },
+        this.timeout(),
+      )
       .then(
         (reply) => {
           if (e.generation === generation) this.applyBundle(e, reply);
@@ -370,14 +395,39 @@ export class ContextCache {
   }
 
   private applyBundle(e: Entry, reply: ReplyFrame): void {
+    if (reply.type === "unchanged") {
+      // Nothing after our `since` reaches the watch: the data we hold is current
+      // up to `offset` (merges that arrived meanwhile are applied already).
+      const old = e.state.data;
+      if (old === undefined) return; // cannot happen: `since` is sent only with data
+      e.position = this.landed(e, { epoch: reply.epoch, offset: reply.offset });
+      this.setState(e, { status: "success", data: old, error: undefined, stale: e.again });
+      return;
+    }
     if (reply.type !== "bundle") return;
     let data = reply.data;
     for (const m of e.lateMerges) data = { ...data, [m.slot]: m.value };
+    const position =
+      typeof reply.epoch === "string" && typeof reply.offset === "number" ? { epoch: reply.epoch, offset: reply.offset } : undefined;
+    e.position = this.landed(e, position);
     e.lateMerges = [];
     const old = e.state.data;
     // Same content keeps the same object: no re-render, no flash after hydration.
     const same = old !== undefined && canonicalJson(old) === canonicalJson(data);
     this.setState(e, { status: "success", data: same ? old : data, error: undefined, stale: e.again });
+  }
+
+  /**
+   * The position of a reply that landed, advanced by the merges that arrived
+   * while it was in flight (applied on top). Not advanced when an
+   * invalidation arrived meanwhile (`again`): the data does not reflect it,
+   * and a position before it is the honest one.
+   */
+  private landed(e: Entry, position: Position | undefined): Position | undefined {
+    if (position === undefined || e.again) return position;
+    let p: Position | undefined = position;
+    for (const m of e.lateMerges) p = advance(p, m.offset);
+    return p;
   }
 
   /** `authentications`: the kernel's count when the request was sent. */
@@ -396,6 +446,7 @@ export class ContextCache {
   /** A failed or dropped watch: the data goes if the server refused the key, else it stays, stale. */
   private fail(e: Entry, status: "error" | "revoked", error: MizanError): void {
     const data = REFUSALS.has(error.code) ? undefined : e.state.data;
+    e.position = undefined; // kept data is stale: the next watch asks for a bundle
     this.setState(e, { status, data, error, stale: data !== undefined });
   }
 
@@ -409,4 +460,14 @@ export class ContextCache {
   private timeout(): { timeoutMs?: number } {
     return this.options.timeoutMs === undefined ? {} : { timeoutMs: this.options.timeoutMs };
   }
+}
+
+/**
+ * A position moved to an applied entry's offset. An entry without an offset
+ * (a server without streams) makes the position unknown.
+ */
+function advance(position: Position | undefined, offset: number | undefined): Position | undefined {
+  if (position === undefined) return undefined;
+  if (typeof offset !== "number") return undefined;
+  return offset > position.offset ? { epoch: position.epoch, offset } : position;
 }
