@@ -398,3 +398,28 @@ async fn kept_messages_expire_after_the_channel_s_ttl() {
     ));
     late.assert_silent(Duration::from_millis(100)).await;
 }
+
+#[tokio::test]
+async fn an_http_fetch_carries_the_position_its_bundle_reflects() {
+    let server = Server::fixture().await;
+    server
+        .client()
+        .await
+        .call("update_profile", json!({"user_id": 9, "name": "Ida"}))
+        .await;
+    let response = support::post(server.http_url("/api/mizan/fetch/user"))
+        .body(r#"{"user_id":9}"#)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["offset"], 1, "{body}");
+    assert!(body["epoch"].is_string(), "{body}");
+    // The same position a WebSocket watch reads.
+    let mut watcher = server.client().await;
+    let (_, position) = watch_user(&mut watcher, 9, None).await;
+    assert_eq!(
+        (json!(position.epoch), json!(position.offset)),
+        (body["epoch"].clone(), body["offset"].clone())
+    );
+}

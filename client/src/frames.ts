@@ -65,6 +65,9 @@ export interface Bundle<D = Record<string, unknown>> {
   context: string;
   params: JsonObject;
   data: D;
+  /** The context stream's position the bundle reflects, when the server keeps streams (PROTOCOL.md section 9). */
+  epoch?: string;
+  offset?: number;
 }
 
 /** What a call returns: its result and what it made stale or patched. */

@@ -105,6 +105,8 @@ describe("calls over HTTP", () => {
       context: "user",
       params: { user_id },
       data: { user_orders: [], user_profile: { user_id, name: "h" } },
+      epoch: expect.any(String),
+      offset: expect.any(Number),
     });
     const unauth = await errorOf(callHttp(url, "whoami"));
     expect([unauth.code, unauth.status]).toEqual(["unauthenticated", 401]);

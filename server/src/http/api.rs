@@ -50,6 +50,9 @@ struct FetchReply<'a> {
     context: &'a str,
     params: &'a Params,
     data: &'a Payload,
+    /// The context stream's position the bundle reflects (section 9).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    position: Option<mizan_protocol::Position>,
 }
 
 /// One bundle, for server-side rendering.
@@ -59,11 +62,14 @@ pub(super) async fn fetch(
     request: ApiRequest,
 ) -> Result<Response, HttpError> {
     let params: Params = request.body.parse().map_err(Error::internal)?;
+    // Read before the bundle is computed: every entry up to it is in it.
+    let position = node.context_position(&context);
     let data = node.bundle(node.cx(request.user), &context, &params).await?;
     let reply = FetchReply {
         context: &context,
         params: &params,
         data: &data,
+        position,
     };
     let mut response = json_response(serde_json::to_string(&reply).map_err(Error::internal)?);
     if node
