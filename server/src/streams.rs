@@ -290,3 +290,41 @@ impl<T> Stream<T> {
 fn lock<T>(stream: &Mutex<Stream<T>>) -> MutexGuard<'_, Stream<T>> {
     stream.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_million_messages_keep_only_the_declared_size() {
+        let store = Store::<Utf8Bytes>::default();
+        let topic: Arc<str> = "chat:lobby".into();
+        let keep = History::keep(100, Duration::from_secs(300));
+        for _ in 0..1_000_000 {
+            store.append(&topic, keep, |offset| Utf8Bytes::from(offset.to_string()), |_| {});
+        }
+        let mut seen = None;
+        store.join(&topic, keep, Ask::History(u32::MAX), |joined| {
+            let replay: Vec<&str> = joined.replay.iter().map(|f| f.as_str()).collect();
+            seen = Some((
+                joined.position.offset,
+                replay.len(),
+                replay[0].to_owned(),
+                replay[99].to_owned(),
+            ));
+        });
+        assert_eq!(seen, Some((1_000_000, 100, "999901".to_owned(), "1000000".to_owned())));
+    }
+
+    #[test]
+    fn a_topic_nobody_is_in_and_nothing_is_kept_for_is_dropped() {
+        let store = Store::<Utf8Bytes>::default();
+        let topic: Arc<str> = "alerts:all".into();
+        store.join(&topic, History::NONE, Ask::Live, |_| {});
+        store.append(&topic, History::NONE, |_| Utf8Bytes::from("x"), |_| {});
+        assert_eq!(store.streams.len(), 1);
+        store.leave(&topic);
+        assert!(store.streams.is_empty(), "its next join starts a new epoch");
+    }
+}
