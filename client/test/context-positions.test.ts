@@ -5,10 +5,8 @@
 // replaces it.
 
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import type { WebSocketConstructor } from "../src/index.js";
 import { startFixture, startFixtureForRestart, type Fixture } from "./fixture.js";
-import { closeClients, fixtureUrl, freshUserId, newClient, sleep, waitFor } from "./helpers.js";
+import { closeClients, fixtureUrl, freshUserId, gated, newClient, sleep, waitFor } from "./helpers.js";
 
 let fixture: Fixture | undefined;
 afterEach(async () => {
@@ -18,28 +16,6 @@ afterEach(async () => {
 });
 
 type UserData = { user_profile: { user_id: number; name: string }; user_orders: { id: number; item: string }[] };
-
-/** A `WebSocket` whose sockets can be cut, and kept from connecting again until `online()`. */
-function gated(): { WebSocket: WebSocketConstructor; cut(): void; online(): void } {
-  let offline = false;
-  const sockets: WebSocket[] = [];
-  class Gated extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(offline ? "ws://127.0.0.1:1/api/mizan/ws" : url, protocols);
-      sockets.push(this);
-    }
-  }
-  return {
-    WebSocket: Gated as unknown as WebSocketConstructor,
-    cut: () => {
-      offline = true;
-      for (const s of sockets) s.terminate();
-    },
-    online: () => {
-      offline = false;
-    },
-  };
-}
 
 const position = { epoch: expect.any(String), offset: expect.any(Number) };
 

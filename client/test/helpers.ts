@@ -69,3 +69,26 @@ let next = Math.floor(Math.random() * 1_000_000) * 100 + 1_000_000;
 export function freshUserId(): number {
   return next++;
 }
+
+/** A `WebSocket` whose sockets can be cut, and kept from connecting again until `online()`. */
+export function gated(): { WebSocket: WebSocketConstructor; cut(): void; online(): void } {
+  let offline = false;
+  const sockets: WebSocket[] = [];
+  class Gated extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      // Offline: a port nobody listens on, so the attempt fails and backs off.
+      super(offline ? "ws://127.0.0.1:1/api/mizan/ws" : url, protocols);
+      sockets.push(this);
+    }
+  }
+  return {
+    WebSocket: Gated as unknown as WebSocketConstructor,
+    cut: () => {
+      offline = true;
+      for (const s of sockets) s.terminate();
+    },
+    online: () => {
+      offline = false;
+    },
+  };
+}

@@ -3,10 +3,8 @@
 // server cannot recover them, `history` on join, and dropping duplicates.
 
 import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
-import type { WebSocketConstructor } from "../src/index.js";
 import { startFixture, startFixtureForRestart, type Fixture } from "./fixture.js";
-import { closeClients, fixtureUrl, freshUserId, newClient, waitFor } from "./helpers.js";
+import { closeClients, fixtureUrl, freshUserId, gated, newClient, waitFor } from "./helpers.js";
 import { closeStubs, push, stub } from "./stub-server.js";
 
 let fixture: Fixture | undefined;
@@ -18,29 +16,6 @@ afterEach(async () => {
 });
 
 type Said = { text: string; user: string | null };
-
-/** A `WebSocket` whose sockets can be cut, and kept from connecting again until `online()`. */
-function gated(): { WebSocket: WebSocketConstructor; cut(): void; online(): void } {
-  let offline = false;
-  const sockets: WebSocket[] = [];
-  class Gated extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      // Offline: a port nobody listens on, so the attempt fails and backs off.
-      super(offline ? "ws://127.0.0.1:1/api/mizan/ws" : url, protocols);
-      sockets.push(this);
-    }
-  }
-  return {
-    WebSocket: Gated as unknown as WebSocketConstructor,
-    cut: () => {
-      offline = true;
-      for (const s of sockets) s.terminate();
-    },
-    online: () => {
-      offline = false;
-    },
-  };
-}
 
 describe("channel positions", () => {
   it("gets every message sent while its socket was cut, once, in order", async () => {

@@ -108,21 +108,15 @@ pub(crate) struct Joined<'a> {
 }
 
 impl<T> Store<T> {
-    /// Takes the next offset of stream `name`, makes the event with it,
-    /// hands it to `deliver` and keeps it (as `keep` says), all under the
-    /// stream's lock. Returns the offset.
-    pub(crate) fn append(
-        &self,
-        name: &Arc<str>,
-        keep: History,
-        make: impl FnOnce(u64) -> T,
-        deliver: impl FnOnce(&T),
-    ) -> u64 {
+    /// Takes the next offset of stream `name` and hands it to `publish`,
+    /// which delivers the event made with it and returns what to keep of
+    /// it (kept as `keep` says), all under the stream's lock. Returns the
+    /// offset.
+    pub(crate) fn append(&self, name: &Arc<str>, keep: History, publish: impl FnOnce(u64) -> T) -> u64 {
         self.with_stream(name, keep, |stream| {
             stream.offset += 1;
             let offset = stream.offset;
-            let event = make(offset);
-            deliver(&event);
+            let event = publish(offset);
             let now = Instant::now();
             if keep.is_kept() {
                 stream.kept.push_back(Kept { offset, at: now, event });
@@ -302,7 +296,7 @@ mod tests {
         let topic: Arc<str> = "chat:lobby".into();
         let keep = History::keep(100, Duration::from_secs(300));
         for _ in 0..1_000_000 {
-            store.append(&topic, keep, |offset| Utf8Bytes::from(offset.to_string()), |_| {});
+            store.append(&topic, keep, |offset| Utf8Bytes::from(offset.to_string()));
         }
         let mut seen = None;
         store.join(&topic, keep, Ask::History(u32::MAX), |joined| {
@@ -322,7 +316,7 @@ mod tests {
         let store = Store::<Utf8Bytes>::default();
         let topic: Arc<str> = "alerts:all".into();
         store.join(&topic, History::NONE, Ask::Live, |_| {});
-        store.append(&topic, History::NONE, |_| Utf8Bytes::from("x"), |_| {});
+        store.append(&topic, History::NONE, |_| Utf8Bytes::from("x"));
         assert_eq!(store.streams.len(), 1);
         store.leave(&topic);
         assert!(store.streams.is_empty(), "its next join starts a new epoch");

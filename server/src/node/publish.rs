@@ -62,10 +62,10 @@ impl Node {
         let offset = streams.contexts.append(
             &name,
             self.config.context_keep(),
-            // Kept: what the entry reached (a push that is not an entry
-            // reaches nobody).
+            // Kept: whom the entry reached. A push that is no entry cannot
+            // happen; were it to, it is kept as broad, so that re-watches
+            // compute rather than trust it.
             |offset| publish(make(Some(offset))).unwrap_or_default(),
-            |_| {},
         );
         Some(offset)
     }
@@ -132,14 +132,11 @@ impl Node {
         };
         match &self.streams {
             Some(streams) => {
-                streams.topics.append(
-                    topic,
-                    keep,
-                    |offset| encode(Some(offset)),
-                    |frame| {
-                        self.publish_topic(topic, frame.clone());
-                    },
-                );
+                streams.topics.append(topic, keep, |offset| {
+                    let frame = encode(Some(offset));
+                    self.publish_topic(topic, frame.clone());
+                    frame
+                });
             }
             None => {
                 self.publish_topic(topic, encode(None));
