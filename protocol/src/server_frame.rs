@@ -143,12 +143,23 @@ pub enum ServerFrame {
         /// Why: `forbidden`, or `unauthenticated` when no user remains.
         code: ErrorCode,
     },
+    /// Push: the topic's stream broke while the socket was subscribed (its
+    /// data vanished from the shared store, or the node could not read
+    /// back what it missed): messages before this position may be missing,
+    /// and the next message follows it.
+    Gap {
+        /// The topic.
+        topic: String,
+        /// The stream's position now (`epoch`, `offset` at the top level).
+        #[serde(flatten)]
+        position: Position,
+    },
 }
 
 impl ServerFrame {
     /// Every frame type's `type`, in declaration order: `KINDS[f.kind_index()]`
     /// is `f`'s.
-    pub const KINDS: [&'static str; 12] = [
+    pub const KINDS: [&'static str; 13] = [
         "hello",
         "ok",
         "result",
@@ -161,6 +172,7 @@ impl ServerFrame {
         "unsubscribed",
         "unwatched",
         "unchanged",
+        "gap",
     ];
 
     /// The index of this frame's type in [`Self::KINDS`] (for counters
@@ -185,6 +197,7 @@ impl ServerFrame {
             Self::Unsubscribed { .. } => 9,
             Self::Unwatched { .. } => 10,
             Self::Unchanged { .. } => 11,
+            Self::Gap { .. } => 12,
         }
     }
 
@@ -290,6 +303,10 @@ impl ServerFrame {
                 context: required("context", f.context)?,
                 params: params(f.params)?,
                 code: required("code", f.code)?,
+            },
+            "gap" => Self::Gap {
+                topic: required("topic", f.topic)?,
+                position: position(f.epoch, f.offset)?.ok_or("`gap` needs `epoch` and `offset`")?,
             },
             other => return Err(format!("unknown frame type `{}`", crate::quote(other))),
         })

@@ -161,6 +161,8 @@ fn replies_and_pushes() -> Vec<(ServerFrame, &'static str)> {
          r#"{"type":"bundle","id":4,"context":"user","params":{"user_id":5},"data":{},"epoch":"e1","offset":7}"#),
         (ServerFrame::Unchanged { id: id(4), context: "user".into(), params: params(r#"{"user_id":5}"#), position: Position::new("e1", 9) },
          r#"{"type":"unchanged","id":4,"context":"user","params":{"user_id":5},"epoch":"e1","offset":9}"#),
+        (ServerFrame::Gap { topic: "chat:chat_lobby".into(), position: Position::new("e2", 0) },
+         r#"{"type":"gap","topic":"chat:chat_lobby","epoch":"e2","offset":0}"#),
         (ServerFrame::Message { topic: "chat:chat_lobby".into(), data: payload(r#"{"text":"hi"}"#), offset: Some(42) },
          r#"{"type":"message","topic":"chat:chat_lobby","data":{"text":"hi"},"offset":42}"#),
         (ServerFrame::Invalidate(entry("user", None, USER_5).at(Some(8))),
