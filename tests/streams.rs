@@ -9,59 +9,8 @@ use mizan::broker::MemoryBroker;
 use mizan::protocol::{ErrorCode, Position, ServerFrame};
 use serde_json::{Value, json};
 use std::time::Duration;
+use support::streams::{next_message, say, send_many, subscribe};
 use support::{Client, Server};
-
-/// Subscribes to the fixture's chat `room` with `extra` fields (`since`,
-/// `history`); the reply's position and `recovered`.
-async fn subscribe(client: &mut Client, room: &str, extra: Value) -> (String, Position, Option<bool>) {
-    let mut frame = json!({"type": "subscribe", "channel": "chat", "params": {"room": room}});
-    frame
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let id = client.request(frame).await;
-    match client.reply(id).await {
-        ServerFrame::Subscribed {
-            topic,
-            position: Some(position),
-            recovered,
-            ..
-        } => (topic, position, recovered),
-        other => panic!("expected `subscribed` with a position, got {other:?}"),
-    }
-}
-
-async fn say(client: &mut Client, topic: &str, text: &str) {
-    let id = client
-        .request(json!({"type": "send", "topic": topic, "data": {"text": text}}))
-        .await;
-    assert!(matches!(client.reply(id).await, ServerFrame::Ok { .. }));
-}
-
-/// Sends `count` messages `<prefix><i>` from `client` in a task of its own.
-fn send_many(mut client: Client, topic: &str, prefix: &str, count: usize) -> tokio::task::JoinHandle<()> {
-    let (topic, prefix) = (topic.to_owned(), prefix.to_owned());
-    tokio::spawn(async move {
-        for i in 0..count {
-            say(&mut client, &topic, &format!("{prefix}{i}")).await;
-        }
-    })
-}
-
-/// The next message push: its offset and text.
-async fn next_message(client: &mut Client) -> (u64, String) {
-    match client.push().await {
-        ServerFrame::Message {
-            data,
-            offset: Some(offset),
-            ..
-        } => {
-            let data: Value = serde_json::from_str(data.get()).unwrap();
-            (offset, data["text"].as_str().unwrap().to_owned())
-        }
-        other => panic!("expected a message with an offset, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn every_message_has_the_next_offset_whoever_sends_it() {

@@ -9,6 +9,7 @@
 #[path = "../../examples/fixture/app.rs"]
 pub mod fixture;
 pub mod processes;
+pub mod streams;
 
 use futures_util::{SinkExt, StreamExt};
 use mizan::protocol::ServerFrame;

@@ -14,6 +14,7 @@
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+pub mod store;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisBroker, RedisBrokerError, RedisConfig};
@@ -44,6 +45,9 @@ pub struct Event {
     /// For a context's event, which watchers it reaches, so that receivers
     /// match it without decoding the frame (a merge's value may be large).
     pub scope: Option<Arc<Scope>>,
+    /// Its position in its stream, when a [`store::StreamStore`] gave it
+    /// one: such an event reaches its publisher too.
+    pub position: Option<mizan_protocol::Position>,
 }
 
 /// Which watchers of a context an invalidate or merge reaches.
@@ -101,10 +105,18 @@ pub trait Inbox: Send + Sync + 'static {
     /// Delivers one event locally. Must not block.
     fn deliver(&self, event: Event);
 
-    /// Events from other nodes may have been lost (the broker was
-    /// disconnected): tells every local watcher to refetch, with a broad
+    /// Events from other nodes were lost for good (a node could not hand
+    /// them on): tells every local watcher to refetch, with a broad
     /// `invalidate` push for each watched context. Must not block.
     fn resync(&self);
+
+    /// This node may have missed events while its broker was disconnected,
+    /// and hears them again now. With a stream store, the node reads what
+    /// it missed and delivers what matches; the default resyncs. Must not
+    /// block.
+    fn catch_up(&self) {
+        self.resync();
+    }
 }
 
 /// A broker's counters, for `/metrics`.
@@ -146,6 +158,14 @@ pub trait Broker: Send + Sync + 'static {
     /// `None` (the default): pushes carry no offsets, recovery answers
     /// `recovered: false`, and every watch computes its bundle.
     fn streams(&self) -> Option<Arc<crate::streams::Streams>> {
+        None
+    }
+
+    /// The stream store this broker shares with nodes in other processes
+    /// ([`store`]): offsets and history come from it, and the node keeps
+    /// mirrors of the streams it listens to. `None` (the default): the
+    /// node uses [`streams`](Self::streams).
+    fn store(&self) -> Option<Arc<dyn store::StreamStore>> {
         None
     }
 

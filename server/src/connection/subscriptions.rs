@@ -1,6 +1,7 @@
 //! The topics one socket has joined, and `subscribe`, `send`, `unsubscribe`.
 
 use super::Connection;
+use crate::broker::Subject;
 use crate::eager::{Work, contained};
 use crate::limits::BudgetSlot;
 use crate::node::InFlight;
@@ -73,6 +74,19 @@ pub(super) fn subscribe(conn: &Arc<Connection>, id: RequestId, channel: &str, pa
         let conn = job;
         let _running = running;
         let joined = conn.node.guarded(entry.name(), entry.join(conn.cx(), &params)).await;
+        // With a stream store, the topic's mirror is made live first (and
+        // held until the socket has joined); a store that cannot be read
+        // leaves the socket without a position, and the mirror tells it of
+        // the gap once it is filled.
+        let subject = joined.as_ref().ok().map(|s| Subject::Topic(Arc::clone(s.topic())));
+        let (_hold, ready) = match &subject {
+            Some(subject) => conn.node.ready(subject).await,
+            None => (None, Ok(())),
+        };
+        if let (Some(subject), Err(error)) = (&subject, &ready) {
+            tracing::warn!(%error, "joining a topic without its stream");
+            conn.node.taint(subject);
+        }
         // `add` tells the broker of a new topic: a broker's panic fails
         // this subscribe, nothing else.
         let added = contained(&conn.node.metrics, "a subscribe", async {
@@ -149,7 +163,7 @@ fn add(
             joined.subscription = subscription;
             joined.params = params;
             // Already live: it missed nothing of this epoch.
-            let position = streams.map(|s| s.topics.position(&topic, keep));
+            let position = streams.and_then(|s| s.topics.position(&topic, keep).ok());
             let recovered = recovery
                 .since
                 .as_ref()
@@ -165,21 +179,24 @@ fn add(
                 )));
             };
             let join = || conn.node.join_topic(slot.key(), conn.id, conn.outbox.clone());
-            match streams {
-                Some(streams) => streams.topics.join(&topic, keep, recovery.ask(), |found| {
+            let joined = streams.map(|streams| {
+                streams.topics.join(&topic, keep, recovery.ask(), |found| {
                     join();
                     conn.reply(&subscribed(Some(found.position), found.recovered));
                     for frame in found.replay {
                         conn.outbox.push(frame.clone());
                     }
-                }),
-                None => {
-                    join();
-                    // Nothing is kept: nothing is replayed, and a client
-                    // that asked to recover is told what it shows is
-                    // incomplete.
-                    conn.reply(&subscribed(None, recovery.since.as_ref().map(|_| false)));
+                })
+            });
+            if !matches!(joined, Some(Ok(()))) {
+                join();
+                if joined.is_some() {
+                    // A mirror that is not live: told of the gap later.
+                    conn.node.taint(&Subject::Topic(Arc::clone(&topic)));
                 }
+                // Nothing is kept: nothing is replayed, and a client that
+                // asked to recover is told what it shows is incomplete.
+                conn.reply(&subscribed(None, recovery.since.as_ref().map(|_| false)));
             }
             slot.insert(Box::new(Member {
                 joined: Joined {
@@ -220,7 +237,7 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
             let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);
             let answer = node.guarded(topic, received).await?;
             if let Some(data) = answer {
-                node.publish_message(topic, data, joined.channel.history());
+                node.publish_message(topic, data, joined.channel.history()).await;
             }
             Ok::<_, Error>(())
         });

@@ -1,6 +1,7 @@
 //! The contexts one socket watches, and `fetch`, `watch`, `unwatch`.
 
 use super::Connection;
+use crate::broker::Subject;
 use crate::eager::Work;
 use crate::limits::BudgetSlot;
 use crate::node::InFlight;
@@ -44,7 +45,7 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
         let conn = job;
         let _running = running;
         // Read before the bundle is computed: every entry up to it is in it.
-        let position = conn.node.context_position(&context);
+        let position = conn.node.context_position(&context).await;
         let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
             Ok(data) => ServerFrame::Bundle {
                 id,
@@ -122,34 +123,45 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
             }
         }
         let index = indexed(params.clone(), audience.as_deref());
-        let unchanged = |watch: &Arc<crate::watchers::Watch>| {
-            let position = conn.node.unchanged_since(&context, since.as_ref()?, &index)?;
-            watch.go_live(&ServerFrame::Unchanged {
-                id,
-                context: context.to_string(),
-                params: params.clone(),
-                position,
-            });
-            Some(())
-        };
         let watch = conn
             .node
             .watch(&context, (conn.id, &key), index.clone(), conn.outbox.clone());
-        if unchanged(&watch).is_some() {
-            return;
-        }
-        watch
+        (watch, index)
     };
+    let (watch, index) = watch;
     let job = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
     conn.node.eager.run(|| Work::Bundle(declared.name()), async move {
         let conn = job;
         let _running = running;
+        let node = &conn.node;
+        let subject = Subject::Context(Arc::clone(&context));
+        // With a stream store, the mirror is made live first; a store that
+        // cannot be read leaves the watch without a position, and its
+        // mirror tells it to refetch once it is filled.
+        let (_hold, ready) = node.ready(&subject).await;
+        if ready.is_err() {
+            node.taint(&subject);
+        }
+        if let Some(since) = &since
+            && let Some(position) = node.unchanged_since(&context, since, &index)
+        {
+            watch.go_live(&ServerFrame::Unchanged {
+                id,
+                context: context.to_string(),
+                params,
+                position,
+            });
+            return;
+        }
         // Read after the watcher is registered and before the bundle is
         // computed: every entry up to it is in the bundle, every later one
         // reaches the watcher.
-        let position = conn.node.context_position(&context);
-        match conn.node.bundle(cx, &context, &params).await {
+        let position = match ready {
+            Ok(()) => node.context_position(&context).await,
+            Err(_) => None,
+        };
+        match node.bundle(cx, &context, &params).await {
             Ok(data) => watch.go_live(&ServerFrame::Bundle {
                 id,
                 context: context.to_string(),

@@ -63,7 +63,7 @@ pub(super) async fn fetch(
 ) -> Result<Response, HttpError> {
     let params: Params = request.body.parse().map_err(Error::internal)?;
     // Read before the bundle is computed: every entry up to it is in it.
-    let position = node.context_position(&context);
+    let position = node.context_position(&context).await;
     let data = node.bundle(node.cx(request.user), &context, &params).await?;
     let reply = FetchReply {
         context: &context,

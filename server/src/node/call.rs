@@ -54,12 +54,14 @@ impl Node {
         // Each entry takes its offset in its context's stream as it is
         // published, and the reply's entries carry it.
         for entry in &mut invalidate {
-            entry.offset = self.publish_context(&entry.context, |offset| {
-                ServerFrame::Invalidate(entry.clone().at(offset))
-            });
+            entry.offset = self
+                .publish_context(&entry.context, |offset| ServerFrame::Invalidate(entry.clone().at(offset)))
+                .await;
         }
         for entry in &mut merge {
-            entry.offset = self.publish_context(&entry.context, |offset| ServerFrame::Merge(entry.clone().at(offset)));
+            entry.offset = self
+                .publish_context(&entry.context, |offset| ServerFrame::Merge(entry.clone().at(offset)))
+                .await;
         }
         Ok(CallOutcome {
             result,

@@ -18,13 +18,23 @@ impl NodeInbox {
 impl Inbox for NodeInbox {
     fn deliver(&self, event: Event) {
         let Some(node) = self.0.upgrade() else { return };
-        if event.origin == node.id {
+        if event.origin == node.id && event.position.is_none() {
             return;
         }
         let Ok(frame) = Utf8Bytes::try_from(event.frame) else {
             tracing::warn!(origin = %event.origin, "dropped a remote event that is not UTF-8");
             return;
         };
+        if let Some(position) = event.position
+            && node.store.is_some()
+        {
+            let scope = match &event.subject {
+                Subject::Topic(_) => None,
+                Subject::Context(_) => Some(event.scope.unwrap_or_default()),
+            };
+            node.hear(event.subject, position, frame, scope);
+            return;
+        }
         match &event.subject {
             Subject::Topic(topic) => {
                 node.deliver_topic(topic, &frame);
@@ -48,6 +58,14 @@ impl Inbox for NodeInbox {
                 };
                 node.deliver_context(context, &scope, &frame);
             }
+        }
+    }
+
+    fn catch_up(&self) {
+        let Some(node) = self.0.upgrade() else { return };
+        match node.store {
+            Some(_) => node.catch_up(),
+            None => self.resync(),
         }
     }
 

@@ -8,10 +8,13 @@
 //!   watching and joining.
 //! - `in_flight.rs`: counting requests in progress, for draining.
 //! - `inbox.rs`: other nodes' events, delivered here.
+//! - `mirror.rs`: beside a stream store: listening, filling the mirrors,
+//!   the events heard.
 
 mod call;
 mod in_flight;
 mod inbox;
+mod mirror;
 mod publish;
 
 pub(crate) use in_flight::InFlight;
@@ -38,8 +41,15 @@ pub(crate) struct Node {
     pub(crate) watchers: Watchers,
     pub(crate) broker: Arc<dyn Broker>,
     pub(crate) auth: Arc<dyn Authenticator>,
-    /// The streams, when the broker keeps them (section 9).
+    /// The streams, when the broker keeps them (section 9), or this
+    /// node's mirrors of the store's.
     pub(crate) streams: Option<Arc<crate::streams::Streams>>,
+    /// The stream store shared with nodes in other processes, if any.
+    pub(crate) store: Option<Arc<dyn crate::broker::store::StreamStore>>,
+    /// With a store: the holds on each subject this node listens to.
+    holds: dashmap::DashMap<crate::broker::Subject, usize>,
+    /// With a store: one fill at a time per mirror.
+    fills: dashmap::DashMap<crate::broker::Subject, Arc<tokio::sync::Mutex<()>>>,
     /// Whether the insecure-setup banner was shown (once, when the node is
     /// first routed: building a node to print its manifest is not running).
     pub(crate) insecure_warned: std::sync::atomic::AtomicBool,
@@ -78,7 +88,11 @@ impl Node {
     ) -> Result<Arc<Self>, String> {
         let client_addresses = ClientAddresses::new(&config.trusted_proxies, &config.client_address_header)?;
         let metrics: Arc<Metrics> = Arc::default();
-        let streams = broker.streams();
+        let store = broker.store();
+        let streams = match store {
+            Some(_) => Some(Arc::new(crate::streams::Streams::mirrors())),
+            None => broker.streams(),
+        };
         let node = Arc::new(Self {
             manifest: registry.manifest().to_json(),
             id: random_id().into(),
@@ -87,6 +101,9 @@ impl Node {
             watchers: Watchers::default(),
             broker,
             streams,
+            store,
+            holds: dashmap::DashMap::new(),
+            fills: dashmap::DashMap::new(),
             auth,
             insecure_warned: std::sync::atomic::AtomicBool::new(false),
             connections: Arc::default(),

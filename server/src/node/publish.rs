@@ -3,6 +3,7 @@
 //! joins and watches that tell the broker what this node wants to hear.
 
 use super::Node;
+use crate::broker::store::{Append, Read, StoreError, frame_head};
 use crate::broker::{Event, Scope, Subject};
 use crate::hub::ConnId;
 use crate::metrics::Pushed;
@@ -25,23 +26,32 @@ impl Node {
         outbox: Outbox,
     ) -> Arc<Watch> {
         self.watchers.watch(context, key, params, outbox, || {
-            self.broker.subscribe(&Subject::Context(Arc::clone(context)));
+            self.listen(&Subject::Context(Arc::clone(context)), true);
         })
     }
 
     /// Removes a watch, unsubscribing at the broker when it was the last.
     pub(crate) fn unwatch(&self, context: &Arc<str>, conn: ConnId, canonical_params: &Arc<str>) -> bool {
         self.watchers.unwatch(context, conn, canonical_params, || {
-            self.broker.unsubscribe(&Subject::Context(Arc::clone(context)));
+            self.listen(&Subject::Context(Arc::clone(context)), false);
         })
     }
 
     /// Publishes the invalidate or merge push `make` builds (with the next
-    /// offset of the context's stream, when the broker keeps streams):
-    /// encoded once, delivered to local watchers at once, and through the
-    /// broker (with its scope, so that other nodes match it without
-    /// decoding it) to other nodes. Returns the offset.
-    pub(crate) fn publish_context(&self, context: &str, make: impl FnOnce(Option<u64>) -> ServerFrame) -> Option<u64> {
+    /// offset of the context's stream, when there are streams): encoded
+    /// once, delivered to local watchers, and through the broker (with its
+    /// scope, so that other nodes match it without decoding it) to other
+    /// nodes. Returns the offset.
+    ///
+    /// With a stream store, the store gives the offset and publishes to
+    /// every node, this one too; when it cannot, the push goes out without
+    /// an offset the old way (watchers refetch; other nodes that miss it
+    /// are told to resync by the broker).
+    pub(crate) async fn publish_context(
+        &self,
+        context: &str,
+        make: impl Fn(Option<u64>) -> ServerFrame,
+    ) -> Option<u64> {
         let publish = |push: ServerFrame| -> Option<Arc<Scope>> {
             let scope = Arc::new(Scope::of(&push)?);
             let frame: Utf8Bytes = push.encode().into();
@@ -51,9 +61,30 @@ impl Node {
                 subject: Subject::Context(context.into()),
                 frame: frame.into(),
                 scope: Some(Arc::clone(&scope)),
+                position: None,
             });
             Some(scope)
         };
+        if let Some(store) = &self.store {
+            let subject = Subject::Context(context.into());
+            let push = make(Some(0));
+            let appended = match frame_head(push.encode()) {
+                Some(head) => {
+                    let scope = Scope::of(&push).map(Arc::new);
+                    let keep = self.config.context_keep();
+                    store.append(Append { subject, keep, head, scope }).await
+                }
+                None => Err(StoreError("the push has no trailing offset".to_owned())),
+            };
+            return match appended {
+                Ok(position) => Some(position.offset),
+                Err(error) => {
+                    tracing::warn!(%error, context, "an entry went out without an offset");
+                    publish(make(None));
+                    None
+                }
+            };
+        }
         let Some(streams) = &self.streams else {
             publish(make(None));
             return None;
@@ -70,23 +101,35 @@ impl Node {
         Some(offset)
     }
 
-    /// The position of `context`'s stream, when the broker keeps streams
-    /// and the registry declares the context (a name a client made up
-    /// gets no stream: context streams are never swept).
-    pub(crate) fn context_position(&self, context: &str) -> Option<Position> {
+    /// The position of `context`'s stream, when there are streams and the
+    /// registry declares the context (a name a client made up gets no
+    /// stream: context streams are never swept). With a store: the
+    /// mirror's, when live, else the store's (one read).
+    pub(crate) async fn context_position(&self, context: &str) -> Option<Position> {
         let streams = self.streams.as_ref()?;
         self.registry.context(context)?;
-        Some(streams.contexts.position(&context.into(), self.config.context_keep()))
+        let keep = self.config.context_keep();
+        if let Ok(position) = streams.contexts.position(&context.into(), keep) {
+            return Some(position);
+        }
+        let read = Read {
+            subject: Subject::Context(context.into()),
+            keep: History::NONE,
+            after: 0,
+            known: None,
+        };
+        let snapshot = self.store.as_ref()?.read(read).await;
+        snapshot.ok().map(|s| s.position)
     }
 
     /// For a re-watch holding a bundle at `since`: the current position
     /// when no entry after `since` reaches `watch` (its indexed params)
-    /// and the stream still keeps them all.
+    /// and the stream still keeps them all (with a store: the mirror is
+    /// live, [`Node::ready`]).
     pub(crate) fn unchanged_since(&self, context: &str, since: &Position, watch: &Params) -> Option<Position> {
         let streams = self.streams.as_ref()?;
-        streams
-            .contexts
-            .unchanged(&context.into(), self.config.context_keep(), since, watch)
+        let keep = self.config.context_keep();
+        streams.contexts.unchanged(&context.into(), keep, since, watch).ok().flatten()
     }
 
     /// Queues a context's push to the local watchers `scope` reaches.
@@ -100,7 +143,7 @@ impl Node {
     /// broker when it is the first.
     pub(crate) fn join_topic(&self, topic: &Arc<str>, conn: ConnId, outbox: Outbox) {
         self.hub.join(topic, conn, outbox, || {
-            self.broker.subscribe(&Subject::Topic(Arc::clone(topic)));
+            self.listen(&Subject::Topic(Arc::clone(topic)), true);
         });
     }
 
@@ -108,7 +151,7 @@ impl Node {
     /// when it was the last.
     pub(crate) fn leave_topic(&self, topic: &Arc<str>, conn: ConnId) {
         self.hub.leave(topic, conn, || {
-            self.broker.unsubscribe(&Subject::Topic(Arc::clone(topic)));
+            self.listen(&Subject::Topic(Arc::clone(topic)), false);
         });
         if let Some(streams) = &self.streams {
             streams.topics.leave(topic);
@@ -116,20 +159,43 @@ impl Node {
     }
 
     /// Publishes a channel message to `topic`: with the next offset of the
-    /// topic's stream and kept as `keep` says, when the broker keeps
-    /// streams (encoded once, with its offset, for every recipient);
-    /// without an offset otherwise.
-    pub(crate) fn publish_message(&self, topic: &Arc<str>, data: Payload, keep: History) {
+    /// topic's stream and kept as `keep` says, when there are streams
+    /// (encoded once, with its offset, for every recipient); without an
+    /// offset otherwise.
+    ///
+    /// With a store, the store publishes it to every node, this one too;
+    /// when it cannot (Redis is unreachable), the message goes out without
+    /// an offset the old way: delivered here at once, and to the other
+    /// nodes when the broker can (it is outside the stream: no replay).
+    pub(crate) async fn publish_message(&self, topic: &Arc<str>, data: Payload, keep: History) {
         let encode = |offset| {
             Utf8Bytes::from(
                 ServerFrame::Message {
                     topic: topic.to_string(),
-                    data,
+                    data: data.clone(),
                     offset,
                 }
                 .encode(),
             )
         };
+        if let Some(store) = &self.store {
+            let subject = Subject::Topic(Arc::clone(topic));
+            let appended = match frame_head(encode(Some(0)).to_string()) {
+                Some(head) => {
+                    let scope = None;
+                    store.append(Append { subject, keep, head, scope }).await
+                }
+                None => Err(StoreError("the push has no trailing offset".to_owned())),
+            };
+            match appended {
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, %topic, "a message went out without an offset");
+                    self.publish_topic(topic, encode(None));
+                }
+            }
+            return;
+        }
         match &self.streams {
             Some(streams) => {
                 streams.topics.append(topic, keep, |offset| {
@@ -153,6 +219,7 @@ impl Node {
             subject: Subject::Topic(Arc::clone(topic)),
             frame: frame.into(),
             scope: None,
+            position: None,
         });
         delivered
     }

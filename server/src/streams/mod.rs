@@ -5,10 +5,11 @@
 //!
 //! The streams belong to whatever the nodes share, so that two nodes never
 //! give out the same offset: the in-memory broker holds one [`Streams`]
-//! for the nodes of its process (a lone node is the usual case). A broker
-//! between processes keeps no streams here yet (the Redis broker's streams
-//! are the next step, docs/architecture.md "Streams"): its nodes push
-//! without offsets, answer `recovered: false`, and compute every bundle.
+//! for the nodes of its process (a lone node is the usual case). Nodes in
+//! several processes share a [`StreamStore`](crate::broker::store::StreamStore)
+//! (Redis), and each keeps a *mirror* of every stream it listens to
+//! (`mirror.rs`): filled from the store, then kept current by the events
+//! it hears, in offset order; joins and re-watches are answered from it.
 //!
 //! Everything that orders a stream happens under its lock: an offset is
 //! taken, the event encoded with it, kept, and delivered to every node; a
@@ -26,6 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+mod mirror;
+
+pub(crate) use mirror::{Heard, Observed};
+
 /// Joins and leaves between two sweeps of streams nobody uses.
 const SWEEP_EVERY: u64 = 1024;
 
@@ -36,6 +41,16 @@ const SWEEP_EVERY: u64 = 1024;
 pub struct Streams {
     pub(crate) topics: Store<Utf8Bytes>,
     pub(crate) contexts: Store<Arc<Scope>>,
+}
+
+impl Streams {
+    /// Mirrors of a stream store's streams, for one node.
+    pub(crate) fn mirrors() -> Self {
+        Self {
+            topics: Store::mirrors(),
+            contexts: Store::mirrors(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Streams {
@@ -52,6 +67,9 @@ pub(crate) struct Store<T> {
     streams: DashMap<Arc<str>, Arc<Mutex<Stream<T>>>>,
     /// Joins and leaves since the start, to sweep now and then.
     changes: AtomicU64,
+    /// Mirrors of a store's streams: made by [`Store::open`] only, never
+    /// swept (the node closes them).
+    mirror: bool,
 }
 
 impl<T> Default for Store<T> {
@@ -59,9 +77,15 @@ impl<T> Default for Store<T> {
         Self {
             streams: DashMap::new(),
             changes: AtomicU64::new(0),
+            mirror: false,
         }
     }
 }
+
+/// A mirror that is not in step with its store now (or not open): wait
+/// for it ([`crate::node::Node::ready`]) and ask again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotLive;
 
 /// One stream.
 struct Stream<T> {
@@ -78,6 +102,8 @@ struct Stream<T> {
     /// Set when the stream is swept away: whoever locked it too late looks
     /// again.
     gone: bool,
+    /// For a mirror: whether it is in step with its store.
+    sync: mirror::Sync<T>,
 }
 
 struct Kept<T> {
@@ -114,21 +140,32 @@ impl<T> Store<T> {
     /// offset.
     pub(crate) fn append(&self, name: &Arc<str>, keep: History, publish: impl FnOnce(u64) -> T) -> u64 {
         self.with_stream(name, keep, |stream| {
-            stream.offset += 1;
-            let offset = stream.offset;
+            let offset = stream.offset + 1;
             let event = publish(offset);
-            let now = Instant::now();
-            if keep.is_kept() {
-                stream.kept.push_back(Kept { offset, at: now, event });
-            }
-            stream.forget(now);
+            stream.keep_event(offset, Instant::now(), event);
             offset
         })
     }
 
     /// The current position of stream `name`.
-    pub(crate) fn position(&self, name: &Arc<str>, keep: History) -> Position {
-        self.with_stream(name, keep, |stream| Position::new(&*stream.epoch, stream.offset))
+    pub(crate) fn position(&self, name: &Arc<str>, keep: History) -> Result<Position, NotLive> {
+        self.live(name, keep, |stream| Position::new(&*stream.epoch, stream.offset))
+    }
+
+    /// Runs `f` on stream `name`, locked, when it is live: a stream of this
+    /// process's own is created (with a new epoch) when there is none; a
+    /// mirror must be open and in step with its store.
+    fn live<R>(&self, name: &Arc<str>, keep: History, f: impl FnOnce(&mut Stream<T>) -> R) -> Result<R, NotLive> {
+        if !self.mirror {
+            return Ok(self.with_stream(name, keep, f));
+        }
+        let stream = self.streams.get(name).map(|s| Arc::clone(&s)).ok_or(NotLive)?;
+        let mut guard = lock(&stream);
+        if guard.gone || !guard.sync.is_live() {
+            return Err(NotLive);
+        }
+        guard.keep = keep;
+        Ok(f(&mut guard))
     }
 
     /// Runs `f` on stream `name`, locked, creating it (with a new epoch)
@@ -136,16 +173,12 @@ impl<T> Store<T> {
     fn with_stream<R>(&self, name: &Arc<str>, keep: History, f: impl FnOnce(&mut Stream<T>) -> R) -> R {
         let mut f = Some(f);
         loop {
-            let stream = Arc::clone(&self.streams.entry(Arc::clone(name)).or_insert_with(|| {
-                Arc::new(Mutex::new(Stream {
-                    epoch: format!("{:016x}", fastrand::u64(..)).into(),
-                    offset: 0,
-                    members: 0,
-                    kept: VecDeque::new(),
-                    keep,
-                    gone: false,
-                }))
-            }));
+            let stream = Arc::clone(
+                &self
+                    .streams
+                    .entry(Arc::clone(name))
+                    .or_insert_with(|| Arc::new(Mutex::new(Stream::new(keep, mirror::Sync::Live)))),
+            );
             let mut guard = lock(&stream);
             if guard.gone {
                 continue;
@@ -162,7 +195,7 @@ impl<T> Store<T> {
     /// subscribed to whose kept events have all expired, so that names
     /// nobody uses any more cost nothing.
     fn changed(&self) {
-        if self.changes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != SWEEP_EVERY - 1 {
+        if self.mirror || self.changes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != SWEEP_EVERY - 1 {
             return;
         }
         let now = Instant::now();
@@ -180,8 +213,14 @@ impl Store<Utf8Bytes> {
     /// Joins `topic`: under its lock, `join` (which adds the socket and
     /// queues the reply and the replay) runs with what the stream holds
     /// for `ask`.
-    pub(crate) fn join(&self, topic: &Arc<str>, keep: History, ask: Ask<'_>, join: impl FnOnce(Joined<'_>)) {
-        self.with_stream(topic, keep, |stream| {
+    pub(crate) fn join(
+        &self,
+        topic: &Arc<str>,
+        keep: History,
+        ask: Ask<'_>,
+        join: impl FnOnce(Joined<'_>),
+    ) -> Result<(), NotLive> {
+        self.live(topic, keep, |stream| {
             stream.forget(Instant::now());
             stream.members += 1;
             let position = Position::new(&*stream.epoch, stream.offset);
@@ -209,8 +248,9 @@ impl Store<Utf8Bytes> {
                 recovered,
                 replay,
             });
-        });
+        })?;
         self.changed();
+        Ok(())
     }
 
     /// A socket left `topic`. A stream with no members and nothing kept is
@@ -219,7 +259,7 @@ impl Store<Utf8Bytes> {
         if let Some(stream) = self.streams.get(topic).map(|s| Arc::clone(&s)) {
             let mut stream = lock(&stream);
             stream.members = stream.members.saturating_sub(1);
-            if stream.members == 0 && stream.kept.is_empty() {
+            if !self.mirror && stream.members == 0 && stream.kept.is_empty() {
                 stream.gone = true;
                 drop(stream);
                 self.streams.remove(topic);
@@ -244,8 +284,8 @@ impl Store<Arc<Scope>> {
         keep: History,
         since: &Position,
         watch: &Params,
-    ) -> Option<Position> {
-        self.with_stream(context, keep, |stream| {
+    ) -> Result<Option<Position>, NotLive> {
+        self.live(context, keep, |stream| {
             stream.forget(Instant::now());
             let untouched = stream.after(since)?.all(|k| !k.event.reaches(watch));
             untouched.then(|| Position::new(&*stream.epoch, stream.offset))
@@ -254,6 +294,27 @@ impl Store<Arc<Scope>> {
 }
 
 impl<T> Stream<T> {
+    fn new(keep: History, sync: mirror::Sync<T>) -> Self {
+        Self {
+            epoch: format!("{:016x}", fastrand::u64(..)).into(),
+            offset: 0,
+            members: 0,
+            kept: VecDeque::new(),
+            keep,
+            gone: false,
+            sync,
+        }
+    }
+
+    /// Keeps `event` at `offset` (the next), as the history says.
+    fn keep_event(&mut self, offset: u64, at: Instant, event: T) {
+        self.offset = offset;
+        if self.keep.is_kept() {
+            self.kept.push_back(Kept { offset, at, event });
+        }
+        self.forget(Instant::now());
+    }
+
     /// Drops what the stream's history no longer allows: beyond its size,
     /// older than its TTL.
     fn forget(&mut self, now: Instant) {
@@ -299,7 +360,7 @@ mod tests {
             store.append(&topic, keep, |offset| Utf8Bytes::from(offset.to_string()));
         }
         let mut seen = None;
-        store.join(&topic, keep, Ask::History(u32::MAX), |joined| {
+        let _ = store.join(&topic, keep, Ask::History(u32::MAX), |joined| {
             let replay: Vec<&str> = joined.replay.iter().map(|f| f.as_str()).collect();
             seen = Some((
                 joined.position.offset,
@@ -315,7 +376,7 @@ mod tests {
     fn a_topic_nobody_is_in_and_nothing_is_kept_for_is_dropped() {
         let store = Store::<Utf8Bytes>::default();
         let topic: Arc<str> = "alerts:all".into();
-        store.join(&topic, History::NONE, Ask::Live, |_| {});
+        let _ = store.join(&topic, History::NONE, Ask::Live, |_| {});
         store.append(&topic, History::NONE, |_| Utf8Bytes::from("x"));
         assert_eq!(store.streams.len(), 1);
         store.leave(&topic);

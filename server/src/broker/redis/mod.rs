@@ -11,6 +11,8 @@
 //!   pipelines over one multiplexed connection.
 //! - `subscriber.rs`: the subscriber task: one pub/sub connection,
 //!   reconciled with the node's interest, delivering to the node's inbox.
+//! - `streams.rs`: the stream store (offsets, history, epochs) in Redis
+//!   keys, one Lua script per publish and per read.
 //! - `wire.rs`: channel names and the message envelope.
 //! - `backoff.rs`: reconnection delays with jitter.
 //!
@@ -20,12 +22,15 @@ mod backoff;
 mod config;
 mod connection;
 mod publisher;
+mod streams;
 mod subscriber;
 mod wire;
 
 pub use config::{RedisBrokerError, RedisConfig};
 
+use super::store::StreamStore;
 use super::{Broker, BrokerStats, Event, Inbox, Subject};
+use ::redis::aio::MultiplexedConnection;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -104,6 +109,13 @@ struct Shared {
     /// The subscriber lost Redis: the publisher should check its own
     /// connection before it trusts it with events.
     redis_lost: Notify,
+    /// The publishing connection while it works, for the stream scripts
+    /// (a multiplexed connection: clones share it).
+    commands: Mutex<Option<MultiplexedConnection>>,
+    /// The channels the pub/sub connection is subscribed to now, and a
+    /// wake-up whenever that changes (`StreamStore::listening`).
+    heard: Mutex<HashSet<String>>,
+    heard_changed: Notify,
     /// When the last "events dropped" warning was logged (ms since `born`,
     /// or [`NEVER`]).
     last_drop_log: AtomicU64,
@@ -124,6 +136,22 @@ struct Interest {
 impl Shared {
     fn interest(&self) -> MutexGuard<'_, Interest> {
         self.interest.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the set of channels heard, and wakes whoever waits on it.
+    fn heard(&self, change: impl FnOnce(&mut HashSet<String>)) {
+        change(&mut self.heard.lock().unwrap_or_else(PoisonError::into_inner));
+        self.heard_changed.notify_waiters();
+    }
+
+    /// The publishing connection, while it works.
+    fn commands(&self) -> Option<MultiplexedConnection> {
+        self.commands.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Sets (or, `None`, clears) the publishing connection.
+    fn set_commands(&self, conn: Option<MultiplexedConnection>) {
+        *self.commands.lock().unwrap_or_else(PoisonError::into_inner) = conn;
     }
 
     /// Counts `n` dropped events, remembers to tell the other nodes, and
@@ -178,6 +206,9 @@ impl RedisBroker {
             connected: AtomicBool::new(true),
             lost: AtomicBool::new(false),
             redis_lost: Notify::new(),
+            commands: Mutex::new(Some(publishing.clone())),
+            heard: Mutex::default(),
+            heard_changed: Notify::new(),
             last_drop_log: AtomicU64::new(NEVER),
             born: Instant::now(),
         });
@@ -247,6 +278,10 @@ impl Broker for RedisBroker {
 
     fn unsubscribe(&self, subject: &Subject) {
         self.set_interest(subject, false);
+    }
+
+    fn store(&self) -> Option<Arc<dyn StreamStore>> {
+        Some(Arc::new(streams::RedisStreams::new(Arc::clone(&self.handle.shared))))
     }
 
     fn is_ready(&self) -> bool {

@@ -134,7 +134,7 @@ impl Publisher {
         for event in self.batch.drain(..) {
             pipe.cmd("PUBLISH")
                 .arg(wire::channel_name(&self.shared.config.prefix, &event.subject))
-                .arg(wire::encode(&origin, event.scope.as_deref(), &event.frame))
+                .arg(wire::encode(&origin, event.position.as_ref(), event.scope.as_deref(), &event.frame))
                 .ignore();
         }
         let Some(conn) = self.conn.as_mut() else {
@@ -189,6 +189,7 @@ impl Publisher {
         if notice_unsent {
             self.shared.lost.store(true, Ordering::Relaxed);
         }
+        self.shared.set_commands(None);
         if self.conn.take().is_some() {
             tracing::warn!(%error, "lost the Redis publishing connection; reconnecting");
         }
@@ -204,6 +205,7 @@ impl Publisher {
             attempts += 1;
             match connect(&self.client, &self.shared.config).await {
                 Ok(conn) => {
+                    self.shared.set_commands(Some(conn.clone()));
                     self.conn = Some(conn);
                     self.backoff.reset();
                     self.last_ok = Instant::now();

@@ -126,13 +126,17 @@ pub(super) async fn run(
                 subjects = subscriber.active.len(),
                 "reconnected to Redis and subscribed again"
             );
-            // Whatever other nodes published while we were away is lost:
-            // every watcher refetches.
-            subscriber.resync();
+            // What other nodes published while we were away never reached
+            // us: the node reads it from the streams (or, without them,
+            // every watcher refetches).
+            if let Some(inbox) = shared.inbox.get() {
+                inbox.catch_up();
+            }
         }
         attempts = 0;
         let end = subscriber.serve(&mut sink, &mut stream, &mut wake, &mut stop).await;
         shared.connected.store(false, Ordering::Relaxed);
+        shared.heard(|heard| heard.clear());
         match end {
             End::Stopped => return,
             End::Lost(reason) => {
@@ -157,10 +161,13 @@ impl Subscriber {
                 .collect()
         };
         self.active.clear();
+        self.shared.heard(|heard| heard.clear());
         let channels: Vec<&str> = wanted.iter().map(|(channel, _)| channel.as_str()).collect();
         for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
             within(self.shared.config.command_timeout, sink.subscribe(chunk)).await?;
         }
+        self.shared
+            .heard(|heard| heard.extend(wanted.iter().map(|(channel, _)| channel.clone())));
         self.active.extend(wanted);
         Ok(())
     }
@@ -186,6 +193,11 @@ impl Subscriber {
         for channel in &leaves {
             self.active.remove(channel);
         }
+        self.shared.heard(|heard| {
+            for channel in &leaves {
+                heard.remove(channel);
+            }
+        });
         let limit = self.shared.config.command_timeout;
         for chunk in leaves.chunks(CHANNELS_PER_COMMAND) {
             within(limit, sink.unsubscribe(chunk)).await?;
@@ -194,6 +206,8 @@ impl Subscriber {
         for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
             within(limit, sink.subscribe(chunk)).await?;
         }
+        self.shared
+            .heard(|heard| heard.extend(joins.iter().map(|(channel, _)| channel.clone())));
         self.active.extend(joins);
         Ok(())
     }
@@ -244,12 +258,9 @@ impl Subscriber {
             tracing::debug!(channel, "ignored a Redis message that is not a Mizan envelope");
             return;
         };
-        // The node delivered its own events locally when it published them.
-        if self.shared.node.get().is_some_and(|node| **node == *origin) {
-            return;
-        }
+        let own = self.shared.node.get().is_some_and(|node| **node == *origin);
         if channel == self.control {
-            if rest == wire::RESYNC_NOTICE {
+            if rest == wire::RESYNC_NOTICE && !own {
                 tracing::info!(origin, "another node lost events: resyncing watchers");
                 self.request_resync();
             }
@@ -261,12 +272,19 @@ impl Subscriber {
         let Some(inbox) = self.shared.inbox.get().cloned() else {
             return;
         };
-        let (scope, frame) = wire::split_event(rest);
+        let split = wire::split_event(rest);
+        // The node delivered its own events locally when it published
+        // them, except those a stream gave a position: every node,
+        // the publisher too, delivers those in the stream's order.
+        if own && split.position.is_none() {
+            return;
+        }
         let event = Event {
             origin: self.origin(origin),
             subject,
-            frame: Bytes::copy_from_slice(frame),
-            scope: scope.map(Arc::new),
+            frame: Bytes::copy_from_slice(split.frame),
+            scope: split.scope.map(Arc::new),
+            position: split.position,
         };
         self.shared.received.fetch_add(1, Ordering::Relaxed);
         inbox.deliver(event);

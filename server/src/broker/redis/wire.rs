@@ -6,27 +6,47 @@
 //! one Redis under different prefixes. `{prefix}:ctl` carries the brokers'
 //! own notices ("I lost events: refetch").
 //!
-//! A message is the origin node's id, a newline, the event's scope (compact
-//! JSON, empty for a topic's message), a newline, and the frame bytes
-//! unchanged: receivers hand the frame on without re-encoding it, match a
-//! context's event by its scope without decoding the frame, and drop their
-//! own echoes by the origin. A notice is the origin, a newline, the notice.
+//! A message is the origin node's id, a newline, the event's position
+//! (`<epoch> <offset>`, empty for an event no store gave one), a newline,
+//! the event's scope (compact JSON, empty for a topic's message), a
+//! newline, and the frame bytes unchanged: receivers hand the frame on
+//! without re-encoding it, match a context's event by its scope without
+//! decoding the frame, and drop their own echoes of events without a
+//! position by the origin. A notice is the origin, a newline, the notice.
+//! The stream scripts (`streams.rs`) write the same envelope.
+//!
+//! A subject's stream is two keys: `{prefix}:m:{kind}:{name}`, a hash of
+//! its epoch (`e`) and last offset (`o`), and `{prefix}:h:{kind}:{name}`,
+//! a Redis Stream of its kept events (`docs/scaling.md`).
 
 use crate::broker::{Scope, Subject};
+use mizan_protocol::Position;
 
 /// The Redis channel of `subject` under `prefix`.
 pub(crate) fn channel_name(prefix: &str, subject: &Subject) -> String {
+    key(prefix, "", subject)
+}
+
+/// The keys of `subject`'s stream under `prefix`: its position hash and its
+/// kept events.
+pub(crate) fn stream_keys(prefix: &str, subject: &Subject) -> [String; 2] {
+    [key(prefix, "m:", subject), key(prefix, "h:", subject)]
+}
+
+/// `{prefix}:{what}{kind}:{name}`.
+fn key(prefix: &str, what: &str, subject: &Subject) -> String {
     let (kind, name) = match subject {
         Subject::Topic(topic) => ("t", &**topic),
         Subject::Context(context) => ("c", &**context),
     };
-    let mut channel = String::with_capacity(prefix.len() + kind.len() + name.len() + 2);
-    channel.push_str(prefix);
-    channel.push(':');
-    channel.push_str(kind);
-    channel.push(':');
-    channel.push_str(name);
-    channel
+    let mut key = String::with_capacity(prefix.len() + what.len() + kind.len() + name.len() + 2);
+    key.push_str(prefix);
+    key.push(':');
+    key.push_str(what);
+    key.push_str(kind);
+    key.push(':');
+    key.push_str(name);
+    key
 }
 
 /// The channel of the brokers' notices under `prefix`.
@@ -55,14 +75,22 @@ pub(crate) fn encode_notice(origin: &str, notice: &[u8]) -> Vec<u8> {
     payload
 }
 
-/// `origin` + `\n` + the scope's JSON (none for a topic) + `\n` + `frame`.
-/// Compact JSON holds no raw newline, so the scope line ends at the first.
-pub(crate) fn encode(origin: &str, scope: Option<&Scope>, frame: &[u8]) -> Vec<u8> {
-    let scope = scope.map(|s| serde_json::to_vec(s).expect("a scope always encodes"));
-    let mut payload = encode_notice(origin, scope.as_deref().unwrap_or_default());
+/// `origin` + `\n` + the position line (empty: none) + `\n` + the
+/// scope's JSON (none for a topic) + `\n` + `frame`. Compact JSON holds no
+/// raw newline, so the scope line ends at the first.
+pub(crate) fn encode(origin: &str, position: Option<&Position>, scope: Option<&Scope>, frame: &[u8]) -> Vec<u8> {
+    let position = position.map(|p| format!("{} {}", p.epoch, p.offset));
+    let mut payload = encode_notice(origin, position.unwrap_or_default().as_bytes());
+    payload.push(b'\n');
+    payload.extend_from_slice(scope_line(scope).as_bytes());
     payload.push(b'\n');
     payload.extend_from_slice(frame);
     payload
+}
+
+/// A scope as its envelope line: compact JSON, empty for none.
+pub(crate) fn scope_line(scope: Option<&Scope>) -> String {
+    scope.map_or_else(String::new, |s| serde_json::to_string(s).expect("a scope always encodes"))
 }
 
 /// Why a payload is not an envelope.
@@ -88,13 +116,41 @@ pub(crate) fn decode(payload: &[u8]) -> Result<(&str, &[u8]), EnvelopeError> {
     Ok((origin, &payload[at + 1..]))
 }
 
-/// An event's scope (`None`: none was sent, or it is unreadable, so the
-/// receiver reads the frame) and its frame. Never panics.
-pub(crate) fn split_event(rest: &[u8]) -> (Option<Scope>, &[u8]) {
-    match rest.iter().position(|&b| b == b'\n') {
-        Some(at) => (serde_json::from_slice(&rest[..at]).ok(), &rest[at + 1..]),
-        None => (None, rest),
+/// An event as it crossed Redis.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Split<'a> {
+    /// Its position (`None`: none was given, or it is unreadable).
+    pub(crate) position: Option<Position>,
+    /// Its scope (`None`: none was sent, or it is unreadable, so the
+    /// receiver reads the frame).
+    pub(crate) scope: Option<Scope>,
+    pub(crate) frame: &'a [u8],
+}
+
+/// Splits an event's position, scope and frame. Never panics.
+pub(crate) fn split_event(rest: &[u8]) -> Split<'_> {
+    let (position, rest) = line(rest);
+    let (scope, frame) = line(rest);
+    Split {
+        position: position.and_then(parse_position),
+        scope: scope.and_then(|s| serde_json::from_slice(s).ok()),
+        frame,
     }
+}
+
+/// The first line (none without a newline) and what follows it.
+fn line(bytes: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    match bytes.iter().position(|&b| b == b'\n') {
+        Some(at) => (Some(&bytes[..at]), &bytes[at + 1..]),
+        None => (None, bytes),
+    }
+}
+
+/// `<epoch> <offset>`.
+fn parse_position(line: &[u8]) -> Option<Position> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (epoch, offset) = line.split_once(' ')?;
+    Some(Position::new(epoch, offset.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -110,6 +166,10 @@ mod tests {
         );
         assert_eq!(channel_name("app2", &Subject::Context("user".into())), "app2:c:user");
         assert_eq!(control_channel("mizan"), "mizan:ctl");
+        assert_eq!(
+            stream_keys("mizan", &Subject::Context("user".into())),
+            ["mizan:m:c:user", "mizan:h:c:user"]
+        );
         // A topic and a context of the same name never share a channel.
         assert_ne!(
             channel_name("p", &Subject::Topic("x".into())),
@@ -120,18 +180,21 @@ mod tests {
     #[test]
     fn envelopes_round_trip_and_keep_the_frame_bytes() {
         let frame = br#"{"type":"message","topic":"chat:x","data":{"text":"a\nb"}}"#;
-        let payload = encode("0123456789abcdef", None, frame);
+        let payload = encode("0123456789abcdef", None, None, frame);
         let (origin, rest) = decode(&payload).unwrap();
         assert_eq!(origin, "0123456789abcdef");
-        assert_eq!(split_event(rest), (None, &frame[..]));
+        let split = split_event(rest);
+        assert_eq!((split.position, split.scope, split.frame), (None, None, &frame[..]));
         let scope = Scope {
             params: serde_json::json!({"user_id": 5, "s": "a\nb"}).as_object().cloned(),
             user: Some("ann".into()),
             merge: true,
         };
-        let payload = encode("n", Some(&scope), b"{}");
+        let position = Position::new("e1", 42);
+        let payload = encode("n", Some(&position), Some(&scope), b"{}");
         let (_, rest) = decode(&payload).unwrap();
-        assert_eq!(split_event(rest), (Some(scope), &b"{}"[..]));
+        let split = split_event(rest);
+        assert_eq!((split.position, split.scope, split.frame), (Some(position), Some(scope), &b"{}"[..]));
         assert_eq!(decode(&encode_notice("n", RESYNC_NOTICE)), Ok(("n", RESYNC_NOTICE)));
     }
 

@@ -1,0 +1,59 @@
+//! Helpers for the stream tests (PROTOCOL.md section 9), on one node
+//! (tests/streams.rs) and through Redis (tests/redis_streams.rs).
+
+use super::Client;
+use mizan::protocol::{Position, ServerFrame};
+use serde_json::{Value, json};
+
+/// Subscribes to the fixture's chat `room` with `extra` fields (`since`,
+/// `history`); the reply's position and `recovered`.
+pub async fn subscribe(client: &mut Client, room: &str, extra: Value) -> (String, Position, Option<bool>) {
+    let mut frame = json!({"type": "subscribe", "channel": "chat", "params": {"room": room}});
+    frame
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let id = client.request(frame).await;
+    match client.reply(id).await {
+        ServerFrame::Subscribed {
+            topic,
+            position: Some(position),
+            recovered,
+            ..
+        } => (topic, position, recovered),
+        other => panic!("expected `subscribed` with a position, got {other:?}"),
+    }
+}
+
+pub async fn say(client: &mut Client, topic: &str, text: &str) {
+    let id = client
+        .request(json!({"type": "send", "topic": topic, "data": {"text": text}}))
+        .await;
+    assert!(matches!(client.reply(id).await, ServerFrame::Ok { .. }));
+}
+
+/// Sends `count` messages `<prefix><i>` from `client` in a task of its own.
+pub fn send_many(mut client: Client, topic: &str, prefix: &str, count: usize) -> tokio::task::JoinHandle<()> {
+    let (topic, prefix) = (topic.to_owned(), prefix.to_owned());
+    tokio::spawn(async move {
+        for i in 0..count {
+            say(&mut client, &topic, &format!("{prefix}{i}")).await;
+        }
+    })
+}
+
+/// The next message push: its offset and text.
+pub async fn next_message(client: &mut Client) -> (u64, String) {
+    match client.push().await {
+        ServerFrame::Message {
+            data,
+            offset: Some(offset),
+            ..
+        } => {
+            let data: Value = serde_json::from_str(data.get()).unwrap();
+            (offset, data["text"].as_str().unwrap().to_owned())
+        }
+        other => panic!("expected a message with an offset, got {other:?}"),
+    }
+}
+
