@@ -144,7 +144,24 @@ export class Channels {
           else if (topic === frame.topic) this.deliver(j, frame);
         }
       } else if (frame.type === "unsubscribed") this.revoke(frame);
+      else if (frame.type === "gap") this.broke(frame);
     });
+  }
+
+  /**
+   * The server lost part of `topic`'s stream while subscribed (PROTOCOL.md
+   * section 9): every join on it reports the gap and counts positions from
+   * the one given.
+   */
+  private broke(frame: Extract<ServerFrame, { type: "gap" }>): void {
+    for (const j of this.joins.values()) {
+      if (j.state.topic !== frame.topic) continue;
+      j.epoch = frame.epoch;
+      j.at = frame.offset;
+      j.seen = frame.offset;
+      this.setState(j, { ...j.state, gap: true });
+      j.gaps.emit();
+    }
   }
 
   /** Delivers one message to a join, unless its offset says it was seen already. */

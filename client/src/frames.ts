@@ -142,7 +142,17 @@ export type ServerFrame =
   | ({ type: "invalidate" } & InvalidateEntry)
   | ({ type: "merge" } & MergeEntry)
   | ({ type: "unsubscribed" } & Unsubscribed)
-  | ({ type: "unwatched" } & Unwatched);
+  | ({ type: "unwatched" } & Unwatched)
+  | {
+      /**
+       * The topic's stream broke while subscribed (the shared store lost its
+       * data): messages before this position may be missing; the next one follows it.
+       */
+      type: "gap";
+      topic: string;
+      epoch: string;
+      offset: number;
+    };
 
 /** A reply to a request (any frame with an `id`). */
 export type ReplyFrame = Extract<ServerFrame, { id: number }>;

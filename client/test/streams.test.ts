@@ -128,4 +128,27 @@ describe("channel positions", () => {
     expect(got).toEqual([11, 12, 13, 14]);
     expect(chat.state.getSnapshot().gap).toBe(false);
   });
+
+  it("reports a gap pushed while joined, and counts from its position", async () => {
+    const s = await stub();
+    s.subscribed = (_f, connection) => (connection === 0 ? { epoch: "E", offset: 5 } : { epoch: "F", offset: 2, recovered: true });
+    const { client } = newClient(s.url, { backoff: { initialMs: 20, maxMs: 50 } });
+    const chat = client.channel<unknown, { n: number }>("room", {});
+    const got: number[] = [];
+    let gaps = 0;
+    chat.onMessage((m) => got.push(m.n));
+    chat.onGap(() => gaps++);
+    const topic = await chat.joined();
+    push(s.sockets[0], { type: "message", topic, offset: 6, data: { n: 6 } });
+    // The store lost its data: a new epoch whose offsets start again.
+    push(s.sockets[0], { type: "gap", topic, epoch: "F", offset: 0 });
+    for (const o of [1, 2]) push(s.sockets[0], { type: "message", topic, offset: o, data: { n: o } });
+    await waitFor(() => got.length === 3);
+    expect(got).toEqual([6, 1, 2]);
+    expect(gaps).toBe(1);
+    expect(chat.state.getSnapshot()).toMatchObject({ status: "joined", gap: true });
+    s.sockets[0]!.terminate();
+    await waitFor(() => s.received[1]?.some((f) => f.type === "subscribe"), 5_000, "the resubscribe");
+    expect(s.received[1]!.find((f) => f.type === "subscribe")).toMatchObject({ since: { epoch: "F", offset: 2 } });
+  });
 });
