@@ -3,7 +3,12 @@
 // Socket.IO events with acknowledgements. See ../README.md for the wire
 // dialect and the fairness notes.
 //
-//   node server.js PORT        (PORT 0: any free port)
+//   node server.js PORT [--recover]        (PORT 0: any free port)
+//
+// `--recover` turns on Socket.IO's connection state recovery (the load
+// generator's jitter step): a client that reconnects within two minutes
+// with its session id and last offset gets its rooms back and the events
+// it missed.
 //
 // Prints `listening on 127.0.0.1:<port>` once, when it accepts sockets.
 
@@ -13,8 +18,15 @@ const http = require("node:http");
 const { Server } = require("socket.io");
 
 const port = Number(process.argv[2] ?? 0);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error("usage: node server.js PORT");
+const options = process.argv.slice(3);
+const recover = options.includes("--recover");
+if (
+  !Number.isInteger(port) ||
+  port < 0 ||
+  port > 65535 ||
+  options.some((option) => option !== "--recover")
+) {
+  console.error("usage: node server.js PORT [--recover]");
   process.exit(2);
 }
 
@@ -26,6 +38,12 @@ const io = new Server(httpServer, {
   perMessageDeflate: false,
   httpCompression: false,
   serveClient: false,
+  // Off by default, as in Socket.IO. On, every broadcast carries its
+  // offset as a last argument and the in-memory adapter keeps the
+  // packets for the duration.
+  ...(recover && {
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000 },
+  }),
 });
 
 const topicOf = (room) => `chat:chat_${room}`;

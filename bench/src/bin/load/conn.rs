@@ -44,15 +44,27 @@ impl Endpoint {
     /// the dialect's handshake (Mizan's `hello`; Socket.IO's `0` / `40` /
     /// `40`).
     pub(crate) async fn connect(&self) -> anyhow::Result<Ws> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed) % SOURCES;
-        let source = Ipv4Addr::new(127, 0, 0, u8::try_from(n + 1)?);
-        tokio::time::timeout(STEP, self.open(source))
+        tokio::time::timeout(STEP, async {
+            let ws = self.open().await?;
+            self.handshake(ws).await
+        })
+        .await
+        .with_context(|| format!("connecting to {} timed out", self.addr))?
+    }
+
+    /// Opens a socket, from the next source address in turn, without the
+    /// dialect's handshake (for a client that spells its own, as a
+    /// Socket.IO reconnect does); fails after [`STEP`].
+    pub(crate) async fn websocket(&self) -> anyhow::Result<Ws> {
+        tokio::time::timeout(STEP, self.open())
             .await
             .with_context(|| format!("connecting to {} timed out", self.addr))?
     }
 
-    async fn open(&self, source: Ipv4Addr) -> anyhow::Result<Ws> {
+    async fn open(&self) -> anyhow::Result<Ws> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % SOURCES;
+        let source = Ipv4Addr::new(127, 0, 0, u8::try_from(n + 1)?);
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::from((source, 0)))?;
         let stream = socket.connect(self.addr).await?;
@@ -60,7 +72,11 @@ impl Endpoint {
         // Thousands of sockets share this process: modest buffers.
         let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
         let url = format!("ws://{}{}", self.addr, self.path);
-        let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+        Ok(ws)
+    }
+
+    async fn handshake(&self, mut ws: Ws) -> anyhow::Result<Ws> {
         match self.dialect {
             Dialect::Mizan => {
                 next_text(&mut ws).await.context("no hello")?;
@@ -82,7 +98,7 @@ impl Endpoint {
 }
 
 /// The next text frame.
-async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
+pub(crate) async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     loop {
         match ws.next().await.context("the server closed the socket")?? {
             Message::Text(text) => return Ok(text.as_str().to_owned()),
@@ -132,13 +148,14 @@ pub(crate) fn split(ws: Ws) -> (Sink, Stream) {
 /// a few hundred sockets a second must not stall the whole comparison).
 pub(crate) const OPEN_CAP: Duration = Duration::from_secs(45);
 
-/// Opens `count` sockets with `open(i)`, at most `parallel` at a time;
+/// Opens `count` sockets with `open(i)` (which yields the socket, or the
+/// socket and what its opening learnt), at most `parallel` at a time;
 /// fails on the first error, or when they are not all open within
 /// [`OPEN_CAP`].
-pub(crate) async fn open_many<F, Fut>(count: usize, parallel: usize, open: F) -> anyhow::Result<Vec<Ws>>
+pub(crate) async fn open_many<T, F, Fut>(count: usize, parallel: usize, open: F) -> anyhow::Result<Vec<T>>
 where
     F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Ws>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let sockets = open_up_to(count, parallel, open).await?;
     if sockets.len() < count {
@@ -149,13 +166,13 @@ where
 
 /// Like [`open_many`], but at [`OPEN_CAP`] returns the sockets opened so
 /// far (in order of `i`) instead of failing.
-pub(crate) async fn open_up_to<F, Fut>(count: usize, parallel: usize, open: F) -> anyhow::Result<Vec<Ws>>
+pub(crate) async fn open_up_to<T, F, Fut>(count: usize, parallel: usize, open: F) -> anyhow::Result<Vec<T>>
 where
     F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Ws>>,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let deadline = tokio::time::sleep(OPEN_CAP);
-    let mut sockets: Vec<(usize, Ws)> = futures_util::stream::iter(0..count)
+    let mut sockets: Vec<(usize, T)> = futures_util::stream::iter(0..count)
         .map(|i| {
             let fut = open(i);
             async move { fut.await.with_context(|| format!("socket {i}")).map(|ws| (i, ws)) }

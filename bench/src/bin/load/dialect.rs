@@ -127,7 +127,7 @@ pub(crate) fn field<'a>(frame: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
 }
 
 /// The unsigned integer right after `key`.
-fn number_after(frame: &[u8], key: &[u8]) -> Option<u64> {
+pub(crate) fn number_after(frame: &[u8], key: &[u8]) -> Option<u64> {
     let start = frame.windows(key.len()).position(|w| w == key)? + key.len();
     let digits = frame[start..].iter().take_while(|b| b.is_ascii_digit()).count();
     std::str::from_utf8(&frame[start..start + digits]).ok()?.parse().ok()

@@ -6,6 +6,7 @@ use crate::conn::{self, Endpoint, Sink};
 use crate::dialect::Dialect;
 use crate::reader::{self, Shared, Tally};
 use crate::report::{Outcome, Unit};
+use crate::rng::XorShift;
 use crate::servers::Cpu;
 use anyhow::Context;
 use futures_util::SinkExt;
@@ -61,18 +62,6 @@ const PARALLEL_CONNECTS: usize = 64;
 
 fn room_name(room: usize) -> String {
     format!("r{room}")
-}
-
-/// A small, fast, seeded generator for picking publishers.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 impl Fanout {

@@ -3,14 +3,15 @@
 //! on loopback, and prints one table per scenario.
 //!
 //! ```sh
-//! bench/compare                          # everything: installs the peers, builds, runs (< 15 min)
+//! bench/compare                          # everything: installs the peers, builds, runs (< 20 min)
 //! target/release/load --servers mizan,floor --only fan-out-burst
 //! target/release/load --smoke --servers mizan,floor   # tiny sizes; fails on any loss (CI)
 //! ```
 //!
 //! Scenarios (`plan.rs`): fan-out in a burst and at fixed rates, many
-//! topics, RPC echo, idle capacity (server RSS per socket), and, for Mizan
-//! only, an invalidation storm and cross-node delivery through Redis.
+//! topics, RPC echo, idle capacity (server RSS per socket), jitter
+//! (subscribers cut off and resuming, `jitter.rs`), and, for Mizan only,
+//! an invalidation storm and cross-node delivery through Redis.
 //! Servers (`servers.rs`): Mizan's fixture, the floor (`src/bin/floor.rs`),
 //! Socket.IO 4 and Django Channels 4 (`bench/peers`). Every wait is
 //! bounded; losses, error replies and dropped sockets are reported per row.
@@ -20,9 +21,12 @@ mod conn;
 mod dialect;
 mod fanout;
 mod idle;
+mod jitter;
 mod plan;
 mod reader;
 mod report;
+mod resume;
+mod rng;
 mod rpc;
 mod servers;
 mod storm;
@@ -48,10 +52,12 @@ struct Args {
     /// Runs of each step on Mizan and the floor (interleaved, the median
     /// shown): the goals compare those two, and one run's noise on a
     /// shared machine is larger than the gaps that matter. The peers run
-    /// once: their gaps to the floor are far beyond noise. Default 3 (1
-    /// with `--smoke`).
+    /// once: their gaps to the floor are far beyond noise, and so does the
+    /// jitter step. Default 3 (1 with `--smoke`).
     #[arg(long)]
     repeat: Option<usize>,
+    #[command(flatten)]
+    jitter: jitter::Sizes,
     /// Only these scenarios (names as printed, lower case, spaces and
     /// slashes as `-`: `fan-out-burst`, `idle-capacity`, ...).
     #[arg(long, value_delimiter = ',')]
@@ -109,7 +115,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut sections = Vec::new();
     let repeat = args.repeat.unwrap_or(if args.smoke { 1 } else { 3 }).max(1);
-    for step in plan::steps(args.smoke) {
+    for step in plan::steps(args.smoke, args.jitter.scenario(args.smoke)) {
         if !args.only.is_empty() && !args.only.iter().any(|only| *only == slug(step.name)) {
             continue;
         }
@@ -128,7 +134,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let mut failed: Vec<Option<String>> = vec![None; kinds.len()];
         for round in 0..repeat {
             for (i, &kind) in kinds.iter().enumerate() {
-                if (round > 0 && !kind.repeats()) || failed[i].is_some() {
+                if (round > 0 && !(kind.repeats() && step.repeats())) || failed[i].is_some() {
                     continue;
                 }
                 eprintln!(
@@ -151,7 +157,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Some(error) => Err(error),
                 None => Outcome::median(runs).ok_or_else(|| "no run".to_owned()),
             };
-            section.rows.push((kind.name().to_owned(), row));
+            section.rows.push((step.label(*kind), row));
         }
         println!("{}", report::table(&section));
         sections.push(section);
@@ -184,5 +190,6 @@ mod tests {
         assert_eq!(super::slug("idle capacity"), "idle-capacity");
         assert_eq!(super::slug("RPC echo"), "rpc-echo");
         assert_eq!(super::slug("invalidation storm"), "invalidation-storm");
+        assert_eq!(super::slug("jitter"), "jitter");
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::fanout::{Fanout, Pace, Publisher};
 use crate::idle::Idle;
+use crate::jitter::Jitter;
 use crate::report::Outcome;
 use crate::rpc::Rpc;
 use crate::servers::{self, Cpu, Kind, Programs};
@@ -19,6 +20,9 @@ pub(crate) enum Scenario {
     /// Mizan only: subscribers on node B, the publisher on node A, joined
     /// through a `redis-server` of the step's own.
     CrossNode(Fanout),
+    /// Subscribers cut off and resuming; not Django (its peer keeps no
+    /// history to recover from).
+    Jitter(Jitter),
 }
 
 /// One row group of the table.
@@ -31,7 +35,27 @@ impl Step {
     /// Whether `kind` can run it (the storm and cross-node steps need
     /// Mizan's contexts and Redis broker).
     pub(crate) fn applies_to(&self, kind: Kind) -> bool {
-        !matches!(self.scenario, Scenario::Storm(_) | Scenario::CrossNode(_)) || kind == Kind::Mizan
+        match self.scenario {
+            Scenario::Storm(_) | Scenario::CrossNode(_) => kind == Kind::Mizan,
+            Scenario::Jitter(_) => kind != Kind::Django,
+            Scenario::Fanout(_) | Scenario::Idle(_) | Scenario::Rpc(_) => true,
+        }
+    }
+
+    /// Whether Mizan and the floor run it `--repeat` times. The jitter
+    /// step runs once: what it shows is counts (lost, duplicated,
+    /// misordered), and a run takes a minute.
+    pub(crate) fn repeats(&self) -> bool {
+        !matches!(self.scenario, Scenario::Jitter(_))
+    }
+
+    /// The row's label for `kind`: its name, and for the jitter step
+    /// which recovery Socket.IO runs with.
+    pub(crate) fn label(&self, kind: Kind) -> String {
+        match (&self.scenario, kind) {
+            (Scenario::Jitter(_), Kind::SocketIo) => format!("{} (connectionStateRecovery)", kind.name()),
+            _ => kind.name().to_owned(),
+        }
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -44,6 +68,7 @@ impl Step {
             Scenario::Idle(i) => i.describe(),
             Scenario::Rpc(r) => r.describe(),
             Scenario::Storm(s) => s.describe(),
+            Scenario::Jitter(j) => j.describe(),
         }
     }
 
@@ -59,7 +84,10 @@ impl Step {
                 .run(&servers::endpoint(kind, &b), &servers::endpoint(kind, &a), &cpu)
                 .await;
         }
-        let mut server = programs.start(kind, None)?;
+        let mut server = match self.scenario {
+            Scenario::Jitter(_) => programs.start_recovering(kind)?,
+            _ => programs.start(kind, None)?,
+        };
         let endpoint = servers::endpoint(kind, &server);
         let cpu = Cpu(vec![&server]);
         let mut outcome = match &self.scenario {
@@ -67,6 +95,7 @@ impl Step {
             Scenario::Idle(i) => i.run(&endpoint, &server).await?,
             Scenario::Rpc(r) => r.run(&endpoint, &cpu).await?,
             Scenario::Storm(s) => s.run(&endpoint, &cpu).await?,
+            Scenario::Jitter(j) => j.run(&endpoint, kind.recovers()).await?,
             Scenario::CrossNode(_) => unreachable!("handled above"),
         };
         drop(cpu);
@@ -78,8 +107,9 @@ impl Step {
     }
 }
 
-/// The steps, at full size or tiny (`smoke`, for CI).
-pub(crate) fn steps(smoke: bool) -> Vec<Step> {
+/// The steps, at full size or tiny (`smoke`, for CI); the jitter step at
+/// the sizes given.
+pub(crate) fn steps(smoke: bool, jitter: Jitter) -> Vec<Step> {
     let pick = |full: usize, tiny: usize| if smoke { tiny } else { full };
     let seconds = if smoke { 1 } else { 10 };
     let fanout = |sockets, rooms, pace, publisher| Fanout {
@@ -166,6 +196,10 @@ pub(crate) fn steps(smoke: bool) -> Vec<Step> {
                 },
                 Publisher::Dedicated,
             )),
+        },
+        Step {
+            name: "jitter",
+            scenario: Scenario::Jitter(jitter),
         },
     ]
 }

@@ -106,7 +106,7 @@ impl Tally {
 }
 
 /// `"<seq> <send ns>"`.
-fn parse_text(text: &[u8]) -> Option<(usize, u64)> {
+pub(crate) fn parse_text(text: &[u8]) -> Option<(usize, u64)> {
     let text = std::str::from_utf8(text).ok()?;
     let (seq, sent) = text.split_once(' ')?;
     Some((seq.parse().ok()?, sent.parse().ok()?))

@@ -12,6 +12,8 @@ pub(crate) enum Unit {
     Micros,
     Millis,
     Bytes,
+    /// Printed with two decimals: `99.95%`.
+    Percent,
 }
 
 /// One measured value.
@@ -177,7 +179,12 @@ fn ratio_text(value: f64, floor: f64) -> String {
     format!("{:.2}×", value / floor)
 }
 
+/// `value` in `unit`; a value that could not be measured (NaN: a
+/// latency of no message) as `–`.
 fn format(value: f64, unit: Unit) -> String {
+    if value.is_nan() {
+        return "–".into();
+    }
     match unit {
         Unit::Count => thousands(value),
         Unit::PerSecond => format!("{}/s", thousands(value)),
@@ -188,6 +195,7 @@ fn format(value: f64, unit: Unit) -> String {
         Unit::Millis => format!("{value:.1} ms"),
         Unit::Bytes if value >= 10_240.0 => format!("{:.1} KiB", value / 1024.0),
         Unit::Bytes => format!("{value:.0} B"),
+        Unit::Percent => format!("{value:.2}%"),
     }
 }
 

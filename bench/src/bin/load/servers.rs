@@ -37,6 +37,14 @@ impl Kind {
         matches!(self, Self::Mizan | Self::Floor)
     }
 
+    /// Whether, started by [`Programs::start_recovering`], it gives a
+    /// reconnecting client what it missed: Mizan (the fixture's chat
+    /// keeps history) and Socket.IO (`connectionStateRecovery`), not the
+    /// floor or Django.
+    pub(crate) fn recovers(self) -> bool {
+        matches!(self, Self::Mizan | Self::SocketIo)
+    }
+
     fn dialect(self) -> Dialect {
         match self {
             Self::SocketIo => Dialect::SocketIo,
@@ -66,6 +74,18 @@ pub(crate) struct Programs {
 impl Programs {
     /// Starts `kind`; Mizan joins `redis` when given.
     pub(crate) fn start(&self, kind: Kind, redis: Option<&Redis>) -> anyhow::Result<Server> {
+        self.launch(kind, redis, false)
+    }
+
+    /// Starts `kind` with its recovery of reconnecting clients on where
+    /// that is an option: Socket.IO's `connectionStateRecovery`
+    /// (`bench/peers/README.md`). Mizan's fixture always keeps its chat
+    /// history; the floor and Django keep nothing.
+    pub(crate) fn start_recovering(&self, kind: Kind) -> anyhow::Result<Server> {
+        self.launch(kind, None, true)
+    }
+
+    fn launch(&self, kind: Kind, redis: Option<&Redis>, recovering: bool) -> anyhow::Result<Server> {
         let command = match kind {
             Kind::Mizan => {
                 let mut command = Command::new(&self.fixture);
@@ -112,6 +132,9 @@ impl Programs {
                 );
                 let mut command = Command::new(&self.node);
                 command.arg(script).arg("0");
+                if recovering {
+                    command.arg("--recover");
+                }
                 command
             }
             Kind::Django => {
