@@ -351,7 +351,12 @@ async fn entries_published_while_redis_holds_writes_wait_and_none_is_lost() {
     // Merges, which are never coalesced: each one counts.
     let mut caller = a.client().await;
     for i in 0..20 {
-        call(&mut caller, "rename_user", json!({"user_id": 5, "name": format!("n{i}")})).await;
+        call(
+            &mut caller,
+            "rename_user",
+            json!({"user_id": 5, "name": format!("n{i}")}),
+        )
+        .await;
     }
     let mut offsets = Vec::new();
     for _ in 0..20 {

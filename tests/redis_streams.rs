@@ -80,7 +80,11 @@ async fn offsets_are_consecutive_whichever_node_publishes() {
     for _ in 0..60 {
         offsets.push(next_message(&mut reader).await.0);
     }
-    assert_eq!(offsets, (1..=60).collect::<Vec<_>>(), "consecutive, in order, none twice");
+    assert_eq!(
+        offsets,
+        (1..=60).collect::<Vec<_>>(),
+        "consecutive, in order, none twice"
+    );
     reader.assert_silent(Duration::from_millis(200)).await;
 }
 
@@ -155,7 +159,10 @@ async fn a_flushed_redis_starts_a_new_epoch_and_subscribers_are_told() {
     let mut back = b.client().await;
     let since = json!({"since": {"epoch": before.epoch, "offset": 1}});
     let (_, position, recovered) = subscribe(&mut back, "flush", since).await;
-    assert_eq!((position.epoch, position.offset, recovered), (gap.epoch, 1, Some(false)));
+    assert_eq!(
+        (position.epoch, position.offset, recovered),
+        (gap.epoch, 1, Some(false))
+    );
     back.assert_silent(Duration::from_millis(200)).await;
 }
 
@@ -235,7 +242,11 @@ async fn a_re_watch_on_another_node_computes_only_what_changed() {
     }
     let changed = watch_user(&mut back, 6, Some(&six)).await;
     assert_eq!(bundle_position(&changed).offset, six.offset + 1);
-    assert_eq!(profiles_computed(&mut back).await - before, 1, "only user 6's bundle was computed");
+    assert_eq!(
+        profiles_computed(&mut back).await - before,
+        1,
+        "only user 6's bundle was computed"
+    );
     // Both are live on node b now.
     update_profile(&mut caller, 5).await;
     match back.push().await {
@@ -250,7 +261,10 @@ fn cut_subscriber(redis: &Redis) {
     let clients = redis.command(&["CLIENT", "LIST", "TYPE", "pubsub"]).text();
     let id = clients
         .lines()
-        .find(|line| line.split(' ').any(|field| field.starts_with("sub=") && field != "sub=1"))
+        .find(|line| {
+            line.split(' ')
+                .any(|field| field.starts_with("sub=") && field != "sub=1")
+        })
         .and_then(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
         .unwrap_or_else(|| panic!("no pub/sub client with subscriptions in {clients}"))
         .to_owned();
@@ -274,7 +288,11 @@ async fn a_node_that_missed_entries_reads_them_back_and_pushes_only_matching_one
         let mut caller = caller;
         for i in 0..200 {
             let reply = match i % 2 {
-                0 => caller.call("rename_user", json!({"user_id": 5, "name": format!("n{i}")})).await,
+                0 => {
+                    caller
+                        .call("rename_user", json!({"user_id": 5, "name": format!("n{i}")}))
+                        .await
+                }
                 _ => caller.call("update_profile", json!({"user_id": 7, "name": "x"})).await,
             };
             assert!(matches!(reply, ServerFrame::Result { .. }), "{reply:?}");

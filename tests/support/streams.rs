@@ -56,4 +56,3 @@ pub async fn next_message(client: &mut Client) -> (u64, String) {
         other => panic!("expected a message with an offset, got {other:?}"),
     }
 }
-

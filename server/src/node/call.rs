@@ -55,7 +55,9 @@ impl Node {
         // published, and the reply's entries carry it.
         for entry in &mut invalidate {
             entry.offset = self
-                .publish_context(&entry.context, |offset| ServerFrame::Invalidate(entry.clone().at(offset)))
+                .publish_context(&entry.context, |offset| {
+                    ServerFrame::Invalidate(entry.clone().at(offset))
+                })
                 .await;
         }
         for entry in &mut merge {

@@ -9,7 +9,7 @@
 use super::Node;
 use crate::broker::store::{Entry, Read, StoreError};
 use crate::broker::{Scope, Subject};
-use crate::streams::{Heard, NotLive, Observed};
+use crate::streams::{Heard, Observed};
 use axum::extract::ws::Utf8Bytes;
 use mizan_channels::History;
 use mizan_protocol::{InvalidateEntry, Position, ServerFrame};
@@ -101,7 +101,10 @@ impl Node {
             }
         }
         self.refill(subject.clone());
-        (Some(hold), Err(StoreError("the stream kept breaking while it was read".to_owned())))
+        (
+            Some(hold),
+            Err(StoreError("the stream kept breaking while it was read".to_owned())),
+        )
     }
 
     /// A member joined `subject` while its mirror could not be filled: see
@@ -168,7 +171,7 @@ impl Node {
                 |_| self.refetch_context(context),
             ),
         };
-        Ok(filled.unwrap_or_else(|NotLive| Observed::Done))
+        Ok(filled.unwrap_or(Observed::Done))
     }
 
     /// Fills `subject`'s mirror in the background until it is live or
@@ -193,7 +196,13 @@ impl Node {
 
     /// An event the store published (this node's own too): delivered in
     /// its stream's order through the mirror.
-    pub(super) fn hear(self: &Arc<Self>, subject: Subject, position: Position, frame: Utf8Bytes, scope: Option<Arc<Scope>>) {
+    pub(super) fn hear(
+        self: &Arc<Self>,
+        subject: Subject,
+        position: Position,
+        frame: Utf8Bytes,
+        scope: Option<Arc<Scope>>,
+    ) {
         let streams = self.mirrors();
         let observed = match &subject {
             Subject::Topic(topic) => streams.topics.observe(
@@ -229,7 +238,10 @@ impl Node {
         let topics = streams.topics.refill_all().into_iter().map(Subject::Topic);
         let contexts = streams.contexts.refill_all().into_iter().map(Subject::Context);
         let subjects: Vec<Subject> = topics.chain(contexts).collect();
-        tracing::info!(streams = subjects.len(), "reading what this node missed from the stream store");
+        tracing::info!(
+            streams = subjects.len(),
+            "reading what this node missed from the stream store"
+        );
         for subject in subjects {
             self.refill(subject);
         }
@@ -245,7 +257,11 @@ impl Node {
         .encode()
         .into();
         let told = self.hub.deliver(topic, &frame);
-        tracing::warn!(topic, subscribers = told, "a topic's stream lost messages: its subscribers were told");
+        tracing::warn!(
+            topic,
+            subscribers = told,
+            "a topic's stream lost messages: its subscribers were told"
+        );
     }
 
     /// Tells every local watcher of `context` to refetch (its stream lost

@@ -72,7 +72,14 @@ impl Node {
                 Some(head) => {
                     let scope = Scope::of(&push).map(Arc::new);
                     let keep = self.config.context_keep();
-                    store.append(Append { subject, keep, head, scope }).await
+                    store
+                        .append(Append {
+                            subject,
+                            keep,
+                            head,
+                            scope,
+                        })
+                        .await
                 }
                 None => Err(StoreError("the push has no trailing offset".to_owned())),
             };
@@ -129,7 +136,11 @@ impl Node {
     pub(crate) fn unchanged_since(&self, context: &str, since: &Position, watch: &Params) -> Option<Position> {
         let streams = self.streams.as_ref()?;
         let keep = self.config.context_keep();
-        streams.contexts.unchanged(&context.into(), keep, since, watch).ok().flatten()
+        streams
+            .contexts
+            .unchanged(&context.into(), keep, since, watch)
+            .ok()
+            .flatten()
     }
 
     /// Queues a context's push to the local watchers `scope` reaches.
@@ -183,7 +194,14 @@ impl Node {
             let appended = match frame_head(encode(Some(0)).to_string()) {
                 Some(head) => {
                     let scope = None;
-                    store.append(Append { subject, keep, head, scope }).await
+                    store
+                        .append(Append {
+                            subject,
+                            keep,
+                            head,
+                            scope,
+                        })
+                        .await
                 }
                 None => Err(StoreError("the push has no trailing offset".to_owned())),
             };

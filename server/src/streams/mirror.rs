@@ -19,6 +19,9 @@ use mizan_protocol::Position;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// A stream, shared by whoever locks it.
+type Shared<T> = Arc<Mutex<Stream<T>>>;
+
 /// Events heard while a mirror fills, at most; past it they are dropped
 /// and the fill that follows reads them from the store instead.
 const HEARD_MAX: usize = 65_536;
@@ -107,7 +110,10 @@ impl<T: Clone> Store<T> {
     pub(crate) fn taint(&self, name: &str) {
         if let Some(stream) = self.streams.get(name).map(|s| Arc::clone(&s)) {
             let mut stream = lock(&stream);
-            if let Sync::Filling { known: known @ None, .. } = &mut stream.sync {
+            if let Sync::Filling {
+                known: known @ None, ..
+            } = &mut stream.sync
+            {
                 *known = Some(Position::new("", 0));
             }
         }
@@ -118,7 +124,7 @@ impl<T: Clone> Store<T> {
     /// needs a fill now.
     pub(crate) fn refill_all(&self) -> Vec<Arc<str>> {
         // Collected first: a stream's lock is never taken under the map's.
-        let open: Vec<(Arc<str>, Arc<Mutex<Stream<T>>>)> = self
+        let open: Vec<(Arc<str>, Shared<T>)> = self
             .streams
             .iter()
             .map(|e| (Arc::clone(e.key()), Arc::clone(e.value())))
@@ -210,7 +216,14 @@ impl<T: Clone> Store<T> {
             .filter_map(|e| {
                 let frame = Utf8Bytes::try_from(e.frame.clone()).ok()?;
                 let at = now.checked_sub(e.age).unwrap_or(now);
-                Some((Kept { offset: e.offset, at, event: kept(e) }, frame))
+                Some((
+                    Kept {
+                        offset: e.offset,
+                        at,
+                        event: kept(e),
+                    },
+                    frame,
+                ))
             })
             .collect();
         if let Some(known) = &known {

@@ -134,7 +134,12 @@ impl Publisher {
         for event in self.batch.drain(..) {
             pipe.cmd("PUBLISH")
                 .arg(wire::channel_name(&self.shared.config.prefix, &event.subject))
-                .arg(wire::encode(&origin, event.position.as_ref(), event.scope.as_deref(), &event.frame))
+                .arg(wire::encode(
+                    &origin,
+                    event.position.as_ref(),
+                    event.scope.as_deref(),
+                    &event.frame,
+                ))
                 .ignore();
         }
         let Some(conn) = self.conn.as_mut() else {

@@ -17,7 +17,7 @@ use ::redis::Client;
 use ::redis::aio::{PubSubSink, PubSubStream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -136,7 +136,7 @@ pub(super) async fn run(
         attempts = 0;
         let end = subscriber.serve(&mut sink, &mut stream, &mut wake, &mut stop).await;
         shared.connected.store(false, Ordering::Relaxed);
-        shared.heard(|heard| heard.clear());
+        shared.heard(HashSet::clear);
         match end {
             End::Stopped => return,
             End::Lost(reason) => {
@@ -161,7 +161,7 @@ impl Subscriber {
                 .collect()
         };
         self.active.clear();
-        self.shared.heard(|heard| heard.clear());
+        self.shared.heard(HashSet::clear);
         let channels: Vec<&str> = wanted.iter().map(|(channel, _)| channel.as_str()).collect();
         for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
             within(self.shared.config.command_timeout, sink.subscribe(chunk)).await?;

@@ -90,7 +90,9 @@ pub(crate) fn encode(origin: &str, position: Option<&Position>, scope: Option<&S
 
 /// A scope as its envelope line: compact JSON, empty for none.
 pub(crate) fn scope_line(scope: Option<&Scope>) -> String {
-    scope.map_or_else(String::new, |s| serde_json::to_string(s).expect("a scope always encodes"))
+    scope.map_or_else(String::new, |s| {
+        serde_json::to_string(s).expect("a scope always encodes")
+    })
 }
 
 /// Why a payload is not an envelope.
@@ -194,7 +196,10 @@ mod tests {
         let payload = encode("n", Some(&position), Some(&scope), b"{}");
         let (_, rest) = decode(&payload).unwrap();
         let split = split_event(rest);
-        assert_eq!((split.position, split.scope, split.frame), (Some(position), Some(scope), &b"{}"[..]));
+        assert_eq!(
+            (split.position, split.scope, split.frame),
+            (Some(position), Some(scope), &b"{}"[..])
+        );
         assert_eq!(decode(&encode_notice("n", RESYNC_NOTICE)), Ok(("n", RESYNC_NOTICE)));
     }
 
