@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::Client;
 use support::processes::{Node, Redis};
-use support::streams::{next_message, say, send_many, subscribe};
+use support::streams::{Ticker, next_message, say, send_many, subscribe};
 
 /// Watches `user_id`'s `user` context (with `since`, when given); the reply.
 async fn watch_user(client: &mut Client, user_id: u64, since: Option<&Position>) -> ServerFrame {
@@ -323,4 +323,63 @@ async fn a_node_that_missed_entries_reads_them_back_and_pushes_only_matching_one
     six.assert_silent(Duration::from_millis(100)).await;
     let stats = b.broker_stats().await;
     assert!(stats["reconnects"].as_u64().unwrap() >= 1, "the cut happened: {stats}");
+}
+
+/// A node in this process, joined through `redis`, serving the ticker.
+async fn ticker_node(redis: &Redis) -> support::Server {
+    use mizan::broker::{RedisBroker, RedisConfig};
+    let broker = RedisBroker::connect(&redis.url(), RedisConfig::default())
+        .await
+        .expect("the test's redis-server is up");
+    support::Server::start(mizan::Mizan::builder().channel(Ticker).broker(broker)).await
+}
+
+#[tokio::test]
+async fn redis_keeps_messages_only_for_the_channel_s_ttl() {
+    let redis = Redis::start();
+    let (a, b) = (ticker_node(&redis).await, ticker_node(&redis).await);
+    let mut writer = a.client().await;
+    let subscribe = json!({"type": "subscribe", "channel": "ticker", "params": {}});
+    let id = writer.request(subscribe.clone()).await;
+    let ServerFrame::Subscribed {
+        topic,
+        position: Some(start),
+        ..
+    } = writer.reply(id).await
+    else {
+        panic!("subscribed with a position")
+    };
+    say(&mut writer, &topic, "old").await;
+    let mut recover = subscribe;
+    recover["since"] = json!({"epoch": start.epoch, "offset": start.offset});
+    // Within the TTL, on a node that reads the topic from Redis: replayed.
+    let mut soon = b.client().await;
+    let id = soon.request(recover.clone()).await;
+    assert!(matches!(
+        soon.reply(id).await,
+        ServerFrame::Subscribed {
+            recovered: Some(true),
+            ..
+        }
+    ));
+    assert_eq!(next_message(&mut soon).await.1, "old");
+    drop(soon);
+    // Past it, node b reads the topic afresh (it stopped listening when
+    // its socket left): gone from Redis, and said so.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis.numsub(&format!("mizan:t:{topic}")) != 1 {
+        assert!(Instant::now() < deadline, "node b still listens to the topic");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut late = b.client().await;
+    let id = late.request(recover).await;
+    assert!(matches!(
+        late.reply(id).await,
+        ServerFrame::Subscribed {
+            recovered: Some(false),
+            ..
+        }
+    ));
+    late.assert_silent(Duration::from_millis(100)).await;
 }

@@ -9,7 +9,7 @@ use mizan::broker::MemoryBroker;
 use mizan::protocol::{ErrorCode, Position, ServerFrame};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::streams::{next_message, say, send_many, subscribe};
+use support::streams::{Ticker, next_message, say, send_many, subscribe};
 use support::{Client, Server};
 
 #[tokio::test]
@@ -276,33 +276,6 @@ async fn context_entries_have_offsets_and_a_rewatch_skips_the_bundle_when_nothin
     assert!(watch_user(&mut stale, 1, Some(&held)).await.0, "user 1 changed since");
     let other_epoch = Position::new("not-this-one", now.offset);
     assert!(watch_user(&mut stale, 3, Some(&other_epoch)).await.0);
-}
-
-/// A channel keeping 10 messages for 300 ms, for the TTL.
-struct Ticker;
-
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct NoParams {}
-
-#[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
-struct Tick {
-    text: String,
-}
-
-impl mizan::Channel for Ticker {
-    const NAME: &'static str = "ticker";
-    type Params = NoParams;
-    type ClientMessage = Tick;
-    type ServerMessage = Tick;
-    const HISTORY: mizan::History = mizan::History::keep(10, Duration::from_millis(300));
-
-    fn group(&self, _params: &NoParams) -> String {
-        "all".to_owned()
-    }
-
-    async fn receive(&self, _cx: &mizan::Cx, _params: &NoParams, tick: Tick) -> Result<Option<Tick>, mizan::Error> {
-        Ok(Some(tick))
-    }
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use super::Client;
 use mizan::protocol::{Position, ServerFrame};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// Subscribes to the fixture's chat `room` with `extra` fields (`since`,
 /// `history`); the reply's position and `recovered`.
@@ -54,5 +55,32 @@ pub async fn next_message(client: &mut Client) -> (u64, String) {
             (offset, data["text"].as_str().unwrap().to_owned())
         }
         other => panic!("expected a message with an offset, got {other:?}"),
+    }
+}
+
+/// A channel keeping 10 messages for 300 ms, for the TTL.
+pub struct Ticker;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct NoParams {}
+
+#[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+pub struct Tick {
+    pub text: String,
+}
+
+impl mizan::Channel for Ticker {
+    const NAME: &'static str = "ticker";
+    type Params = NoParams;
+    type ClientMessage = Tick;
+    type ServerMessage = Tick;
+    const HISTORY: mizan::History = mizan::History::keep(10, Duration::from_millis(300));
+
+    fn group(&self, _params: &NoParams) -> String {
+        "all".to_owned()
+    }
+
+    async fn receive(&self, _cx: &mizan::Cx, _params: &NoParams, tick: Tick) -> Result<Option<Tick>, mizan::Error> {
+        Ok(Some(tick))
     }
 }
