@@ -11,7 +11,9 @@
 //! Scenarios (`plan.rs`): fan-out in a burst and at fixed rates, many
 //! topics, RPC echo, idle capacity (server RSS per socket), jitter
 //! (subscribers cut off and resuming, `jitter.rs`), and, for Mizan only,
-//! an invalidation storm and cross-node delivery through Redis.
+//! an invalidation storm, cross-node delivery through Redis and node
+//! loss (watchers re-watching on node B after node A is killed,
+//! `node_loss.rs`).
 //! Servers (`servers.rs`): Mizan's fixture, the floor (`src/bin/floor.rs`),
 //! Socket.IO 4 and Django Channels 4 (`bench/peers`). Every wait is
 //! bounded; losses, error replies and dropped sockets are reported per row.
@@ -22,6 +24,7 @@ mod dialect;
 mod fanout;
 mod idle;
 mod jitter;
+mod node_loss;
 mod plan;
 mod reader;
 mod report;
@@ -191,5 +194,6 @@ mod tests {
         assert_eq!(super::slug("RPC echo"), "rpc-echo");
         assert_eq!(super::slug("invalidation storm"), "invalidation-storm");
         assert_eq!(super::slug("jitter"), "jitter");
+        assert_eq!(super::slug("node loss"), "node-loss");
     }
 }

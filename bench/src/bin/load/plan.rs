@@ -3,6 +3,7 @@
 use crate::fanout::{Fanout, Pace, Publisher};
 use crate::idle::Idle;
 use crate::jitter::Jitter;
+use crate::node_loss::NodeLoss;
 use crate::report::Outcome;
 use crate::rpc::Rpc;
 use crate::servers::{self, Cpu, Kind, Programs};
@@ -23,6 +24,9 @@ pub(crate) enum Scenario {
     /// Subscribers cut off and resuming; not Django (its peer keeps no
     /// history to recover from).
     Jitter(Jitter),
+    /// Mizan only: watchers of node A re-watching on node B after A is
+    /// killed, the nodes joined through a `redis-server` of the step's own.
+    NodeLoss(NodeLoss),
 }
 
 /// One row group of the table.
@@ -32,11 +36,11 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// Whether `kind` can run it (the storm and cross-node steps need
-    /// Mizan's contexts and Redis broker).
+    /// Whether `kind` can run it (the storm, cross-node and node-loss
+    /// steps need Mizan's contexts and Redis broker).
     pub(crate) fn applies_to(&self, kind: Kind) -> bool {
         match self.scenario {
-            Scenario::Storm(_) | Scenario::CrossNode(_) => kind == Kind::Mizan,
+            Scenario::Storm(_) | Scenario::CrossNode(_) | Scenario::NodeLoss(_) => kind == Kind::Mizan,
             Scenario::Jitter(_) => kind != Kind::Django,
             Scenario::Fanout(_) | Scenario::Idle(_) | Scenario::Rpc(_) => true,
         }
@@ -68,13 +72,20 @@ impl Step {
             Scenario::Idle(i) => i.describe(),
             Scenario::Rpc(r) => r.describe(),
             Scenario::Storm(s) => s.describe(),
+            Scenario::NodeLoss(n) => n.describe(),
             Scenario::Jitter(j) => j.describe(),
         }
     }
 
-    /// Starts a fresh `kind` (or, for cross-node, Redis and two nodes),
-    /// runs the step against it, and stops it.
+    /// Starts a fresh `kind` (or, for cross-node and node loss, Redis and
+    /// two nodes), runs the step against it, and stops it.
     pub(crate) async fn run(&self, kind: Kind, programs: &Programs, redis_server: &str) -> anyhow::Result<Outcome> {
+        if let Scenario::NodeLoss(node_loss) = &self.scenario {
+            let redis = Redis::try_start(redis_server).map_err(anyhow::Error::msg)?;
+            let a = programs.start(kind, Some(&redis))?;
+            let b = programs.start(kind, Some(&redis))?;
+            return node_loss.run(kind, a, b).await;
+        }
         if let Scenario::CrossNode(fanout) = &self.scenario {
             let redis = Redis::try_start(redis_server).map_err(anyhow::Error::msg)?;
             let a = programs.start(kind, Some(&redis))?;
@@ -96,7 +107,7 @@ impl Step {
             Scenario::Rpc(r) => r.run(&endpoint, &cpu).await?,
             Scenario::Storm(s) => s.run(&endpoint, &cpu).await?,
             Scenario::Jitter(j) => j.run(&endpoint, kind.recovers()).await?,
-            Scenario::CrossNode(_) => unreachable!("handled above"),
+            Scenario::CrossNode(_) | Scenario::NodeLoss(_) => unreachable!("handled above"),
         };
         drop(cpu);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -200,6 +211,14 @@ pub(crate) fn steps(smoke: bool, jitter: Jitter) -> Vec<Step> {
         Step {
             name: "jitter",
             scenario: Scenario::Jitter(jitter),
+        },
+        Step {
+            name: "node loss",
+            scenario: Scenario::NodeLoss(NodeLoss {
+                watchers: pick(10_000, 200),
+                sockets: pick(10_000, 200),
+                changed: pick(100, 5),
+            }),
         },
     ]
 }
