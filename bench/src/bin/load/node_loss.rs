@@ -14,7 +14,8 @@
 //! Measured: the replies of each kind, the bundles node B computed during
 //! the storm (its `fixture_stats`, after minus before), and the time from
 //! the first re-watch sent to the last reply ("all live again"; the
-//! reconnects are inside it: each socket re-watches as soon as it is in).
+//! reconnects are inside it: each socket re-watches as soon as it is in,
+//! and "all reconnected" is when the last one was).
 
 use crate::conn::{self, Endpoint, Ws};
 use crate::dialect::{Dialect, field, number_after};
@@ -74,8 +75,10 @@ struct Tally {
     missing: u64,
     /// The first error reply or failure, for the report.
     first_problem: Option<String>,
-    /// When the first re-watch was sent and the last reply read.
+    /// When the first re-watch was sent, the last socket was in again,
+    /// and the last reply was read.
     first_sent_ns: u64,
+    last_connected_ns: u64,
     last_reply_ns: u64,
     /// Microseconds from a re-watch's write to its reply.
     latencies: Vec<u64>,
@@ -150,10 +153,12 @@ impl NodeLoss {
                 .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
                 .map_or(f64::NAN, |&v| v as f64)
         };
-        let all_live = if tally.missing == 0 {
-            tally.last_reply_ns.saturating_sub(tally.first_sent_ns) as f64 / 1000.0
-        } else {
-            f64::NAN
+        let since_first = |ns: u64| {
+            if tally.missing == 0 {
+                ns.saturating_sub(tally.first_sent_ns) as f64 / 1000.0
+            } else {
+                f64::NAN
+            }
         };
         let changed = self.changed as u64;
         let mut outcome = Outcome::default();
@@ -164,8 +169,9 @@ impl NodeLoss {
             .push("unchanged", tally.unchanged as f64, Unit::Count)
             .push("bundles", tally.bundles as f64, Unit::Count)
             .push("computed on B", computed as f64, Unit::Count)
-            .push("all live again", all_live, Unit::Micros)
+            .push("all live again", since_first(tally.last_reply_ns), Unit::Micros)
             .headline(false)
+            .push("all reconnected", since_first(tally.last_connected_ns), Unit::Micros)
             .push("re-watch p50", quantile(0.5), Unit::Micros)
             .push("re-watch p99", quantile(0.99), Unit::Micros)
             .cpu(cpu_used, "CPU/re-watch", self.watchers as u64);
@@ -336,7 +342,8 @@ async fn rewatch(
         Ok(Err(e)) => return (None, tally.failed(format!("reconnecting: {e:#}"))),
         Err(_) => return (None, tally.failed("reconnecting timed out".into())),
     };
-    tally.first_sent_ns = now_ns();
+    tally.last_connected_ns = now_ns();
+    tally.first_sent_ns = tally.last_connected_ns;
     for h in held {
         if let Err(e) = ws.feed(Message::text(watch_frame(h.user, Some(&h.position)))).await {
             return (None, tally.failed(format!("re-watching: {e}")));
@@ -395,6 +402,7 @@ impl Tally {
             missing: expected as u64,
             first_problem: None,
             first_sent_ns: u64::MAX,
+            last_connected_ns: 0,
             last_reply_ns: 0,
             latencies: Vec::new(),
         }
@@ -417,6 +425,7 @@ impl Tally {
             self.first_problem = other.first_problem;
         }
         self.first_sent_ns = self.first_sent_ns.min(other.first_sent_ns);
+        self.last_connected_ns = self.last_connected_ns.max(other.last_connected_ns);
         self.last_reply_ns = self.last_reply_ns.max(other.last_reply_ns);
         self.latencies.extend(other.latencies);
     }
