@@ -229,20 +229,27 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
     let job_conn = Arc::clone(conn);
     let running = InFlight::start(&conn.node);
     let job = async move {
-        let _running = running;
+        let running = running;
         let conn = job_conn;
         let node = &conn.node;
         let topic = joined.subscription.topic();
         let sent = contained(&node.metrics, "a send", async {
             let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);
             let answer = node.guarded(topic, received).await?;
-            if let Some(data) = answer {
-                node.publish_message(topic, data, joined.channel.history()).await;
-            }
-            Ok::<_, Error>(())
+            Ok::<_, Error>(answer.and_then(|data| node.publish_message(topic, data, joined.channel.history())))
         });
         let reply = match sent.await {
-            Ok(Ok(())) => ServerFrame::Ok { id, user: None },
+            // Through a stream store: the next send goes on while this one
+            // waits for its offset; `ok` follows the store's answer.
+            Ok(Ok(Some(stored))) => {
+                tokio::spawn(async move {
+                    let _running = running;
+                    stored.await;
+                    conn.reply(&ServerFrame::Ok { id, user: None });
+                });
+                return;
+            }
+            Ok(Ok(None)) => ServerFrame::Ok { id, user: None },
             Ok(Err(e)) => e.to_frame(Some(id)),
             Err(()) => Error::internal("the send panicked").to_frame(Some(id)),
         };

@@ -10,6 +10,7 @@ use crate::metrics::Pushed;
 use crate::outbox::Outbox;
 use crate::watchers::Watch;
 use axum::extract::ws::Utf8Bytes;
+use futures_util::future::BoxFuture;
 use mizan_channels::History;
 use mizan_protocol::{Params, Payload, Position, ServerFrame};
 use std::sync::Arc;
@@ -174,16 +175,24 @@ impl Node {
     /// (encoded once, with its offset, for every recipient); without an
     /// offset otherwise.
     ///
-    /// With a store, the store publishes it to every node, this one too;
-    /// when it cannot (Redis is unreachable), the message goes out without
-    /// an offset the old way: delivered here at once, and to the other
-    /// nodes when the broker can (it is outside the stream: no replay).
-    pub(crate) async fn publish_message(&self, topic: &Arc<str>, data: Payload, keep: History) {
-        let encode = |offset| {
+    /// With a store, the append is queued at once, in call order (so one
+    /// socket's messages keep their order without waiting for each other),
+    /// and the store publishes it to every node, this one too; what is
+    /// returned resolves once the store answered. When it cannot (Redis is
+    /// unreachable), the message goes out without an offset the old way:
+    /// delivered here at once, and to the other nodes when the broker can
+    /// (it is outside the stream: no replay).
+    pub(crate) fn publish_message(
+        self: &Arc<Self>,
+        topic: &Arc<str>,
+        data: Payload,
+        keep: History,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let encode = |topic: &Arc<str>, data, offset| {
             Utf8Bytes::from(
                 ServerFrame::Message {
                     topic: topic.to_string(),
-                    data: data.clone(),
+                    data,
                     offset,
                 }
                 .encode(),
@@ -191,41 +200,41 @@ impl Node {
         };
         if let Some(store) = &self.store {
             let subject = Subject::Topic(Arc::clone(topic));
-            let appended = match frame_head(encode(Some(0)).to_string()) {
+            let appended = match frame_head(encode(topic, data.clone(), Some(0)).to_string()) {
                 Some(head) => {
                     let scope = None;
-                    store
-                        .append(Append {
-                            subject,
-                            keep,
-                            head,
-                            scope,
-                        })
-                        .await
+                    store.append(Append {
+                        subject,
+                        keep,
+                        head,
+                        scope,
+                    })
                 }
-                None => Err(StoreError("the push has no trailing offset".to_owned())),
+                None => Box::pin(std::future::ready(Err(StoreError(
+                    "the push has no trailing offset".to_owned(),
+                )))),
             };
-            match appended {
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, %topic, "a message went out without an offset");
-                    self.publish_topic(topic, encode(None));
+            let (node, topic) = (Arc::clone(self), Arc::clone(topic));
+            return Some(Box::pin(async move {
+                if let Err(error) = appended.await {
+                    tracing::debug!(%error, %topic, "a message went out without an offset");
+                    node.publish_topic(&topic, encode(&topic, data, None));
                 }
-            }
-            return;
+            }));
         }
         match &self.streams {
             Some(streams) => {
                 streams.topics.append(topic, keep, |offset| {
-                    let frame = encode(Some(offset));
+                    let frame = encode(topic, data, Some(offset));
                     self.publish_topic(topic, frame.clone());
                     frame
                 });
             }
             None => {
-                self.publish_topic(topic, encode(None));
+                self.publish_topic(topic, encode(topic, data, None));
             }
         }
+        None
     }
 
     /// Publishes an encoded push to `topic`: delivered to local

@@ -87,6 +87,7 @@ impl std::fmt::Debug for RedisBroker {
 struct Handle {
     shared: Arc<Shared>,
     queue: mpsc::Sender<Event>,
+    appends: mpsc::Sender<streams::Queued>,
     wake: mpsc::Sender<()>,
     _stop: watch::Sender<()>,
 }
@@ -192,6 +193,7 @@ impl RedisBroker {
         let subscribing = subscriber::connect(&client, &config).await?;
 
         let (queue, queue_rx) = mpsc::channel(config.publish_buffer);
+        let (appends, appends_rx) = mpsc::channel(config.publish_buffer);
         let (wake, wake_rx) = mpsc::channel(1);
         let (stop, stop_rx) = watch::channel(());
         let shared = Arc::new(Shared {
@@ -219,6 +221,7 @@ impl RedisBroker {
             queue_rx,
             stop_rx.clone(),
         ));
+        tokio::spawn(streams::run_appender(Arc::clone(&shared), appends_rx, stop_rx.clone()));
         tokio::spawn(subscriber::run(
             Arc::clone(&shared),
             client,
@@ -230,6 +233,7 @@ impl RedisBroker {
             handle: Arc::new(Handle {
                 shared,
                 queue,
+                appends,
                 wake,
                 _stop: stop,
             }),
@@ -281,7 +285,11 @@ impl Broker for RedisBroker {
     }
 
     fn store(&self) -> Option<Arc<dyn StreamStore>> {
-        Some(Arc::new(streams::RedisStreams::new(Arc::clone(&self.handle.shared))))
+        let handle = &self.handle;
+        Some(Arc::new(streams::RedisStreams::new(
+            Arc::clone(&handle.shared),
+            handle.appends.clone(),
+        )))
     }
 
     fn is_ready(&self) -> bool {

@@ -4,7 +4,10 @@
 //! no two nodes ever give out the same offset and a read sees one
 //! consistent moment.
 //!
-//! - **Append**: take the next offset (a new epoch when the hash is gone:
+//! - **Append**: queued in call order (bounded) and sent by the appender
+//!   task in pipelines of up to `publish_batch` scripts, so that a topic's
+//!   appends reach Redis in the order they were made without one round
+//!   trip each. The script takes the next offset (a new epoch when the hash is gone:
 //!   `FLUSHALL`, eviction, a restart without persistence), keep the event
 //!   (`XADD … MAXLEN ~ size`, the key expiring after the history's TTL),
 //!   and `PUBLISH` the envelope with the frame completed by its offset.
@@ -14,7 +17,7 @@
 //!   restore from an old snapshot, a failover): the read starts a new
 //!   epoch, so no offset is handed out twice.
 
-use super::connection::within;
+use super::connection::{Failure, within};
 use super::{Shared, wire};
 use crate::broker::Subject;
 use crate::broker::store::{Append, Entry, Read, Snapshot, StoreError, StreamStore};
@@ -25,6 +28,7 @@ use mizan_channels::History;
 use mizan_protocol::Position;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// A topic's position outlives its history by this much, at least, once
 /// nobody publishes to it: a later subscriber with an old `since` still
@@ -109,24 +113,117 @@ return out
 /// The stream store of a [`RedisBroker`](super::RedisBroker)'s node.
 pub(super) struct RedisStreams {
     shared: Arc<Shared>,
+    appends: mpsc::Sender<Queued>,
+}
+
+/// An append waiting for the appender task: its script call and where the
+/// position goes.
+pub(super) struct Queued {
+    call: ::redis::Cmd,
+    reply: oneshot::Sender<Result<Position, StoreError>>,
 }
 
 impl RedisStreams {
-    pub(super) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub(super) fn new(shared: Arc<Shared>, appends: mpsc::Sender<Queued>) -> Self {
+        Self { shared, appends }
     }
 
     /// The publishing connection, or why there is none.
     fn conn(&self) -> Result<::redis::aio::MultiplexedConnection, StoreError> {
-        self.shared
-            .commands()
-            .ok_or_else(|| StoreError("Redis is unreachable".to_owned()))
+        self.shared.commands().ok_or_else(unreachable)
     }
+}
 
-    /// A failed script: the publisher checks its connection at once.
-    fn failed(&self, error: impl std::fmt::Display) -> StoreError {
-        self.shared.redis_lost.notify_one();
-        StoreError(error.to_string())
+fn unreachable() -> StoreError {
+    StoreError("Redis is unreachable".to_owned())
+}
+
+/// A failed script: the publisher checks its connection at once.
+fn failed(shared: &Shared, error: impl std::fmt::Display) -> StoreError {
+    shared.redis_lost.notify_one();
+    StoreError(error.to_string())
+}
+
+/// The appender task: sends queued appends in pipelines, in queue order,
+/// until the broker is dropped.
+pub(super) async fn run_appender(
+    shared: Arc<Shared>,
+    mut queue: mpsc::Receiver<Queued>,
+    mut stop: watch::Receiver<()>,
+) {
+    let max = shared.config.publish_batch;
+    let mut batch = Vec::with_capacity(max.min(1024));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            queued = queue.recv() => match queued {
+                Some(queued) => batch.push(queued),
+                None => return,
+            },
+        }
+        while batch.len() < max {
+            match queue.try_recv() {
+                Ok(queued) => batch.push(queued),
+                Err(_) => break,
+            }
+        }
+        send_batch(&shared, &mut batch).await;
+    }
+}
+
+/// Sends `batch` as one pipeline (loading the script first when Redis
+/// lost it, then once more) and answers every append in it.
+async fn send_batch(shared: &Shared, batch: &mut Vec<Queued>) {
+    let Some(mut conn) = shared.commands() else {
+        for queued in batch.drain(..) {
+            let _ = queued.reply.send(Err(unreachable()));
+        }
+        return;
+    };
+    let limit = shared.config.command_timeout;
+    let mut loaded = false;
+    loop {
+        let mut pipe = ::redis::pipe();
+        pipe.ignore_errors();
+        for queued in batch.iter() {
+            pipe.add_command(queued.call.clone());
+        }
+        let answers: Vec<::redis::RedisResult<(String, u64)>> = match within(limit, pipe.query_async(&mut conn)).await {
+            Ok(answers) => answers,
+            Err(e) => {
+                let e = failed(shared, e);
+                for queued in batch.drain(..) {
+                    let _ = queued.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        let unknown = |a: &::redis::RedisResult<(String, u64)>| {
+            a.as_ref()
+                .is_err_and(|e| e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript))
+        };
+        if !loaded && answers.iter().any(unknown) {
+            // Redis restarted (its script cache is empty): nothing of this
+            // batch ran; load the script and send it again.
+            loaded = true;
+            if let Err(e) = within(limit, APPEND.prepare_invoke().load_async(&mut conn)).await {
+                let e = failed(shared, e);
+                for queued in batch.drain(..) {
+                    let _ = queued.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+            if answers.iter().all(unknown) {
+                continue;
+            }
+        }
+        for (queued, answer) in batch.drain(..).zip(answers) {
+            let answer = answer
+                .map(|(epoch, offset)| Position::new(epoch, offset))
+                .map_err(|e| StoreError(Failure::Redis(e).to_string()));
+            let _ = queued.reply.send(answer);
+        }
+        return;
     }
 }
 
@@ -151,30 +248,39 @@ fn new_epoch() -> String {
 impl StreamStore for RedisStreams {
     fn append(&self, append: Append) -> BoxFuture<'static, Result<Position, StoreError>> {
         let prefix = &self.shared.config.prefix;
-        let keys = wire::stream_keys(prefix, &append.subject);
+        let [meta, hist] = wire::stream_keys(prefix, &append.subject);
         let channel = wire::channel_name(prefix, &append.subject);
         let origin = self.shared.node.get().map_or_else(String::new, |n| format!("{n}\n"));
-        let limit = self.shared.config.command_timeout;
-        let conn = self.conn();
-        let this = RedisStreams::new(Arc::clone(&self.shared));
+        let mut call = ::redis::cmd("EVALSHA");
+        call.arg(APPEND.get_hash())
+            .arg(2)
+            .arg(meta)
+            .arg(hist)
+            .arg(channel)
+            .arg(origin)
+            .arg(wire::scope_line(append.scope.as_deref()))
+            .arg(append.head)
+            .arg(new_epoch())
+            .arg(if append.keep.is_kept() { append.keep.size } else { 0 })
+            .arg(millis(append.keep.ttl).max(1))
+            .arg(position_ttl(&append.subject, append.keep));
+        // Queued now, in call order: appends reach Redis in that order.
+        let (reply, answer) = oneshot::channel();
+        let queued = match self.shared.commands() {
+            None => Err(unreachable()),
+            Some(_) => self
+                .appends
+                .try_send(Queued { call, reply })
+                .map_err(|_| StoreError("the Redis append queue is full".to_owned())),
+        };
+        let limit = self.shared.config.command_timeout * 2;
         Box::pin(async move {
-            let mut conn = conn?;
-            let mut invocation = APPEND.prepare_invoke();
-            invocation
-                .key(&keys[0])
-                .key(&keys[1])
-                .arg(channel)
-                .arg(origin)
-                .arg(wire::scope_line(append.scope.as_deref()))
-                .arg(append.head)
-                .arg(new_epoch())
-                .arg(if append.keep.is_kept() { append.keep.size } else { 0 })
-                .arg(millis(append.keep.ttl).max(1))
-                .arg(position_ttl(&append.subject, append.keep));
-            let (epoch, offset): (String, u64) = within(limit, invocation.invoke_async(&mut conn))
-                .await
-                .map_err(|e| this.failed(e))?;
-            Ok(Position::new(epoch, offset))
+            queued?;
+            match tokio::time::timeout(limit, answer).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(StoreError("the Redis broker stopped".to_owned())),
+                Err(_) => Err(StoreError(format!("no offset within {limit:?}"))),
+            }
         })
     }
 
@@ -182,7 +288,7 @@ impl StreamStore for RedisStreams {
         let keys = wire::stream_keys(&self.shared.config.prefix, &read.subject);
         let limit = self.shared.config.command_timeout;
         let conn = self.conn();
-        let this = RedisStreams::new(Arc::clone(&self.shared));
+        let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let mut conn = conn?;
             let (known_epoch, known_offset) = read.known.map_or((String::new(), 0), |p| (p.epoch, p.offset));
@@ -199,7 +305,7 @@ impl StreamStore for RedisStreams {
                 .arg(position_ttl(&read.subject, read.keep));
             let value: Value = within(limit, invocation.invoke_async(&mut conn))
                 .await
-                .map_err(|e| this.failed(e))?;
+                .map_err(|e| failed(&shared, e))?;
             snapshot(value).ok_or_else(|| StoreError("Redis answered a stream read with something else".to_owned()))
         })
     }
