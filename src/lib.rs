@@ -25,7 +25,9 @@
 //! # Ok(()) }
 //! ```
 
-pub use mizan_channels::{Access, AppState, Args, Channel, Cx, Error, Function, FunctionDecl, History, NoArgs, User};
+pub use mizan_channels::{
+    Access, AppState, Args, Channel, Cx, Emitted, Emitter, Error, Function, FunctionDecl, History, NoArgs, User,
+};
 pub use mizan_protocol as protocol;
 pub use mizan_server::{
     AuthError, AuthFuture, Authenticator, BuildError, ConfigError, DevToken, Endpoint, Identity, InvalidToken,

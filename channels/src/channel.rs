@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// # use schemars::JsonSchema; use serde::{Deserialize, Serialize};
 /// #[derive(Deserialize, JsonSchema)] struct RoomParams { room: String }
 /// #[derive(Deserialize, JsonSchema)] struct Say { text: String }
-/// #[derive(Serialize, JsonSchema)] struct Said { text: String, user: Option<String> }
+/// #[derive(Serialize, Deserialize, JsonSchema)] struct Said { text: String, user: Option<String> }
 ///
 /// struct Chat;
 /// impl Channel for Chat {
@@ -55,8 +55,9 @@ pub trait Channel: Send + Sync + 'static {
     type Params: DeserializeOwned + JsonSchema + Send + Sync + 'static;
     /// What a client sends to the topic.
     type ClientMessage: DeserializeOwned + JsonSchema + Send + 'static;
-    /// What subscribers receive.
-    type ServerMessage: Serialize + JsonSchema + Send + 'static;
+    /// What subscribers receive (decoded too: the server API checks what
+    /// other processes publish against it).
+    type ServerMessage: Serialize + DeserializeOwned + JsonSchema + Send + 'static;
     /// The messages each topic keeps for recovery and for `history` on
     /// join (PROTOCOL.md section 9): none unless the channel says so.
     const HISTORY: History = History::NONE;
@@ -113,6 +114,8 @@ impl Subscription {
 type JoinFn = dyn Fn(Cx, &Payload) -> BoxFuture<Result<Subscription, Error>> + Send + Sync;
 type ReceiveFn = dyn Fn(Cx, &Subscription, &Payload) -> BoxFuture<Result<Option<Payload>, Error>> + Send + Sync;
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+type GroupFn = dyn Fn(&dyn Any) -> Option<String> + Send + Sync;
+type PublishFn = dyn Fn(&Payload, &Payload) -> Result<(Arc<str>, Payload), Error> + Send + Sync;
 
 /// A registered channel with its types erased, as the server drives it.
 #[derive(Clone)]
@@ -122,6 +125,8 @@ pub struct ChannelEntry {
     declared_at: &'static Location<'static>,
     join: Arc<JoinFn>,
     receive: Arc<ReceiveFn>,
+    group: Arc<GroupFn>,
+    publish: Arc<PublishFn>,
     schemas: [SchemaFn; 3],
     history: History,
 }
@@ -190,6 +195,18 @@ impl ChannelEntry {
                 })
             })
         };
+        let grouper = Arc::clone(&channel);
+        let group = move |params: &dyn Any| -> Option<String> {
+            let params = params.downcast_ref::<C::Params>()?;
+            Some(format!("{}:{}", C::NAME, grouper.group(params)))
+        };
+        let publisher = Arc::clone(&channel);
+        let publish = move |params: &Payload, data: &Payload| -> Result<(Arc<str>, Payload), Error> {
+            let params: C::Params = decode_args(C::NAME, Args::Text(params))?;
+            let message: C::ServerMessage = decode_args(C::NAME, Args::Text(data))?;
+            let topic = format!("{}:{}", C::NAME, publisher.group(&params));
+            Ok((topic.into(), Payload::from_value(&message).map_err(Error::internal)?))
+        };
         let receive = move |cx: Cx, sub: &Subscription, data: &Payload| -> BoxFuture<Result<Option<Payload>, Error>> {
             let message: Result<C::ClientMessage, Error> = decode_args(C::NAME, Args::Text(data));
             let params = Arc::clone(&sub.params);
@@ -211,6 +228,8 @@ impl ChannelEntry {
             declared_at: Location::caller(),
             join: Arc::new(join),
             receive: Arc::new(receive),
+            group: Arc::new(group),
+            publish: Arc::new(publish),
             schemas: [
                 |g| g.subschema_for::<C::Params>(),
                 |g| g.subschema_for::<C::ClientMessage>(),
@@ -244,6 +263,19 @@ impl ChannelEntry {
     /// topic.
     pub fn join(&self, cx: Cx, params: &Payload) -> BoxFuture<Result<Subscription, Error>> {
         (self.join)(cx, params)
+    }
+
+    /// The topic of `params` (which must be this channel's `Params`; `None`
+    /// otherwise), for messages the server publishes itself.
+    pub fn topic_of(&self, params: &dyn Any) -> Option<Arc<str>> {
+        (self.group)(params).map(Into::into)
+    }
+
+    /// For a message another process publishes: decodes the params and the
+    /// message as this channel's types (`invalid_args`, saying where, when
+    /// they do not match) and gives the topic and the message re-encoded.
+    pub fn server_message(&self, params: &Payload, data: &Payload) -> Result<(Arc<str>, Payload), Error> {
+        (self.publish)(params, data)
     }
 
     /// Decodes a client message and runs `receive` with the params the

@@ -1,10 +1,12 @@
 //! The request context every handler receives.
 
+use crate::channel::{Channel, ChannelEntry, History};
 use crate::error::Error;
 use crate::user::User;
+use mizan_protocol::{InvalidateEntry, MergeEntry, Payload};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Values the application hands every handler, one per type (a database
 /// pool, an in-memory store). Built once with the node.
@@ -56,6 +58,47 @@ pub struct Cx {
     node: Arc<str>,
     session: Option<Arc<str>>,
     state: AppState,
+    /// Where a function's handler adds entries to its reply.
+    emitter: Option<Arc<Emitter>>,
+}
+
+/// What a function's handler added to its reply with [`Cx::invalidate`],
+/// [`Cx::merge`] and [`Cx::publish`]; the server publishes them with the
+/// declared entries.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Emitted {
+    /// Invalidations, as the handler made them.
+    pub invalidate: Vec<InvalidateEntry>,
+    /// Merges, as the handler made them.
+    pub merge: Vec<MergeEntry>,
+    /// Channel messages: the topic, the encoded message, and what the
+    /// channel keeps.
+    pub publish: Vec<(Arc<str>, Payload, History)>,
+}
+
+/// Collects a handler's [`Emitted`] entries; made by the server for each
+/// function call.
+pub struct Emitter {
+    emitted: Mutex<Emitted>,
+    channels: Arc<HashMap<&'static str, ChannelEntry>>,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter").finish_non_exhaustive()
+    }
+}
+
+impl Emitter {
+    /// Takes what was added so far.
+    pub fn take(&self) -> Emitted {
+        std::mem::take(&mut *self.emitted.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn add(&self, add: impl FnOnce(&mut Emitted)) {
+        add(&mut self.emitted.lock().unwrap_or_else(PoisonError::into_inner));
+    }
 }
 
 impl Cx {
@@ -66,7 +109,71 @@ impl Cx {
             node: node.into(),
             session: None,
             state: AppState::default(),
+            emitter: None,
         }
+    }
+
+    /// Gives the context an emitter for the entries its handler adds
+    /// (the server does this for every function call); returns it too.
+    #[must_use]
+    pub fn with_emitter(mut self, registry: &crate::Registry) -> (Self, Arc<Emitter>) {
+        let emitter = Arc::new(Emitter {
+            emitted: Mutex::default(),
+            channels: registry.channel_map(),
+        });
+        self.emitter = Some(Arc::clone(&emitter));
+        (self, emitter)
+    }
+
+    fn emitter(&self) -> Result<&Emitter, Error> {
+        self.emitter.as_deref().ok_or_else(|| {
+            Error::internal("only a function's handler adds entries to its reply: use the server API elsewhere")
+        })
+    }
+
+    /// Adds an invalidation to this call's reply: it is published with the
+    /// declared `affects` entries (the reply, `X-Mizan-Invalidate`, the
+    /// pushes), so a mutation that finds out only while running what it
+    /// touched scopes its entry truthfully. A per-user context's entry
+    /// reaches the caller's watchers unless it names a user. `internal`
+    /// outside a function's handler.
+    ///
+    /// ```
+    /// use mizan_channels::{Cx, protocol::InvalidateEntry};
+    /// # fn handler(cx: &Cx, owner: i64) -> Result<(), mizan_channels::Error> {
+    /// let mut params = serde_json::Map::new();
+    /// params.insert("user_id".into(), owner.into());
+    /// cx.invalidate(InvalidateEntry::broad("user").with_params(Some(params)))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn invalidate(&self, entry: InvalidateEntry) -> Result<(), Error> {
+        self.emitter()?.add(|e| e.invalidate.push(entry));
+        Ok(())
+    }
+
+    /// Adds a merge to this call's reply (see [`Cx::invalidate`]).
+    pub fn merge(&self, entry: MergeEntry) -> Result<(), Error> {
+        self.emitter()?.add(|e| e.merge.push(entry));
+        Ok(())
+    }
+
+    /// Publishes `message` to channel `C`'s topic for `params` once the
+    /// call succeeds (with the call's entries, through the same streams as
+    /// a client's `send`). `not_found` when `C` is not registered,
+    /// `internal` outside a function's handler.
+    pub fn publish<C: Channel>(&self, params: &C::Params, message: &C::ServerMessage) -> Result<(), Error> {
+        let emitter = self.emitter()?;
+        let entry = emitter
+            .channels
+            .get(C::NAME)
+            .ok_or_else(|| Error::not_found(format!("channel `{}` is not registered", C::NAME)))?;
+        let topic = entry
+            .topic_of(params)
+            .ok_or_else(|| Error::internal(format!("`{}` params of another type", C::NAME)))?;
+        let data = Payload::from_value(message).map_err(Error::internal)?;
+        let history = entry.history();
+        emitter.add(|e| e.publish.push((topic, data, history)));
+        Ok(())
     }
 
     /// Sets the application state.

@@ -88,6 +88,13 @@ impl Effects {
             })
             .collect();
         let mut merge = Vec::with_capacity(self.merge.len());
+        // A merge is scoped by what the handler returned where it says
+        // (a field named like a scoping param), not by the args as sent.
+        let returned = match self.merge.iter().any(|t| !t.scope.is_empty()) {
+            true => output.parse::<serde_json::Value>().ok(),
+            false => None,
+        };
+        let returned = returned.as_ref().and_then(serde_json::Value::as_object);
         for t in &self.merge {
             if t.per_user && caller.is_none() {
                 invalidate.push(InvalidateEntry::broad(&t.context));
@@ -95,7 +102,7 @@ impl Effects {
             }
             merge.push(
                 MergeEntry::new(t.context.clone(), t.slot.clone().unwrap_or_default(), output.clone())
-                    .with_params(t.params(args))
+                    .with_params(t.merge_params(args, returned))
                     .for_user(audience(t)),
             );
         }
@@ -104,6 +111,30 @@ impl Effects {
 }
 
 impl Target {
+    /// A merge entry's scope: each scoping param from the output when it
+    /// has a field of that name (logged when the args said otherwise),
+    /// else from the args.
+    fn merge_params(&self, args: &Params, output: Option<&Params>) -> Option<Params> {
+        let params: Params = self
+            .scope
+            .iter()
+            .filter_map(|name| {
+                let sent = args.get(name);
+                let returned = output.and_then(|o| o.get(name));
+                if let (Some(sent), Some(returned)) = (sent, returned)
+                    && sent != returned
+                {
+                    tracing::warn!(
+                        context = %self.context, param = %name, %sent, %returned,
+                        "a merge's args and output disagree: it is scoped by the output"
+                    );
+                }
+                returned.or(sent).map(|v| (name.clone(), v.clone()))
+            })
+            .collect();
+        (!params.is_empty()).then_some(params)
+    }
+
     /// The entry's scope: the scoping args present in this call; `None`
     /// (broad) when there are none.
     fn params(&self, args: &Params) -> Option<Params> {

@@ -64,7 +64,7 @@ mod watch_index;
 pub use access::Access;
 pub use channel::{Channel, ChannelEntry, History, Subscription};
 pub use context::{Context, GLOBAL};
-pub use cx::{AppState, Cx};
+pub use cx::{AppState, Cx, Emitted, Emitter};
 pub use effects::Effects;
 pub use error::{BuildError, Error};
 pub use function::{Args, Function, FunctionDecl, NoArgs};

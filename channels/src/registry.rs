@@ -8,6 +8,7 @@ use crate::error::{BuildError, Error};
 use crate::function::Function;
 use mizan_protocol::{Params, Payload};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::panic::Location;
 
 /// Everything an application registered, looked up by name. Built once by
@@ -15,7 +16,7 @@ use std::panic::Location;
 #[derive(Debug, Default)]
 pub struct Registry {
     functions: HashMap<String, Function>,
-    channels: HashMap<&'static str, ChannelEntry>,
+    channels: Arc<HashMap<&'static str, ChannelEntry>>,
     contexts: HashMap<String, Context>,
     effects: HashMap<String, Effects>,
 }
@@ -34,6 +35,11 @@ impl Registry {
     /// A channel by name.
     pub fn channel(&self, name: &str) -> Option<&ChannelEntry> {
         self.channels.get(name)
+    }
+
+    /// Every channel by name, shared (for [`Cx::with_emitter`]).
+    pub(crate) fn channel_map(&self) -> Arc<HashMap<&'static str, ChannelEntry>> {
+        Arc::clone(&self.channels)
     }
 
     /// A context by name.
@@ -142,13 +148,15 @@ impl RegistryBuilder {
             }
             registry.functions.insert(f.name().to_owned(), f);
         }
+        let mut channels = HashMap::new();
         for c in self.channels {
             check_name("channel", c.name(), c.declared_at())?;
-            if let Some(first) = registry.channels.get(c.name()) {
-                return Err(duplicate("channel", c.name(), first.declared_at(), c.declared_at()));
+            if let Some(first) = channels.get(c.name()).map(ChannelEntry::declared_at) {
+                return Err(duplicate("channel", c.name(), first, c.declared_at()));
             }
-            registry.channels.insert(c.name(), c);
+            channels.insert(c.name(), c);
         }
+        registry.channels = Arc::new(channels);
         for context in registry.functions.values().filter_map(Function::context_name) {
             check_name(
                 "context",

@@ -59,7 +59,7 @@ struct Say {
     name: String,
 }
 
-#[derive(Serialize, JsonSchema)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 struct Said {
     text: String,
     name: String,

@@ -96,6 +96,12 @@ impl Mizan {
         self.node.registry.manifest()
     }
 
+    /// A handle for publishing, invalidating and merging from server code
+    /// (PROTOCOL.md section 11); clone it into any task.
+    pub fn server_api(&self) -> crate::ServerApi {
+        crate::ServerApi::new(Arc::clone(&self.node))
+    }
+
     /// This node's id, as sent in `hello`.
     pub fn node_id(&self) -> &str {
         &self.node.id

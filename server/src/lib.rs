@@ -68,6 +68,7 @@ mod outbox;
 mod refusal;
 mod serial;
 mod serve;
+mod server_api;
 mod signals;
 mod streams;
 mod watchers;
@@ -78,5 +79,6 @@ pub use config::{ConfigError, Endpoint, ManifestAccess, NamedOrigins, OriginPoli
 pub use mizan_channels as channels;
 pub use mizan_channels::protocol;
 pub use serve::Serve;
+pub use server_api::{Published, ServerApi};
 pub use signals::shutdown_signal;
 pub use streams::Streams;

@@ -4,7 +4,7 @@ use super::Connection;
 use crate::broker::Subject;
 use crate::eager::{Work, contained};
 use crate::limits::BudgetSlot;
-use crate::node::InFlight;
+use crate::node::{InFlight, Sent};
 use crate::serial::Serial;
 use crate::streams::Ask;
 use mizan_channels::{ChannelEntry, Cx, Error, Subscription};
@@ -236,12 +236,12 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
         let sent = contained(&node.metrics, "a send", async {
             let received = joined.channel.receive(conn.cx(), &joined.subscription, &data);
             let answer = node.guarded(topic, received).await?;
-            Ok::<_, Error>(answer.and_then(|data| node.publish_message(topic, data, joined.channel.history())))
+            Ok::<_, Error>(answer.map(|data| node.publish_message(topic, data, joined.channel.history())))
         });
         let reply = match sent.await {
             // Through a stream store: the next send goes on while this one
             // waits for its offset; `ok` follows the store's answer.
-            Ok(Ok(Some(stored))) => {
+            Ok(Ok(Some(Sent::Later(stored)))) => {
                 tokio::spawn(async move {
                     let _running = running;
                     stored.await;
@@ -249,7 +249,7 @@ pub(super) fn send(conn: &Arc<Connection>, id: RequestId, topic: &str, data: Pay
                 });
                 return;
             }
-            Ok(Ok(None)) => ServerFrame::Ok { id, user: None },
+            Ok(Ok(_)) => ServerFrame::Ok { id, user: None },
             Ok(Err(e)) => e.to_frame(Some(id)),
             Err(()) => Error::internal("the send panicked").to_frame(Some(id)),
         };

@@ -6,6 +6,7 @@ use futures_util::FutureExt;
 use mizan_channels::{Args, Cx, Effects, Error};
 use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload, ServerFrame};
 use std::future::Future;
+use std::sync::Arc;
 use std::panic::AssertUnwindSafe;
 
 /// A successful call: its result and what it affected.
@@ -19,7 +20,7 @@ impl Node {
     /// Runs function `name` (lookup, access check, args, handler with
     /// panics caught), then publishes what it affects to every matching
     /// watcher on every node.
-    pub(crate) async fn call(&self, cx: Cx, name: &str, args: &Payload) -> Result<CallOutcome, Error> {
+    pub(crate) async fn call(self: &Arc<Self>, cx: Cx, name: &str, args: &Payload) -> Result<CallOutcome, Error> {
         let function = self
             .registry
             .function(name)
@@ -36,6 +37,7 @@ impl Node {
             false => None,
         };
         let call_args = parsed.as_ref().map_or(Args::Text(args), Args::Parsed);
+        let (cx, emitter) = cx.with_emitter(&self.registry);
         let started = std::time::Instant::now();
         let result = self.guarded(name, function.call(cx, call_args)).await;
         self.metrics.call(name, started.elapsed());
@@ -51,6 +53,10 @@ impl Node {
             }
             None => (Vec::new(), Vec::new()),
         };
+        // What the handler added joins the declared entries.
+        let emitted = emitter.take();
+        invalidate.extend(self.checked(emitted.invalidate, caller.as_deref(), name));
+        merge.extend(self.checked(emitted.merge, caller.as_deref(), name));
         // Each entry takes its offset in its context's stream as it is
         // published, and the reply's entries carry it.
         for entry in &mut invalidate {
@@ -65,11 +71,34 @@ impl Node {
                 .publish_context(&entry.context, |offset| ServerFrame::Merge(entry.clone().at(offset)))
                 .await;
         }
+        for (topic, data, keep) in emitted.publish {
+            self.publish_message(&topic, data, keep).position().await;
+        }
         Ok(CallOutcome {
             result,
             invalidate,
             merge,
         })
+    }
+
+    /// The entries a handler added, for contexts the registry declares
+    /// (an unknown one is a mistake in the handler: logged, dropped); a
+    /// per-user context's entry that names no user reaches the caller's
+    /// watchers.
+    fn checked<E: Emitted>(&self, entries: Vec<E>, caller: Option<&str>, function: &str) -> Vec<E> {
+        entries
+            .into_iter()
+            .filter_map(|mut entry| {
+                let Some(context) = self.registry.context(entry.context()) else {
+                    tracing::error!(function, context = entry.context(), "a handler added an entry for an unknown context: dropped");
+                    return None;
+                };
+                if context.is_per_user() && entry.user().is_none() {
+                    entry.set_user(caller.map(str::to_owned));
+                }
+                Some(entry)
+            })
+            .collect()
     }
 
     /// Computes the bundle of `context` for `params`, panics caught.
@@ -93,5 +122,36 @@ impl Node {
             tracing::error!(target: "mizan::handler", handler = what, error = %e, "handler failed");
         }
         result
+    }
+}
+
+/// An entry a handler can add: an invalidation or a merge.
+trait Emitted {
+    fn context(&self) -> &str;
+    fn user(&self) -> Option<&str>;
+    fn set_user(&mut self, user: Option<String>);
+}
+
+impl Emitted for InvalidateEntry {
+    fn context(&self) -> &str {
+        &self.context
+    }
+    fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    fn set_user(&mut self, user: Option<String>) {
+        self.user = user;
+    }
+}
+
+impl Emitted for MergeEntry {
+    fn context(&self) -> &str {
+        &self.context
+    }
+    fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    fn set_user(&mut self, user: Option<String>) {
+        self.user = user;
     }
 }

@@ -18,6 +18,7 @@ mod mirror;
 mod publish;
 
 pub(crate) use in_flight::InFlight;
+pub(crate) use publish::Sent;
 
 use crate::auth::Authenticator;
 use crate::broker::Broker;

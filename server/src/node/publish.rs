@@ -98,7 +98,7 @@ impl Node {
             return None;
         };
         let name: Arc<str> = context.into();
-        let offset = streams.contexts.append(
+        let (_, offset) = streams.contexts.append(
             &name,
             self.config.context_keep(),
             // Kept: whom the entry reached. A push that is no entry cannot
@@ -177,17 +177,12 @@ impl Node {
     ///
     /// With a store, the append is queued at once, in call order (so one
     /// socket's messages keep their order without waiting for each other),
-    /// and the store publishes it to every node, this one too; what is
-    /// returned resolves once the store answered. When it cannot (Redis is
-    /// unreachable), the message goes out without an offset the old way:
-    /// delivered here at once, and to the other nodes when the broker can
-    /// (it is outside the stream: no replay).
-    pub(crate) fn publish_message(
-        self: &Arc<Self>,
-        topic: &Arc<str>,
-        data: Payload,
-        keep: History,
-    ) -> Option<BoxFuture<'static, ()>> {
+    /// and the store publishes it to every node, this one too; the
+    /// [`Sent::Later`] returned resolves once the store answered. When it
+    /// cannot (Redis is unreachable), the message goes out without an
+    /// offset the old way: delivered here at once, and to the other nodes
+    /// when the broker can (it is outside the stream: no replay).
+    pub(crate) fn publish_message(self: &Arc<Self>, topic: &Arc<str>, data: Payload, keep: History) -> Sent {
         let encode = |topic: &Arc<str>, data, offset| {
             Utf8Bytes::from(
                 ServerFrame::Message {
@@ -203,38 +198,38 @@ impl Node {
             let appended = match frame_head(encode(topic, data.clone(), Some(0)).to_string()) {
                 Some(head) => {
                     let scope = None;
-                    store.append(Append {
-                        subject,
-                        keep,
-                        head,
-                        scope,
-                    })
+                    store.append(Append { subject, keep, head, scope })
                 }
                 None => Box::pin(std::future::ready(Err(StoreError(
                     "the push has no trailing offset".to_owned(),
                 )))),
             };
             let (node, topic) = (Arc::clone(self), Arc::clone(topic));
-            return Some(Box::pin(async move {
-                if let Err(error) = appended.await {
-                    tracing::debug!(%error, %topic, "a message went out without an offset");
-                    node.publish_topic(&topic, encode(&topic, data, None));
+            return Sent::Later(Box::pin(async move {
+                match appended.await {
+                    Ok(position) => Some(position),
+                    Err(error) => {
+                        tracing::debug!(%error, %topic, "a message went out without an offset");
+                        node.publish_topic(&topic, encode(&topic, data, None));
+                        None
+                    }
                 }
             }));
         }
         match &self.streams {
             Some(streams) => {
-                streams.topics.append(topic, keep, |offset| {
+                let (epoch, offset) = streams.topics.append(topic, keep, |offset| {
                     let frame = encode(topic, data, Some(offset));
                     self.publish_topic(topic, frame.clone());
                     frame
                 });
+                Sent::Now(Some((epoch, offset)))
             }
             None => {
                 self.publish_topic(topic, encode(topic, data, None));
+                Sent::Now(None)
             }
         }
-        None
     }
 
     /// Publishes an encoded push to `topic`: delivered to local
@@ -256,5 +251,25 @@ impl Node {
         let delivered = self.hub.deliver(topic, frame);
         self.metrics.pushed(Pushed::Message, delivered, frame.len());
         delivered
+    }
+}
+
+/// A published message's position: known at once (in memory), or once the
+/// stream store answers.
+pub(crate) enum Sent {
+    /// Published; its epoch and offset when there are streams.
+    Now(Option<(Arc<str>, u64)>),
+    /// Queued at the store; resolves to its position (none when it went out
+    /// without one).
+    Later(BoxFuture<'static, Option<Position>>),
+}
+
+impl Sent {
+    /// The position, once known.
+    pub(crate) async fn position(self) -> Option<Position> {
+        match self {
+            Sent::Now(sent) => sent.map(|(epoch, offset)| Position::new(&*epoch, offset)),
+            Sent::Later(pending) => pending.await,
+        }
     }
 }

@@ -137,13 +137,13 @@ impl<T> Store<T> {
     /// Takes the next offset of stream `name` and hands it to `publish`,
     /// which delivers the event made with it and returns what to keep of
     /// it (kept as `keep` says), all under the stream's lock. Returns the
-    /// offset.
-    pub(crate) fn append(&self, name: &Arc<str>, keep: History, publish: impl FnOnce(u64) -> T) -> u64 {
+    /// epoch and the offset.
+    pub(crate) fn append(&self, name: &Arc<str>, keep: History, publish: impl FnOnce(u64) -> T) -> (Arc<str>, u64) {
         self.with_stream(name, keep, |stream| {
             let offset = stream.offset + 1;
             let event = publish(offset);
             stream.keep_event(offset, Instant::now(), event);
-            offset
+            (Arc::clone(&stream.epoch), offset)
         })
     }
 
