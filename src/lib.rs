@@ -31,8 +31,8 @@ pub use mizan_channels::{
 pub use mizan_protocol as protocol;
 pub use mizan_server::{
     AuthError, AuthFuture, Authenticator, BuildError, ConfigError, DevToken, Endpoint, Identity, InvalidToken,
-    JwksAlgorithm, Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Serve, ServerConfig, broker,
-    shutdown_signal,
+    JwksAlgorithm, Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Published, Serve, ServerApi, ServerConfig,
+    broker, shutdown_signal,
 };
 
 /// Declares a server function: an `async fn` whose first parameter is the

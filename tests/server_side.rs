@@ -35,7 +35,12 @@ async fn node(redis: &Redis, extra: Vec<Function>) -> Server {
     let broker = RedisBroker::connect(&redis.url(), RedisConfig::default())
         .await
         .expect("the test's redis-server is up");
-    Server::start(support::fixture::builder(support::SECRET).functions(extra).broker(broker)).await
+    Server::start(
+        support::fixture::builder(support::SECRET)
+            .functions(extra)
+            .broker(broker),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -71,7 +76,10 @@ async fn a_background_task_publishes_to_subscribers_on_two_nodes() {
     }
     match watcher.push().await {
         ServerFrame::Invalidate(entry) => {
-            assert_eq!((entry.context.as_str(), entry.params, entry.offset), ("notifications", None, offset));
+            assert_eq!(
+                (entry.context.as_str(), entry.params, entry.offset),
+                ("notifications", None, offset)
+            );
         }
         other => panic!("expected an invalidate, got {other:?}"),
     }
@@ -128,8 +136,10 @@ async fn entries_a_handler_adds_reach_the_reply_the_header_and_the_pushes() {
     assert_eq!(invalidate[0].params, params(json!({"user_id": 5})));
     assert!(invalidate[0].offset.is_some(), "the entry took its offset");
     assert_eq!(merge.len(), 1);
-    assert_eq!(support::without_offsets(&ServerFrame::Invalidate(invalidate[0].clone()).encode()),
-        r#"{"type":"invalidate","context":"user","params":{"user_id":5}}"#);
+    assert_eq!(
+        support::without_offsets(&ServerFrame::Invalidate(invalidate[0].clone()).encode()),
+        r#"{"type":"invalidate","context":"user","params":{"user_id":5}}"#
+    );
     let pushes = [five.push().await, five.push().await];
     assert!(matches!(&pushes[0], ServerFrame::Invalidate(e) if e.params == params(json!({"user_id": 5}))));
     assert!(matches!(&pushes[1], ServerFrame::Merge(e) if e.slot == "user_profile"));
@@ -178,10 +188,54 @@ async fn a_merge_is_scoped_by_what_the_handler_returned_not_by_the_args() {
     let ServerFrame::Result { merge, .. } = reply else {
         panic!("expected a result, got {reply:?}")
     };
-    assert_eq!(merge[0].params, params(json!({"user_id": 5})), "the output's user_id wins");
+    assert_eq!(
+        merge[0].params,
+        params(json!({"user_id": 5})),
+        "the output's user_id wins"
+    );
     match five.push().await {
         ServerFrame::Merge(entry) => assert_eq!(entry.value.get(), r#"{"user_id":5,"name":"Eve"}"#),
         other => panic!("expected a merge, got {other:?}"),
     }
     seven.assert_silent(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn the_chat_example_s_server_bot_speaks_in_the_lobby() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(support::processes::example_binary("chat"))
+        .args(["--port", "0", "--bot-every", "1"])
+        .env_remove("CHAT_BOT_EVERY_SECS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the chat example runs");
+    // Its banner names the address: `chat: open http://ADDR/ in two …`.
+    let stdout = child.stdout.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                let rest = line.split_once("http://")?.1;
+                Some(rest.split('/').next()?.to_owned())
+            })
+    });
+    let addr = tokio::time::timeout(support::WAIT, addr).await.unwrap().unwrap();
+    let addr = addr.expect("the chat example printed its address");
+    let mut client = Client::connect(&format!("ws://{addr}/api/mizan/ws"), None).await;
+    let id = client
+        .request(json!({"type": "subscribe", "channel": "chat", "params": {"room": "lobby"}}))
+        .await;
+    assert!(matches!(client.reply(id).await, ServerFrame::Subscribed { .. }));
+    match client.push().await {
+        ServerFrame::Message { data, .. } => {
+            let said: Value = serde_json::from_str(data.get()).unwrap();
+            assert_eq!(said["name"], "server");
+            assert!(said["text"].as_str().unwrap().starts_with("server clock"));
+        }
+        other => panic!("expected the bot's message, got {other:?}"),
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

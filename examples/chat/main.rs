@@ -25,6 +25,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 struct Args {
     #[command(flatten)]
     serve: cli::ServeArgs,
+    /// The server's own voice: every this many seconds it says the time in
+    /// `lobby`, through the server API (0: never).
+    #[arg(long, env = "CHAT_BOT_EVERY_SECS", default_value_t = 120)]
+    bot_every: u64,
 }
 
 /// A room name: 1-32 characters of a-z, 0-9 and `-`.
@@ -87,15 +91,40 @@ impl Channel for Chat {
             return Err(Error::invalid_args("a message is 1-2000 characters"));
         }
         let name: String = say.name.trim().chars().take(40).collect();
-        let at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
         Ok(Some(Said {
             text: text.to_owned(),
             name: if name.is_empty() { "anonymous".into() } else { name },
-            at,
+            at: now_ms(),
         }))
+    }
+}
+
+/// Unix milliseconds.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The server bot: says the time in `lobby` every `every`, as server code
+/// does (a job, a webhook): no client involved, the same message every
+/// member receives, kept in the room's history like any other.
+async fn bot(api: mizan::ServerApi, every: Duration) {
+    let lobby = RoomParams {
+        room: RoomName("lobby".into()),
+    };
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        ticks.tick().await;
+        let said = Said {
+            text: format!("server clock: {} s since 1970", now_ms() / 1000),
+            name: "server".into(),
+            at: now_ms(),
+        };
+        if let Err(error) = api.publish::<Chat>(&lobby, &said).await {
+            tracing::warn!(%error, "the server bot could not speak");
+        }
     }
 }
 
@@ -112,6 +141,9 @@ fn page() -> page::Page {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let app = Mizan::builder().channel(Chat).config(args.serve.settings()?).build()?;
+    if args.bot_every > 0 {
+        tokio::spawn(bot(app.server_api(), Duration::from_secs(args.bot_every)));
+    }
     let banner = |addr| format!("chat: open http://{addr}/ in two browser tabs");
     args.serve
         .serve(3000, app.clone(), |app| page().route(app.router()), banner)

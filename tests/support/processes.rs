@@ -201,15 +201,20 @@ impl Drop for Node {
 
 /// The fixture example binary built beside this test binary.
 pub fn fixture_binary() -> PathBuf {
+    example_binary("fixture")
+}
+
+/// Example `name`'s binary, built beside this test binary.
+pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/fixture
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("the test binary lives in target/<profile>/deps");
     let binary = profile_dir
         .join("examples")
-        .join(format!("fixture{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.exists(),
         "{} is missing: run `cargo build --examples` before the tests (scripts/test does)",
