@@ -8,8 +8,8 @@ use crate::error::{BuildError, Error};
 use crate::function::Function;
 use mizan_protocol::{Params, Payload};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::panic::Location;
+use std::sync::Arc;
 
 /// Everything an application registered, looked up by name. Built once by
 /// [`RegistryBuilder::build`], read-only afterwards.

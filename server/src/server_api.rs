@@ -52,7 +52,11 @@ impl ServerApi {
     /// is the channel's own): every subscriber on every node receives it,
     /// as if a subscriber's `send` had made it. `not_found` when `C` is not
     /// registered.
-    pub async fn publish<C: Channel>(&self, params: &C::Params, message: &C::ServerMessage) -> Result<Published, Error> {
+    pub async fn publish<C: Channel>(
+        &self,
+        params: &C::Params,
+        message: &C::ServerMessage,
+    ) -> Result<Published, Error> {
         let entry = self.channel(C::NAME)?;
         let topic = entry
             .topic_of(params)
@@ -79,7 +83,9 @@ impl ServerApi {
         self.check(&entry.context, entry.function.as_deref())?;
         Ok(self
             .node
-            .publish_context(&entry.context, |offset| ServerFrame::Invalidate(entry.clone().at(offset)))
+            .publish_context(&entry.context, |offset| {
+                ServerFrame::Invalidate(entry.clone().at(offset))
+            })
             .await)
     }
 

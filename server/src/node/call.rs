@@ -6,8 +6,8 @@ use futures_util::FutureExt;
 use mizan_channels::{Args, Cx, Effects, Error};
 use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload, ServerFrame};
 use std::future::Future;
-use std::sync::Arc;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 /// A successful call: its result and what it affected.
 pub(crate) struct CallOutcome {
@@ -90,7 +90,11 @@ impl Node {
             .into_iter()
             .filter_map(|mut entry| {
                 let Some(context) = self.registry.context(entry.context()) else {
-                    tracing::error!(function, context = entry.context(), "a handler added an entry for an unknown context: dropped");
+                    tracing::error!(
+                        function,
+                        context = entry.context(),
+                        "a handler added an entry for an unknown context: dropped"
+                    );
                     return None;
                 };
                 if context.is_per_user() && entry.user().is_none() {

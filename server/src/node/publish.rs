@@ -198,7 +198,12 @@ impl Node {
             let appended = match frame_head(encode(topic, data.clone(), Some(0)).to_string()) {
                 Some(head) => {
                     let scope = None;
-                    store.append(Append { subject, keep, head, scope })
+                    store.append(Append {
+                        subject,
+                        keep,
+                        head,
+                        scope,
+                    })
                 }
                 None => Box::pin(std::future::ready(Err(StoreError(
                     "the push has no trailing offset".to_owned(),
