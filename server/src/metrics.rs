@@ -48,6 +48,7 @@ struct Shard {
     refused_upgrades: [AtomicU64; REFUSALS.len()],
     refused_requests: [AtomicU64; REFUSALS.len()],
     refused_tcp: [AtomicU64; 1],
+    refused_server_api: [AtomicU64; API_REFUSALS.len()],
     calls: DashMap<String, Histogram>,
 }
 
@@ -98,6 +99,25 @@ const REFUSALS: [&str; 10] = [
     "body",
     "manifest",
 ];
+
+/// Why a server API request (PROTOCOL.md section 11) was refused, for
+/// `mizan_server_api_refused_total`. What it shares with every HTTP
+/// request (origin, content type, rate, body) counts as a [`Refusal`].
+#[derive(Clone, Copy)]
+pub(crate) enum ApiRefusal {
+    /// No `X-Mizan-Api-Key` header (401).
+    NoKey,
+    /// A key that is not the configured one (401).
+    WrongKey,
+    /// A body without the fields the endpoint reads (400).
+    BadRequest,
+    /// An unknown channel, context or function (404).
+    NotFound,
+    /// Params or data that do not match their types (422).
+    InvalidArgs,
+}
+
+const API_REFUSALS: [&str; 5] = ["no_key", "wrong_key", "bad_request", "not_found", "invalid_args"];
 
 /// A push fanned out to many sockets, counted per recipient.
 #[derive(Debug, Clone, Copy)]
@@ -217,6 +237,11 @@ impl Metrics {
     /// An HTTP request was refused before it ran.
     pub(crate) fn refused_request(&self, why: Refusal) {
         self.shard().refused_requests[why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A server API request was refused.
+    pub(crate) fn refused_server_api(&self, why: ApiRefusal) {
+        self.shard().refused_server_api[why as usize].fetch_add(1, Relaxed);
     }
 
     /// A TCP connection was answered 429 and closed at once: its address
@@ -368,6 +393,12 @@ impl Metrics {
             "TCP connections answered 429 at once: their address holds too many not yet upgraded.",
             &mut one(self.sum(|s| &s.refused_tcp)[0] as f64),
         );
+        family(
+            "mizan_server_api_refused_total",
+            "counter",
+            "Server API requests refused, by reason (what every HTTP request passes counts in mizan_refused_requests_total).",
+            &mut labelled(&self.sum(|s| &s.refused_server_api), &API_REFUSALS, "reason").into_iter(),
+        );
         let b = gauges.broker;
         family(
             "mizan_broker_connected",
@@ -448,6 +479,7 @@ mod tests {
         m.call("echo", Duration::from_millis(3));
         m.call("echo", Duration::from_secs(20));
         m.closed(CloseCode::SlowClient);
+        m.refused_server_api(ApiRefusal::WrongKey);
         let text = m.render(&Gauges {
             connections: 3,
             topics: 1,
@@ -458,6 +490,8 @@ mod tests {
         assert!(text.contains("mizan_connections 3\n"));
         assert!(text.contains("mizan_frames_in_total{type=\"bad_frame\"} 1\n"));
         assert!(text.contains("mizan_closes_total{code=\"4008\"} 1\n"));
+        assert!(text.contains("mizan_server_api_refused_total{reason=\"wrong_key\"} 1\n"));
+        assert!(text.contains("mizan_server_api_refused_total{reason=\"no_key\"} 0\n"));
         assert!(text.contains("mizan_call_duration_seconds_bucket{function=\"echo\",le=\"0.005\"} 1\n"));
         assert!(text.contains("mizan_call_duration_seconds_bucket{function=\"echo\",le=\"+Inf\"} 2\n"));
         assert!(text.contains("mizan_call_duration_seconds_count{function=\"echo\"} 2\n"));

@@ -4,6 +4,10 @@
 use super::ServerConfig;
 use std::path::Path;
 
+/// Settings an environment variable gives as written, never read as JSON:
+/// a key of digits must stay text (and keep every digit).
+const VERBATIM: [&str; 1] = ["api_key"];
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -65,7 +69,11 @@ impl ServerConfig {
             };
             if let Some(slot) = fields.get_mut(&key) {
                 // Numbers, booleans and lists as JSON; anything else as text.
-                *slot = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
+                *slot = if VERBATIM.contains(&key.as_str()) {
+                    serde_json::Value::String(raw)
+                } else {
+                    serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw))
+                };
             }
         }
         serde_json::from_value(value).map_err(|e| ConfigError::Invalid {
@@ -108,5 +116,36 @@ mod tests {
         assert_eq!(any.origins, OriginPolicy::Any);
         assert!(ServerConfig::from_toml("max_frame_bytez = 1").is_err());
         assert!(ServerConfig::load_with(None, [("MIZAN_PING_TIMEOUT".to_owned(), "soon".to_owned())]).is_err());
+    }
+
+    #[test]
+    fn the_api_key_is_read_as_written() {
+        let key = |raw: &str| {
+            ServerConfig::load_with(None, [("MIZAN_API_KEY".to_owned(), raw.to_owned())])
+                .unwrap()
+                .api_key
+        };
+        let digits = "123456789012345678901234567890";
+        assert!(key(digits).unwrap().matches(digits.as_bytes()));
+        assert!(key("true").unwrap().matches(b"true"));
+        assert!(key("").is_none(), "an empty key is no key");
+        let file = ServerConfig::from_toml("api_key = \"from-a-file-0123456789\"").unwrap();
+        assert!(file.api_key.unwrap().matches(b"from-a-file-0123456789"));
+        assert!(ServerConfig::from_toml("api_key = \"\"").unwrap().api_key.is_none());
+        assert!(ServerConfig::default().api_key.is_none());
+    }
+
+    #[test]
+    fn a_short_api_key_is_insecure() {
+        let mut config = ServerConfig::default();
+        assert_eq!(config.insecure_reason(), None);
+        config.api_key = Some("fixture-api-key".into());
+        assert!(config.insecure_reason().unwrap().contains("server API key"));
+        config.api_key = Some("a-long-enough-key-0123456789".into());
+        assert_eq!(config.insecure_reason(), None);
+        assert!(
+            !format!("{config:?}").contains("a-long-enough-key"),
+            "the key never shows in Debug"
+        );
     }
 }

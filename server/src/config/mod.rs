@@ -5,11 +5,18 @@
 //! - `origins.rs`: [`OriginPolicy`], which browser origins may connect.
 //! - `load.rs`: loading from TOML and `MIZAN_*` environment variables.
 //! - `duration.rs`: durations written as text (`"30s"`).
+//! - `api_key.rs`: [`ApiKey`], the server API's key.
 
+mod api_key;
 mod duration;
 mod load;
 mod origins;
 
+#[expect(
+    unreachable_pub,
+    reason = "until server/src/lib.rs re-exports it with the other settings' types"
+)]
+pub use api_key::ApiKey;
 pub use load::ConfigError;
 pub use origins::{NamedOrigins, OriginPolicy};
 
@@ -37,8 +44,9 @@ use std::time::Duration;
 pub struct ServerConfig {
     /// Where the protocol's endpoints are mounted (default `/api/mizan`).
     pub base_path: String,
-    /// Refuse to start with an insecure setup (a development JWT secret)
-    /// instead of warning (default false).
+    /// Refuse to start with an insecure setup (a development JWT secret,
+    /// an `api_key` shorter than 16 characters) instead of warning
+    /// (default false).
     pub production: bool,
     /// Which `Origin`s may open a WebSocket or make an HTTP `call` or
     /// `fetch` (default: same host only).
@@ -57,6 +65,12 @@ pub struct ServerConfig {
     pub ready_path: Endpoint,
     /// Who may read `GET {base}/manifest` (default `public`).
     pub manifest: ManifestAccess,
+    /// The key other processes present in `X-Mizan-Api-Key` to publish and
+    /// invalidate over HTTP (`POST {base}/server/publish`,
+    /// `POST {base}/server/invalidate`; PROTOCOL.md section 11). Without
+    /// one (default), or with `""`, those endpoints answer 404.
+    #[serde(deserialize_with = "api_key::optional")]
+    pub api_key: Option<ApiKey>,
 
     // --- Frames and bodies -----------------------------------------------
     /// The largest frame (and HTTP body) accepted, in bytes; a larger
@@ -219,6 +233,12 @@ impl ServerConfig {
     pub(crate) fn context_keep(&self) -> mizan_channels::History {
         mizan_channels::History::keep(self.context_history, self.context_history_age)
     }
+
+    /// Why these settings are unsafe in production (an `api_key` shorter
+    /// than 16 characters), if they are.
+    pub(crate) fn insecure_reason(&self) -> Option<String> {
+        self.api_key.as_ref().and_then(ApiKey::weakness)
+    }
 }
 
 impl Default for ServerConfig {
@@ -231,6 +251,7 @@ impl Default for ServerConfig {
             health_path: Endpoint::at("/healthz"),
             ready_path: Endpoint::at("/readyz"),
             manifest: ManifestAccess::Public,
+            api_key: None,
             max_frame_bytes: 64 * 1024,
             socket_read_buffer_bytes: 1024,
             max_json_depth: 32,

@@ -6,10 +6,13 @@
 //!   (origin, content type, rate, body limits and timeout, credentials).
 //! - `api.rs`: `POST {base}/call/{fn}` and `POST {base}/fetch/{context}`.
 //! - `ops.rs`: health, readiness, metrics and the manifest.
+//! - `server_api.rs`: `POST {base}/server/publish` and
+//!   `POST {base}/server/invalidate`, when an `api_key` is set.
 
 mod api;
 mod ops;
 mod request;
+mod server_api;
 
 use crate::connection;
 use crate::node::Node;
@@ -17,16 +20,19 @@ use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// The protocol's routes under the base path, and the operational
-/// endpoints the settings mount (`health_path`, `ready_path`,
-/// `metrics_path`).
+/// The protocol's routes under the base path (the server API's when an
+/// `api_key` is set), and the operational endpoints the settings mount
+/// (`health_path`, `ready_path`, `metrics_path`).
 pub(crate) fn router(node: Arc<Node>) -> Router {
-    let api = Router::new()
+    let config = &node.config;
+    let mut api = Router::new()
         .route("/ws", get(connection::upgrade))
         .route("/call/{function}", post(api::call))
         .route("/fetch/{context}", post(api::fetch))
         .route("/manifest", get(ops::manifest));
-    let config = &node.config;
+    if let Some(server_api) = server_api::routes(config) {
+        api = api.merge(server_api);
+    }
     let mut router = Router::new().nest(&config.base_path, api);
     if let Some(path) = config.health_path.path() {
         router = router.route(path, get(ops::healthz));

@@ -4,6 +4,8 @@
 //! past the address's rate of token verifications), the user's request
 //! rate (429), and the body: within `http_body_timeout` (408),
 //! `max_frame_bytes` (413) and `max_json_depth` (413), a JSON object (400).
+//! The server API (`server_api.rs`) passes the same, with its key in place
+//! of the credentials.
 
 use crate::client_addr::Peer;
 use crate::metrics::Refusal;
@@ -11,9 +13,11 @@ use crate::node::{InFlight, Node};
 use crate::refusal::{HttpError, identify, refused};
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use mizan_channels::{Error, User};
 use mizan_protocol::{ErrorCode, Payload, exceeds_depth};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// A request that passed every check: who asks, and the body's JSON
@@ -30,26 +34,8 @@ impl FromRequest<Arc<Node>> for ApiRequest {
     async fn from_request(request: Request, node: &Arc<Node>) -> Result<Self, HttpError> {
         let running = InFlight::start(node);
         let (mut parts, body) = request.into_parts();
-        let Ok(peer) = Peer::from_request_parts(&mut parts, node).await;
-        let headers = &parts.headers;
-        check_origin(node, headers)?;
-        if !is_json(headers) {
-            return Err(refused_with(
-                node,
-                Refusal::ContentType,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Error::new(
-                    ErrorCode::BadFrame,
-                    "the body must be sent as `Content-Type: application/json`",
-                ),
-            ));
-        }
-        let address = node.client_addresses.of(peer, headers);
-        let too_fast = || Error::limit("too many requests: retry in a moment");
-        if !node.limits.allow_http(address, None) {
-            return Err(refused(node, Refusal::Rate, too_fast()));
-        }
-        let user = identify(node, headers, address)
+        let address = admit(node, &mut parts).await?;
+        let user = identify(node, &parts.headers, address)
             .await
             .map_err(|(why, e)| refused(node, why, e))?
             .map(|identity| Arc::new(identity.user));
@@ -65,6 +51,35 @@ impl FromRequest<Arc<Node>> for ApiRequest {
             _running: running,
         })
     }
+}
+
+/// What a request passes before its credentials are read: the origin
+/// policy (403), `Content-Type: application/json` (415) and the client
+/// address's request rate (429). Answers the client address.
+pub(super) async fn admit(node: &Arc<Node>, parts: &mut Parts) -> Result<Option<IpAddr>, HttpError> {
+    let Ok(peer) = Peer::from_request_parts(parts, node).await;
+    let headers = &parts.headers;
+    check_origin(node, headers)?;
+    if !is_json(headers) {
+        return Err(refused_with(
+            node,
+            Refusal::ContentType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::new(
+                ErrorCode::BadFrame,
+                "the body must be sent as `Content-Type: application/json`",
+            ),
+        ));
+    }
+    let address = node.client_addresses.of(peer, headers);
+    if !node.limits.allow_http(address, None) {
+        return Err(refused(node, Refusal::Rate, too_fast()));
+    }
+    Ok(address)
+}
+
+fn too_fast() -> Error {
+    Error::limit("too many requests: retry in a moment")
 }
 
 /// A request whose `Origin` the policy refuses is answered 403: a page on
@@ -94,7 +109,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// The body's JSON object (`{}` when empty), read within the time, size
 /// and depth limits.
-async fn read_body(node: &Node, body: Body) -> Result<Payload, HttpError> {
+pub(super) async fn read_body(node: &Node, body: Body) -> Result<Payload, HttpError> {
     let config = &node.config;
     let limit = config.max_frame_bytes;
     let bytes = match tokio::time::timeout(config.http_body_timeout, axum::body::to_bytes(body, limit)).await {
