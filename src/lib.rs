@@ -30,7 +30,7 @@ pub use mizan_channels::{
 };
 pub use mizan_protocol as protocol;
 pub use mizan_server::{
-    AuthError, AuthFuture, Authenticator, BuildError, ConfigError, DevToken, Endpoint, Identity, InvalidToken,
+    ApiKey, AuthError, AuthFuture, Authenticator, BuildError, ConfigError, DevToken, Endpoint, Identity, InvalidToken,
     JwksAlgorithm, Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Published, Serve, ServerApi, ServerConfig,
     broker, shutdown_signal,
 };

@@ -239,3 +239,55 @@ async fn the_chat_example_s_server_bot_speaks_in_the_lobby() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn production_refuses_a_short_server_api_key() {
+    let strong = mizan::Jwt::hs256(b"0123456789abcdef0123456789abcdef-strong");
+    let with_key = |key: &str| {
+        support::config(|c| {
+            c.production = true;
+            c.api_key = Some(key.into());
+        })
+    };
+    let err = match mizan::Mizan::builder()
+        .jwt(strong.clone())
+        .config(with_key("short"))
+        .build()
+    {
+        Ok(_) => panic!("a 5-character key was accepted in production"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("refusing to start in production"), "{err}");
+    let long = "a-server-api-key-of-40-characters-enough";
+    assert!(
+        mizan::Mizan::builder()
+            .jwt(strong)
+            .config(with_key(long))
+            .build()
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn the_server_api_refuses_what_would_reach_nobody_or_everybody() {
+    let mine = Function::new("my_notes", |_cx: Cx, _: mizan::NoArgs| async move {
+        Ok::<_, Error>(Vec::<String>::new())
+    })
+    .context("mine")
+    .per_user();
+    let server = Server::start(support::fixture::builder(support::SECRET).functions([mine])).await;
+    let api = server.app.server_api();
+    let code = |r: Result<Option<u64>, Error>| r.unwrap_err().code();
+    use mizan::protocol::ErrorCode;
+    // A misspelt param would reach no watcher.
+    let typo = InvalidateEntry::broad("user").with_params(params(json!({"user": 5})));
+    assert_eq!(code(api.invalidate(typo).await), ErrorCode::InvalidArgs);
+    // A per-user merge without its user would reach every user's screens.
+    let value = Payload::from_value(&json!(["x"])).unwrap();
+    let everyone = MergeEntry::new("mine", "my_notes", value.clone());
+    assert_eq!(code(api.merge(everyone).await), ErrorCode::InvalidArgs);
+    let alice = MergeEntry::new("mine", "my_notes", value).for_user(Some("alice".into()));
+    assert!(api.merge(alice).await.unwrap().is_some());
+    let unknown_slot = InvalidateEntry::broad("user").with_function(Some("nope".into()));
+    assert_eq!(code(api.invalidate(unknown_slot).await), ErrorCode::NotFound);
+}

@@ -207,7 +207,7 @@ impl MizanBuilder {
     pub fn build(self) -> Result<Mizan, BuildError> {
         let registry = self.registry.build()?;
         let auth = self.auth.unwrap_or_else(|| Arc::new(NoAuthenticator));
-        if let Some(reason) = auth.insecure_reason()
+        if let Some(reason) = auth.insecure_reason().or_else(|| self.config.insecure_reason())
             && self.config.production
         {
             return Err(BuildError::Insecure(reason));

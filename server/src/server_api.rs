@@ -80,7 +80,7 @@ impl ServerApi {
     /// every node. Returns its offset in the context's stream; `not_found`
     /// for an unknown context or a function that is not one of its slots.
     pub async fn invalidate(&self, entry: InvalidateEntry) -> Result<Option<u64>, Error> {
-        self.check(&entry.context, entry.function.as_deref())?;
+        self.check(&entry.context, entry.function.as_deref(), entry.params.as_ref())?;
         Ok(self
             .node
             .publish_context(&entry.context, |offset| {
@@ -91,9 +91,22 @@ impl ServerApi {
 
     /// Publishes a merge: `value` replaces the slot's value in every
     /// matching watcher's bundle, on every node. Returns its offset;
-    /// `not_found` for an unknown context or slot.
+    /// `not_found` for an unknown context or slot; `invalid_args` for a
+    /// per-user context's merge that names no user (it would splice one
+    /// value into every user's screens).
     pub async fn merge(&self, entry: MergeEntry) -> Result<Option<u64>, Error> {
-        self.check(&entry.context, Some(&entry.slot))?;
+        self.check(&entry.context, Some(&entry.slot), entry.params.as_ref())?;
+        let per_user = self
+            .node
+            .registry
+            .context(&entry.context)
+            .is_some_and(mizan_channels::Context::is_per_user);
+        if per_user && entry.user.is_none() {
+            return Err(Error::invalid_args(format!(
+                "context `{}` is per-user: a merge into it names its user (`for_user`)",
+                entry.context
+            )));
+        }
         Ok(self
             .node
             .publish_context(&entry.context, |offset| ServerFrame::Merge(entry.clone().at(offset)))
@@ -107,19 +120,33 @@ impl ServerApi {
             .ok_or_else(|| Error::not_found(format!("unknown channel `{}`", mizan_protocol::quote(name))))
     }
 
-    /// The context exists, and `slot`, when given, is one of its functions.
-    fn check(&self, context: &str, slot: Option<&str>) -> Result<(), Error> {
+    /// The context exists, `slot`, when given, is one of its functions,
+    /// and every param is one of its params (a misspelt one would reach
+    /// nobody: `invalid_args`).
+    fn check(&self, context: &str, slot: Option<&str>, params: Option<&mizan_protocol::Params>) -> Result<(), Error> {
         let declared = self
             .node
             .registry
             .context(context)
             .ok_or_else(|| Error::not_found(format!("unknown context `{}`", mizan_protocol::quote(context))))?;
-        match slot {
-            Some(slot) if !declared.slots().iter().any(|s| s == slot) => Err(Error::not_found(format!(
+        if let Some(slot) = slot
+            && !declared.slots().iter().any(|s| s == slot)
+        {
+            return Err(Error::not_found(format!(
                 "context `{context}` has no function `{}`",
                 mizan_protocol::quote(slot)
+            )));
+        }
+        match params
+            .into_iter()
+            .flat_map(|p| p.keys())
+            .find(|k| !declared.has_param(k))
+        {
+            Some(unknown) => Err(Error::invalid_args(format!(
+                "context `{context}` has no param `{}`",
+                mizan_protocol::quote(unknown)
             ))),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 

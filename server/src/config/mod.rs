@@ -12,10 +12,6 @@ mod duration;
 mod load;
 mod origins;
 
-#[expect(
-    unreachable_pub,
-    reason = "until server/src/lib.rs re-exports it with the other settings' types"
-)]
 pub use api_key::ApiKey;
 pub use load::ConfigError;
 pub use origins::{NamedOrigins, OriginPolicy};
