@@ -61,6 +61,10 @@ pub trait Channel: Send + Sync + 'static {
     /// The messages each topic keeps for recovery and for `history` on
     /// join (PROTOCOL.md section 9): none unless the channel says so.
     const HISTORY: History = History::NONE;
+    /// Whether the channel's topics track presence (PROTOCOL.md section
+    /// 10): who is subscribed, with `presence`, `presence_stats` and
+    /// batched `presence_diff` pushes. Off unless the channel says so.
+    const PRESENCE: bool = false;
 
     /// The access level checked before `authorize` (default: public).
     fn access(&self) -> Access {
@@ -129,6 +133,7 @@ pub struct ChannelEntry {
     publish: Arc<PublishFn>,
     schemas: [SchemaFn; 3],
     history: History,
+    presence: bool,
 }
 
 /// What a channel's topics keep: the last `size` messages of each topic,
@@ -236,12 +241,18 @@ impl ChannelEntry {
                 |g| g.subschema_for::<C::ServerMessage>(),
             ],
             history: C::HISTORY,
+            presence: C::PRESENCE,
         }
     }
 
     /// What its topics keep (see [`Channel::HISTORY`]).
     pub fn history(&self) -> History {
         self.history
+    }
+
+    /// Whether its topics track presence (see [`Channel::PRESENCE`]).
+    pub fn presence(&self) -> bool {
+        self.presence
     }
 
     /// The channel's name.

@@ -106,6 +106,20 @@ pub enum ClientFrame {
         /// The topic.
         topic: String,
     },
+    /// Who is subscribed to a topic, on every node (PROTOCOL.md section 10).
+    Presence {
+        /// Request id.
+        id: RequestId,
+        /// The topic (the asker must be subscribed to it).
+        topic: String,
+    },
+    /// How many sessions and distinct users a topic has.
+    PresenceStats {
+        /// Request id.
+        id: RequestId,
+        /// The topic (the asker must be subscribed to it).
+        topic: String,
+    },
 }
 
 impl ClientFrame {
@@ -167,6 +181,14 @@ impl ClientFrame {
                 id,
                 topic: required("topic", f.topic)?,
             },
+            "presence" => Self::Presence {
+                id,
+                topic: required("topic", f.topic)?,
+            },
+            "presence_stats" => Self::PresenceStats {
+                id,
+                topic: required("topic", f.topic)?,
+            },
             other => return Err(format!("unknown frame type `{}`", crate::quote(other))),
         })
     }
@@ -178,7 +200,7 @@ impl ClientFrame {
 
     /// Every request type's `type`, in declaration order:
     /// `KINDS[f.kind_index()]` is `f`'s.
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 10] = [
         "auth",
         "call",
         "fetch",
@@ -187,6 +209,8 @@ impl ClientFrame {
         "subscribe",
         "send",
         "unsubscribe",
+        "presence",
+        "presence_stats",
     ];
 
     /// The index of this frame's type in [`Self::KINDS`].
@@ -200,6 +224,8 @@ impl ClientFrame {
             Self::Subscribe { .. } => 5,
             Self::Send { .. } => 6,
             Self::Unsubscribe { .. } => 7,
+            Self::Presence { .. } => 8,
+            Self::PresenceStats { .. } => 9,
         }
     }
 
@@ -213,7 +239,9 @@ impl ClientFrame {
             | Self::Unwatch { id, .. }
             | Self::Subscribe { id, .. }
             | Self::Send { id, .. }
-            | Self::Unsubscribe { id, .. } => *id,
+            | Self::Unsubscribe { id, .. }
+            | Self::Presence { id, .. }
+            | Self::PresenceStats { id, .. } => *id,
         }
     }
 }

@@ -67,7 +67,7 @@ pub use header::{HeaderEntry, HeaderError, INVALIDATE_HEADER, invalidate_header,
 pub use manifest::{ChannelManifest, ContextManifest, FunctionManifest, Manifest};
 pub use server_frame::ServerFrame;
 pub use text::{MESSAGE_CHARS, QUOTE_CHARS, excerpt, quote, without_position};
-pub use values::{Params, Payload, Position, RequestId, UserInfo};
+pub use values::{Member, Params, Payload, Position, RequestId, UserInfo};
 
 /// The protocol version this crate speaks, sent in the `hello` frame.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -3,7 +3,7 @@
 use crate::codes::ErrorCode;
 use crate::entries::{InvalidateEntry, MergeEntry};
 use crate::fields::{RawFields, any_payload, optional, params, position, required};
-use crate::values::{Params, Payload, Position, RequestId, UserInfo};
+use crate::values::{Member, Params, Payload, Position, RequestId, UserInfo};
 use serde::Serialize;
 
 /// A frame from the server: a reply (with the request's `id`), a push (no
@@ -143,6 +143,36 @@ pub enum ServerFrame {
         /// Why: `forbidden`, or `unauthenticated` when no user remains.
         code: ErrorCode,
     },
+    /// The reply to `presence`: every socket subscribed to the topic, on
+    /// every node, once.
+    Presence {
+        /// Request id.
+        id: RequestId,
+        /// The topic.
+        topic: String,
+        /// The members.
+        members: Vec<Member>,
+    },
+    /// The reply to `presence_stats`.
+    PresenceStats {
+        /// Request id.
+        id: RequestId,
+        /// The topic.
+        topic: String,
+        /// Sockets subscribed.
+        sessions: u64,
+        /// Distinct signed-in users among them.
+        users: u64,
+    },
+    /// Push: who joined and left a topic since the last diff (batched).
+    PresenceDiff {
+        /// The topic.
+        topic: String,
+        /// Members that joined.
+        joins: Vec<Member>,
+        /// Members that left.
+        leaves: Vec<Member>,
+    },
     /// Push: the topic's stream broke while the socket was subscribed (its
     /// data vanished from the shared store, or the node could not read
     /// back what it missed): messages before this position may be missing,
@@ -159,7 +189,7 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// Every frame type's `type`, in declaration order: `KINDS[f.kind_index()]`
     /// is `f`'s.
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 16] = [
         "hello",
         "ok",
         "result",
@@ -173,6 +203,9 @@ impl ServerFrame {
         "unwatched",
         "unchanged",
         "gap",
+        "presence",
+        "presence_stats",
+        "presence_diff",
     ];
 
     /// The index of this frame's type in [`Self::KINDS`] (for counters
@@ -198,6 +231,9 @@ impl ServerFrame {
             Self::Unwatched { .. } => 10,
             Self::Unchanged { .. } => 11,
             Self::Gap { .. } => 12,
+            Self::Presence { .. } => 13,
+            Self::PresenceStats { .. } => 14,
+            Self::PresenceDiff { .. } => 15,
         }
     }
 
@@ -303,6 +339,22 @@ impl ServerFrame {
                 context: required("context", f.context)?,
                 params: params(f.params)?,
                 code: required("code", f.code)?,
+            },
+            "presence" => Self::Presence {
+                id: need_id()?,
+                topic: required("topic", f.topic)?,
+                members: required("members", f.members)?,
+            },
+            "presence_stats" => Self::PresenceStats {
+                id: need_id()?,
+                topic: required("topic", f.topic)?,
+                sessions: required("sessions", f.sessions)?,
+                users: required("users", f.users)?,
+            },
+            "presence_diff" => Self::PresenceDiff {
+                topic: required("topic", f.topic)?,
+                joins: required("joins", f.joins)?,
+                leaves: required("leaves", f.leaves)?,
             },
             "gap" => Self::Gap {
                 topic: required("topic", f.topic)?,

@@ -156,3 +156,29 @@ impl Position {
         self.epoch == earlier.epoch && self.offset >= earlier.offset
     }
 }
+
+/// One member of a topic's presence (PROTOCOL.md section 10): a socket,
+/// by its `hello` session, and its user (`null` when signed out).
+///
+/// ```
+/// use mizan_protocol::Member;
+/// let m = Member::new("s1", None);
+/// assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"session":"s1","user":null}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
+    /// The socket's session id, as its `hello` said.
+    pub session: String,
+    /// Its user's id, if signed in.
+    pub user: Option<String>,
+}
+
+impl Member {
+    /// The member for session `session` of `user`.
+    pub fn new(session: impl Into<String>, user: Option<String>) -> Self {
+        Self {
+            session: session.into(),
+            user,
+        }
+    }
+}

@@ -10,8 +10,8 @@
 
 use make::*;
 use mizan_protocol::{
-    ClientFrame, ErrorCode, InvalidateEntry, PROTOCOL_VERSION, Params, Payload, Position, RequestId, SUBPROTOCOL,
-    ServerFrame,
+    ClientFrame, ErrorCode, InvalidateEntry, Member, PROTOCOL_VERSION, Params, Payload, Position, RequestId,
+    SUBPROTOCOL, ServerFrame,
 };
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -122,6 +122,11 @@ fn requests() -> Vec<(ClientFrame, &'static str)> {
          r#"{"type":"subscribe","id":6,"channel":"chat","params":{"room":"lobby"},"history":50}"#),
         (ClientFrame::Watch { id: id(4), context: "user".into(), params: params(r#"{"user_id":5}"#), since: at("e1", 7) },
          r#"{"type":"watch","id":4,"context":"user","params":{"user_id":5},"since":{"epoch":"e1","offset":7}}"#),
+        // Section 10: presence.
+        (ClientFrame::Presence { id: id(9), topic: "chat:chat_lobby".into() },
+         r#"{"type":"presence","id":9,"topic":"chat:chat_lobby"}"#),
+        (ClientFrame::PresenceStats { id: id(10), topic: "chat:chat_lobby".into() },
+         r#"{"type":"presence_stats","id":10,"topic":"chat:chat_lobby"}"#),
         // Edge values: id 0 and 2^53-1, escapes, empty strings, non-object and null messages.
         (auth(0, "a\"b\\c\n\u{e9}"), r#"{"type":"auth","id":0,"token":"a\"b\\c\né"}"#),
         (send(9007199254740991, "t", "[1,2]"), r#"{"type":"send","id":9007199254740991,"topic":"t","data":[1,2]}"#),
@@ -163,6 +168,12 @@ fn replies_and_pushes() -> Vec<(ServerFrame, &'static str)> {
          r#"{"type":"unchanged","id":4,"context":"user","params":{"user_id":5},"epoch":"e1","offset":9}"#),
         (ServerFrame::Gap { topic: "chat:chat_lobby".into(), position: Position::new("e2", 0) },
          r#"{"type":"gap","topic":"chat:chat_lobby","epoch":"e2","offset":0}"#),
+        (ServerFrame::Presence { id: id(9), topic: "chat:chat_lobby".into(), members: vec![Member::new("s1", Some("42".into())), Member::new("s2", None)] },
+         r#"{"type":"presence","id":9,"topic":"chat:chat_lobby","members":[{"session":"s1","user":"42"},{"session":"s2","user":null}]}"#),
+        (ServerFrame::PresenceStats { id: id(10), topic: "chat:chat_lobby".into(), sessions: 2, users: 1 },
+         r#"{"type":"presence_stats","id":10,"topic":"chat:chat_lobby","sessions":2,"users":1}"#),
+        (ServerFrame::PresenceDiff { topic: "chat:chat_lobby".into(), joins: vec![Member::new("s3", None)], leaves: vec![] },
+         r#"{"type":"presence_diff","topic":"chat:chat_lobby","joins":[{"session":"s3","user":null}],"leaves":[]}"#),
         (ServerFrame::Message { topic: "chat:chat_lobby".into(), data: payload(r#"{"text":"hi"}"#), offset: Some(42) },
          r#"{"type":"message","topic":"chat:chat_lobby","data":{"text":"hi"},"offset":42}"#),
         (ServerFrame::Invalidate(entry("user", None, USER_5).at(Some(8))),

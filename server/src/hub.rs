@@ -54,6 +54,24 @@ impl Hub {
         members.values().filter(|outbox| outbox.push(frame.clone())).count()
     }
 
+    /// Queues `frame` to every local subscriber of `topic` but those in
+    /// `not_to`; returns how many it reached.
+    pub(crate) fn deliver_except(
+        &self,
+        topic: &str,
+        frame: &Utf8Bytes,
+        not_to: &std::collections::HashSet<ConnId>,
+    ) -> usize {
+        let Some(members) = self.topics.get(topic) else {
+            return 0;
+        };
+        members
+            .iter()
+            .filter(|(conn, _)| !not_to.contains(conn))
+            .filter(|(_, outbox)| outbox.push(frame.clone()))
+            .count()
+    }
+
     /// How many topics have local subscribers.
     pub(crate) fn topic_count(&self) -> usize {
         self.topics.len()

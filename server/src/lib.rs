@@ -65,6 +65,7 @@ mod limits;
 mod metrics;
 mod node;
 mod outbox;
+mod presence;
 mod refusal;
 mod serial;
 mod serve;

@@ -330,7 +330,9 @@ pub fn frame_id_of(frame: &ServerFrame) -> Option<u64> {
         | ServerFrame::Result { id, .. }
         | ServerFrame::Bundle { id, .. }
         | ServerFrame::Unchanged { id, .. }
-        | ServerFrame::Subscribed { id, .. } => Some(id.get()),
+        | ServerFrame::Subscribed { id, .. }
+        | ServerFrame::Presence { id, .. }
+        | ServerFrame::PresenceStats { id, .. } => Some(id.get()),
         ServerFrame::Error { id, .. } => id.map(mizan::protocol::RequestId::get),
         _ => None,
     }

@@ -199,6 +199,10 @@ pub struct ServerConfig {
     /// `internal` ("timed out") (default 30 s).
     #[serde(with = "duration")]
     pub handler_timeout: Duration,
+    /// How often each presence topic's joins and leaves are sent, as one
+    /// `presence_diff` (PROTOCOL.md section 10; default 100 ms).
+    #[serde(with = "duration")]
+    pub presence_interval: Duration,
     /// How long a node keeps each context's entries for re-watches with
     /// `since` (PROTOCOL.md section 9; default 10 min).
     #[serde(with = "duration")]
@@ -287,6 +291,7 @@ impl Default for ServerConfig {
             token_verification_burst_per_address: 50.0,
             handler_timeout: Duration::from_secs(30),
             context_history_age: Duration::from_secs(600),
+            presence_interval: Duration::from_millis(100),
             token_grace: Duration::from_secs(30),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(60),

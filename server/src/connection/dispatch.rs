@@ -94,6 +94,8 @@ pub(super) fn handle(conn: &Arc<Connection>, text: &str, pace: &mut Pace) -> Opt
         } => subscriptions::subscribe(conn, id, &channel, params, subscriptions::Recovery { since, history }),
         ClientFrame::Send { id, topic, data } => subscriptions::send(conn, id, &topic, data),
         ClientFrame::Unsubscribe { id, topic } => subscriptions::unsubscribe(conn, id, &topic),
+        ClientFrame::Presence { id, topic } => subscriptions::presence(conn, id, &topic, false),
+        ClientFrame::PresenceStats { id, topic } => subscriptions::presence(conn, id, &topic, true),
         // A request type the protocol crate knows and this server does not
         // serve yet (the enum is non-exhaustive).
         other => {

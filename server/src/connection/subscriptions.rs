@@ -198,6 +198,12 @@ fn add(
                 // asked to recover is told what it shows is incomplete.
                 conn.reply(&subscribed(None, recovery.since.as_ref().map(|_| false)));
             }
+            if channel.presence() {
+                let user = conn.identity.user().map(|u| u.id.clone());
+                let member = mizan_protocol::Member::new(&*conn.session, user);
+                conn.node.presence.join(&topic, conn.id, member);
+                crate::presence::start_flushing(&conn.node);
+            }
             slot.insert(Box::new(Member {
                 joined: Joined {
                     subscription,
@@ -344,6 +350,40 @@ pub(super) fn apply(conn: &Connection, verdicts: Verdicts) {
                 }
             }
         }
+    }
+}
+
+/// `presence` (answered at the next presence flush) and `presence_stats`
+/// (at once): only a subscriber of the topic may ask, and only of a
+/// channel that tracks presence.
+pub(super) fn presence(conn: &Arc<Connection>, id: RequestId, topic: &str, stats: bool) {
+    let tracked = conn
+        .subscriptions
+        .lock()
+        .topics
+        .get_key_value(topic)
+        .map(|(topic, member)| (Arc::clone(topic), member.joined.channel.clone()));
+    let Some((topic, channel)) = tracked else {
+        conn.reply(&not_subscribed(id, topic));
+        return;
+    };
+    if !channel.presence() {
+        let e = Error::not_found(format!("channel `{}` does not track presence", channel.name()));
+        conn.reply(&e.to_frame(Some(id)));
+        return;
+    }
+    let presence = &conn.node.presence;
+    if stats {
+        let (sessions, users) = presence.stats(&topic);
+        conn.reply(&ServerFrame::PresenceStats {
+            id,
+            topic: topic.to_string(),
+            sessions,
+            users,
+        });
+    } else {
+        presence.ask(&topic, conn.id, id, conn.outbox.clone());
+        crate::presence::start_flushing(&conn.node);
     }
 }
 

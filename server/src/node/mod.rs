@@ -49,6 +49,10 @@ pub(crate) struct Node {
     pub(crate) store: Option<Arc<dyn crate::broker::store::StreamStore>>,
     /// With a store: the holds on each subject this node listens to.
     holds: dashmap::DashMap<crate::broker::Subject, usize>,
+    /// Who is subscribed to each presence topic (PROTOCOL.md section 10).
+    pub(crate) presence: crate::presence::Presence,
+    /// Whether the presence flushes run.
+    pub(crate) presence_flushing: std::sync::atomic::AtomicBool,
     /// With a store: one fill at a time per mirror.
     fills: dashmap::DashMap<crate::broker::Subject, Arc<tokio::sync::Mutex<()>>>,
     /// Whether the insecure-setup banner was shown (once, when the node is
@@ -105,6 +109,8 @@ impl Node {
             store,
             holds: dashmap::DashMap::new(),
             fills: dashmap::DashMap::new(),
+            presence: crate::presence::Presence::default(),
+            presence_flushing: std::sync::atomic::AtomicBool::new(false),
             auth,
             insecure_warned: std::sync::atomic::AtomicBool::new(false),
             connections: Arc::default(),
