@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::Client;
 use support::processes::{Node, Redis};
-use support::streams::{Ticker, next_message, say, send_many, subscribe};
+use support::streams::{Ticker, next_message, recover_old, say, send_many, subscribe, ticker_with_old};
 
 /// Watches `user_id`'s `user` context (with `since`, when given); the reply.
 async fn watch_user(client: &mut Client, user_id: u64, since: Option<&Position>) -> ServerFrame {
@@ -342,30 +342,10 @@ async fn redis_keeps_messages_only_for_the_channel_s_ttl() {
     let redis = Redis::start();
     let (a, b) = (ticker_node(&redis).await, ticker_node(&redis).await);
     let mut writer = a.client().await;
-    let subscribe = json!({"type": "subscribe", "channel": "ticker", "params": {}});
-    let id = writer.request(subscribe.clone()).await;
-    let ServerFrame::Subscribed {
-        topic,
-        position: Some(start),
-        ..
-    } = writer.reply(id).await
-    else {
-        panic!("subscribed with a position")
-    };
-    say(&mut writer, &topic, "old").await;
-    let mut recover = subscribe;
-    recover["since"] = json!({"epoch": start.epoch, "offset": start.offset});
+    let (topic, recover) = ticker_with_old(&mut writer).await;
     // Within the TTL, on a node that reads the topic from Redis: replayed.
     let mut soon = b.client().await;
-    let id = soon.request(recover.clone()).await;
-    assert!(matches!(
-        soon.reply(id).await,
-        ServerFrame::Subscribed {
-            recovered: Some(true),
-            ..
-        }
-    ));
-    assert_eq!(next_message(&mut soon).await.1, "old");
+    recover_old(&mut soon, &recover, true).await;
     drop(soon);
     // Past it, node b reads the topic afresh (it stopped listening when
     // its socket left): gone from Redis, and said so.
@@ -375,14 +355,5 @@ async fn redis_keeps_messages_only_for_the_channel_s_ttl() {
         assert!(Instant::now() < deadline, "node b still listens to the topic");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut late = b.client().await;
-    let id = late.request(recover).await;
-    assert!(matches!(
-        late.reply(id).await,
-        ServerFrame::Subscribed {
-            recovered: Some(false),
-            ..
-        }
-    ));
-    late.assert_silent(Duration::from_millis(100)).await;
+    recover_old(&mut b.client().await, &recover, false).await;
 }

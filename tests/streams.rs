@@ -9,7 +9,7 @@ use mizan::broker::MemoryBroker;
 use mizan::protocol::{ErrorCode, Position, ServerFrame};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::streams::{Ticker, next_message, say, send_many, subscribe};
+use support::streams::{Ticker, next_message, recover_old, say, send_many, subscribe, ticker_with_old};
 use support::{Client, Server};
 
 #[tokio::test]
@@ -282,43 +282,12 @@ async fn context_entries_have_offsets_and_a_rewatch_skips_the_bundle_when_nothin
 async fn kept_messages_expire_after_the_channel_s_ttl() {
     let server = Server::start(mizan::Mizan::builder().channel(Ticker)).await;
     let mut writer = server.client().await;
-    let id = writer
-        .request(json!({"type": "subscribe", "channel": "ticker", "params": {}}))
-        .await;
-    let ServerFrame::Subscribed {
-        topic,
-        position: Some(start),
-        ..
-    } = writer.reply(id).await
-    else {
-        panic!("subscribed with a position")
-    };
-    say(&mut writer, &topic, "old").await;
-    let since = json!({"epoch": start.epoch, "offset": start.offset});
-    let recover = json!({"type": "subscribe", "channel": "ticker", "params": {}, "since": since});
+    let (_, recover) = ticker_with_old(&mut writer).await;
     // Within the TTL: replayed.
-    let mut soon = server.client().await;
-    let id = soon.request(recover.clone()).await;
-    assert!(matches!(
-        soon.reply(id).await,
-        ServerFrame::Subscribed {
-            recovered: Some(true),
-            ..
-        }
-    ));
-    assert_eq!(next_message(&mut soon).await.1, "old");
+    recover_old(&mut server.client().await, &recover, true).await;
     // Past it: gone, and said so.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let mut late = server.client().await;
-    let id = late.request(recover).await;
-    assert!(matches!(
-        late.reply(id).await,
-        ServerFrame::Subscribed {
-            recovered: Some(false),
-            ..
-        }
-    ));
-    late.assert_silent(Duration::from_millis(100)).await;
+    recover_old(&mut server.client().await, &recover, false).await;
 }
 
 #[tokio::test]

@@ -58,6 +58,39 @@ pub async fn next_message(client: &mut Client) -> (u64, String) {
     }
 }
 
+/// Joins the [`Ticker`] from `writer` and sends `"old"`; returns the topic
+/// and a `subscribe` that recovers from just before that message.
+pub async fn ticker_with_old(writer: &mut Client) -> (String, Value) {
+    let mut recover = json!({"type": "subscribe", "channel": "ticker", "params": {}});
+    let id = writer.request(recover.clone()).await;
+    let ServerFrame::Subscribed {
+        topic,
+        position: Some(start),
+        ..
+    } = writer.reply(id).await
+    else {
+        panic!("subscribed with a position")
+    };
+    say(writer, &topic, "old").await;
+    recover["since"] = json!({"epoch": start.epoch, "offset": start.offset});
+    (topic, recover)
+}
+
+/// Subscribes `client` with `recover` (from [`ticker_with_old`]): either
+/// recovered, with `"old"` replayed, or not, with nothing replayed.
+pub async fn recover_old(client: &mut Client, recover: &Value, recovered: bool) {
+    let id = client.request(recover.clone()).await;
+    match client.reply(id).await {
+        ServerFrame::Subscribed { recovered: r, .. } => assert_eq!(r, Some(recovered)),
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+    if recovered {
+        assert_eq!(next_message(client).await.1, "old");
+    } else {
+        client.assert_silent(Duration::from_millis(100)).await;
+    }
+}
+
 /// A channel keeping 10 messages for 300 ms, for the TTL.
 pub struct Ticker;
 

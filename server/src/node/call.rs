@@ -55,8 +55,9 @@ impl Node {
         };
         // What the handler added joins the declared entries.
         let emitted = emitter.take();
-        invalidate.extend(self.checked(emitted.invalidate, caller.as_deref(), name));
-        merge.extend(self.checked(emitted.merge, caller.as_deref(), name));
+        let caller = caller.as_deref();
+        invalidate.extend(self.checked(emitted.invalidate, caller, name, |e| (&e.context, &mut e.user)));
+        merge.extend(self.checked(emitted.merge, caller, name, |e| (&e.context, &mut e.user)));
         // Each entry takes its offset in its context's stream as it is
         // published, and the reply's entries carry it.
         for entry in &mut invalidate {
@@ -85,20 +86,23 @@ impl Node {
     /// (an unknown one is a mistake in the handler: logged, dropped); a
     /// per-user context's entry that names no user reaches the caller's
     /// watchers.
-    fn checked<E: Emitted>(&self, entries: Vec<E>, caller: Option<&str>, function: &str) -> Vec<E> {
+    fn checked<E>(
+        &self,
+        entries: Vec<E>,
+        caller: Option<&str>,
+        function: &str,
+        parts: impl Fn(&mut E) -> (&String, &mut Option<String>),
+    ) -> Vec<E> {
         entries
             .into_iter()
             .filter_map(|mut entry| {
-                let Some(context) = self.registry.context(entry.context()) else {
-                    tracing::error!(
-                        function,
-                        context = entry.context(),
-                        "a handler added an entry for an unknown context: dropped"
-                    );
+                let (context, user) = parts(&mut entry);
+                let Some(declared) = self.registry.context(context) else {
+                    tracing::error!(function, %context, "a handler added an entry for an unknown context: dropped");
                     return None;
                 };
-                if context.is_per_user() && entry.user().is_none() {
-                    entry.set_user(caller.map(str::to_owned));
+                if declared.is_per_user() && user.is_none() {
+                    *user = caller.map(str::to_owned);
                 }
                 Some(entry)
             })
@@ -126,36 +130,5 @@ impl Node {
             tracing::error!(target: "mizan::handler", handler = what, error = %e, "handler failed");
         }
         result
-    }
-}
-
-/// An entry a handler can add: an invalidation or a merge.
-trait Emitted {
-    fn context(&self) -> &str;
-    fn user(&self) -> Option<&str>;
-    fn set_user(&mut self, user: Option<String>);
-}
-
-impl Emitted for InvalidateEntry {
-    fn context(&self) -> &str {
-        &self.context
-    }
-    fn user(&self) -> Option<&str> {
-        self.user.as_deref()
-    }
-    fn set_user(&mut self, user: Option<String>) {
-        self.user = user;
-    }
-}
-
-impl Emitted for MergeEntry {
-    fn context(&self) -> &str {
-        &self.context
-    }
-    fn user(&self) -> Option<&str> {
-        self.user.as_deref()
-    }
-    fn set_user(&mut self, user: Option<String>) {
-        self.user = user;
     }
 }
