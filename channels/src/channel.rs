@@ -92,12 +92,56 @@ pub trait Channel: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Self::ServerMessage>, Error>> + Send;
 }
 
+/// A presence channel whose members carry info computed from the
+/// subscriber (a display name, say), typed in the manifest and the
+/// generated client. Register it with
+/// [`RegistryBuilder::channel_with_member_info`](crate::RegistryBuilder::channel_with_member_info).
+///
+/// ```
+/// use mizan_channels::{Channel, Cx, Error, MemberInfo, Registry};
+/// # use schemars::JsonSchema; use serde::{Deserialize, Serialize};
+/// # #[derive(Deserialize, JsonSchema)] struct Room { room: String }
+/// # #[derive(Serialize, Deserialize, JsonSchema)] struct Text { text: String }
+/// struct Chat;
+/// impl Channel for Chat {
+///     const NAME: &'static str = "chat";
+///     const PRESENCE: bool = true;
+///     type Params = Room;
+///     type ClientMessage = Text;
+///     type ServerMessage = Text;
+///     fn group(&self, p: &Room) -> String { p.room.clone() }
+///     async fn receive(&self, _cx: &Cx, _p: &Room, m: Text) -> Result<Option<Text>, Error> { Ok(Some(m)) }
+/// }
+///
+/// #[derive(Serialize, JsonSchema)]
+/// struct Who { name: String }
+///
+/// impl MemberInfo for Chat {
+///     type Info = Who;
+///     fn member_info(&self, cx: &Cx, _p: &Room) -> Who {
+///         Who { name: cx.user().map_or("guest".into(), |u| u.id.clone()) }
+///     }
+/// }
+///
+/// let registry = Registry::builder().channel_with_member_info(Chat).build().unwrap();
+/// assert!(registry.manifest().channels["chat"].member_info.is_some());
+/// ```
+pub trait MemberInfo: Channel {
+    /// What each member carries, as its `info`.
+    type Info: Serialize + JsonSchema + Send + 'static;
+
+    /// The info of a subscriber joining with `params`; computed once per
+    /// join.
+    fn member_info(&self, cx: &Cx, params: &Self::Params) -> Self::Info;
+}
+
 /// A socket's membership of a topic: the topic and the params it joined
 /// with (handed back to `receive`).
 #[derive(Clone)]
 pub struct Subscription {
     topic: Arc<str>,
     params: Arc<dyn Any + Send + Sync>,
+    member_info: Option<Payload>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -112,6 +156,12 @@ impl Subscription {
     /// The topic, `"<channel>:<group>"`.
     pub fn topic(&self) -> &Arc<str> {
         &self.topic
+    }
+
+    /// What this subscriber's presence member carries, for a channel with
+    /// [`MemberInfo`] (computed once, when it joined).
+    pub fn member_info(&self) -> Option<&Payload> {
+        self.member_info.as_ref()
     }
 }
 
@@ -134,7 +184,12 @@ pub struct ChannelEntry {
     schemas: [SchemaFn; 3],
     history: History,
     presence: bool,
+    /// The schema of its members' info, for a channel with [`MemberInfo`].
+    member_info: Option<SchemaFn>,
 }
+
+/// Computes a subscriber's member info (see [`MemberInfo`]).
+type InfoFn<C> = fn(&C, &Cx, &<C as Channel>::Params) -> Option<Payload>;
 
 /// What a channel's topics keep: the last `size` messages of each topic,
 /// each for at most `ttl`.
@@ -172,6 +227,23 @@ impl ChannelEntry {
     /// Erases a channel.
     #[track_caller]
     pub fn new<C: Channel>(channel: C) -> Self {
+        Self::erase(channel, None)
+    }
+
+    /// Erases a channel whose presence members carry info (see
+    /// [`MemberInfo`]); its topics track presence whatever
+    /// [`Channel::PRESENCE`] says.
+    #[track_caller]
+    pub fn with_member_info<C: MemberInfo>(channel: C) -> Self {
+        let info: InfoFn<C> = |channel, cx, params| Payload::from_value(&channel.member_info(cx, params)).ok();
+        let mut entry = Self::erase(channel, Some(info));
+        entry.presence = true;
+        entry.member_info = Some(|g| g.subschema_for::<C::Info>());
+        entry
+    }
+
+    #[track_caller]
+    fn erase<C: Channel>(channel: C, info: Option<InfoFn<C>>) -> Self {
         let channel = Arc::new(channel);
         let access = channel.access();
         let joiner = Arc::clone(&channel);
@@ -194,9 +266,11 @@ impl ChannelEntry {
                     )));
                 }
                 let topic = format!("{}:{}", C::NAME, channel.group(&params));
+                let member_info = info.and_then(|info| info(&channel, &cx, &params));
                 Ok(Subscription {
                     topic: topic.into(),
                     params: Arc::new(params),
+                    member_info,
                 })
             })
         };
@@ -242,6 +316,7 @@ impl ChannelEntry {
             ],
             history: C::HISTORY,
             presence: C::PRESENCE,
+            member_info: None,
         }
     }
 
@@ -304,5 +379,10 @@ impl ChannelEntry {
     /// The JSON Schema of the server message (what the server writes).
     pub fn output_schema(&self, generator: &mut SchemaGenerator) -> Schema {
         (self.schemas[2])(generator)
+    }
+
+    /// The JSON Schema of its presence members' info (see [`MemberInfo`]).
+    pub fn member_info_schema(&self, generator: &mut SchemaGenerator) -> Option<Schema> {
+        self.member_info.map(|schema| schema(generator))
     }
 }

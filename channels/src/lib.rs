@@ -62,7 +62,7 @@ mod user;
 mod watch_index;
 
 pub use access::Access;
-pub use channel::{Channel, ChannelEntry, History, Subscription};
+pub use channel::{Channel, ChannelEntry, History, MemberInfo, Subscription};
 pub use context::{Context, GLOBAL};
 pub use cx::{AppState, Cx, Emitted, Emitter};
 pub use effects::Effects;

@@ -138,6 +138,14 @@ impl RegistryBuilder {
         self
     }
 
+    /// Adds a presence channel whose members carry info (see
+    /// [`MemberInfo`](crate::MemberInfo)).
+    #[track_caller]
+    pub fn channel_with_member_info<C: crate::MemberInfo>(mut self, channel: C) -> Self {
+        self.channels.push(ChannelEntry::with_member_info(channel));
+        self
+    }
+
     /// Validates names and builds the registry.
     pub fn build(self) -> Result<Registry, BuildError> {
         let mut registry = Registry::default();

@@ -78,6 +78,12 @@ pub struct ChannelManifest {
     pub client_message: Value,
     /// Schema of what subscribers receive.
     pub server_message: Value,
+    /// Whether its topics track presence (section 10).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub presence: bool,
+    /// Schema of the `info` its presence members carry, when they carry one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_info: Option<Value>,
 }
 
 impl Default for Manifest {

@@ -104,6 +104,8 @@ impl PartialEq for Payload {
     }
 }
 
+impl Eq for Payload {}
+
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.get())
@@ -165,12 +167,16 @@ impl Position {
 /// let m = Member::new("s1", None);
 /// assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"session":"s1","user":null}"#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The socket's session id, as its `hello` said.
     pub session: String,
     /// Its user's id, if signed in.
     pub user: Option<String>,
+    /// What the channel attaches to its members (a display name, say),
+    /// when it attaches anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<Payload>,
 }
 
 impl Member {
@@ -179,6 +185,14 @@ impl Member {
         Self {
             session: session.into(),
             user,
+            info: None,
         }
+    }
+
+    /// The same member, carrying `info`.
+    #[must_use]
+    pub fn with_info(mut self, info: Option<Payload>) -> Self {
+        self.info = info;
+        self
     }
 }

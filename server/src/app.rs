@@ -174,6 +174,14 @@ impl MizanBuilder {
         self
     }
 
+    /// Adds a presence channel whose members carry info (a display name,
+    /// say; see [`MemberInfo`](mizan_channels::MemberInfo)).
+    #[track_caller]
+    pub fn channel_with_member_info<C: mizan_channels::MemberInfo>(mut self, channel: C) -> Self {
+        self.registry = self.registry.channel_with_member_info(channel);
+        self
+    }
+
     /// Verifies bearer tokens with `jwt` (the same as
     /// `.authenticator(jwt)`). Without an authenticator every credential is
     /// refused and every caller is anonymous.

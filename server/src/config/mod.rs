@@ -203,6 +203,12 @@ pub struct ServerConfig {
     /// `presence_diff` (PROTOCOL.md section 10; default 100 ms).
     #[serde(with = "duration")]
     pub presence_interval: Duration,
+    /// How soon the members of a node that stopped without cleaning up
+    /// (killed, cut off) leave every other node's presence (PROTOCOL.md
+    /// section 10; default 30 s). Nodes refresh their members in the
+    /// broker every quarter of it (`docs/scaling.md`).
+    #[serde(with = "duration")]
+    pub presence_ttl: Duration,
     /// How long a node keeps each context's entries for re-watches with
     /// `since` (PROTOCOL.md section 9; default 10 min).
     #[serde(with = "duration")]
@@ -292,6 +298,7 @@ impl Default for ServerConfig {
             handler_timeout: Duration::from_secs(30),
             context_history_age: Duration::from_secs(600),
             presence_interval: Duration::from_millis(100),
+            presence_ttl: Duration::from_secs(30),
             token_grace: Duration::from_secs(30),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(60),

@@ -134,6 +134,7 @@ fn add(
 ) -> Result<(), Error> {
     let config = &conn.node.config;
     let topic = Arc::clone(subscription.topic());
+    let joined_info = subscription.member_info().cloned();
     if topic.len() > config.max_topic_bytes {
         return Err(Error::invalid_args(format!(
             "the topic would be {} bytes long; at most {} are allowed",
@@ -200,7 +201,8 @@ fn add(
             }
             if channel.presence() {
                 let user = conn.identity.user().map(|u| u.id.clone());
-                let member = mizan_protocol::Member::new(&*conn.session, user);
+                let info = joined_info.clone();
+                let member = mizan_protocol::Member::new(&*conn.session, user).with_info(info);
                 conn.node.presence.join(&topic, conn.id, member);
                 crate::presence::start_flushing(&conn.node);
             }
