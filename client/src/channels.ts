@@ -12,11 +12,17 @@
  * position: the server replays what was missed (`recovered: true`), or says
  * it cannot (`recovered: false`), which the join reports as a gap. A message
  * whose offset is not after the last one seen is dropped (no duplicates).
+ *
+ * A join whose handles asked for presence (`presence()`, PROTOCOL.md section
+ * 10) asks `presence` after every `subscribed` reply and keeps the member
+ * list current with the `presence_diff` pushes after the answer (see
+ * `presence.ts`).
  */
 
 import { MizanError } from "./errors.js";
-import type { ClientRequest, JsonObject, Position, ServerFrame, Unsubscribed } from "./frames.js";
+import type { ClientRequest, JsonObject, Position, PresenceMember, ServerFrame, Unsubscribed } from "./frames.js";
 import { canonicalParams, keyOf } from "./params.js";
+import { PresenceView, type PresenceState, type PresenceStats } from "./presence.js";
 import type { RequestOptions, SocketKernel } from "./socket.js";
 import type { ChannelStatus } from "./status.js";
 import { Listeners, type Store } from "./store.js";
@@ -55,8 +61,24 @@ export interface ChannelOptions {
   lingerMs?: number;
 }
 
-/** One user's handle on a channel join. */
-export interface ChannelSubscription<C = unknown, S = unknown> {
+/**
+ * A handle on a join's presence list (`ChannelSubscription.presence()`):
+ * shared by every handle of the join that asked for it.
+ */
+export interface PresenceHandle<I = unknown> {
+  /** The member list, kept current (see `PresenceState`). */
+  readonly state: Store<PresenceState<I>>;
+  /** Asks the server for the whole list again (it is also asked after every rejoin). */
+  refresh(): void;
+  /** Stops using the list (the join's `leave()` stops it too). */
+  stop(): void;
+}
+
+/**
+ * One user's handle on a channel join. `I` is the type of the channel's
+ * presence member info (`undefined` when it attaches none).
+ */
+export interface ChannelSubscription<C = unknown, S = unknown, I = unknown> {
   /** The join's state, as a store. */
   readonly state: Store<ChannelState>;
   /** Resolves with the topic once joined (rejects if the subscribe is refused). */
@@ -82,6 +104,19 @@ export interface ChannelSubscription<C = unknown, S = unknown> {
    * its remover.
    */
   onGap(listener: () => void): () => void;
+  /**
+   * The topic's members, kept current (PROTOCOL.md section 10: the
+   * `presence` answer, then every `presence_diff` after it, asked again
+   * after every rejoin). For a channel that tracks presence; otherwise the
+   * list turns `error` with `not_found`.
+   */
+  presence(): PresenceHandle<I>;
+  /**
+   * The topic's member counts (`presence_stats`), cheap however large the
+   * topic is. Waits for the join; rejects as `send` does, or with
+   * `not_found` for a channel without presence.
+   */
+  presenceStats(options?: RequestOptions): Promise<PresenceStats>;
   /** Stops using the join (the last user's leave unsubscribes after the linger). */
   leave(): void;
 }
@@ -117,6 +152,9 @@ class Join {
   recent: unknown[] = [];
   keepRecent = 0;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The presence list, while a handle uses it, and how many do. */
+  presence: PresenceView | undefined;
+  presenceUsers = 0;
 
   constructor(
     readonly key: string,
@@ -136,12 +174,21 @@ export class Channels {
     this.options = options;
     kernel.onOpen.add(({ reconnected }) => this.onOpen(reconnected));
     kernel.onAuthenticated.add(() => this.onAuthenticated());
+    // Diffs stop with the socket: every presence list is stale until its next answer.
+    kernel.state.subscribe(() => {
+      if (kernel.state.getSnapshot().status === "open") return;
+      for (const j of this.joins.values()) j.presence?.lost();
+    });
     kernel.onPush.add((frame) => {
       if (frame.type === "message") {
         for (const j of [...this.joins.values()]) {
           const topic = j.state.topic;
           if (j.inflight && (topic === undefined || topic === frame.topic)) j.held.push(frame);
           else if (topic === frame.topic) this.deliver(j, frame);
+        }
+      } else if (frame.type === "presence_diff") {
+        for (const j of this.joins.values()) {
+          if (j.presence !== undefined && j.state.topic === frame.topic) j.presence.diff(frame.joins, frame.leaves);
         }
       } else if (frame.type === "unsubscribed") this.revoke(frame);
       else if (frame.type === "gap") this.broke(frame);
@@ -179,7 +226,11 @@ export class Channels {
   }
 
   /** Joins `channel` with `params` (shared with every other user of the same key). */
-  join<C = unknown, S = unknown>(channel: string, params: JsonObject = {}, options: JoinOptions = {}): ChannelSubscription<C, S> {
+  join<C = unknown, S = unknown, I = unknown>(
+    channel: string,
+    params: JsonObject = {},
+    options: JoinOptions = {},
+  ): ChannelSubscription<C, S, I> {
     const key = keyOf(channel, params);
     let join = this.joins.get(key);
     if (join === undefined) {
@@ -233,6 +284,39 @@ export class Channels {
         offs.push(off);
         return off;
       },
+      presence: () => {
+        let view = j.presence;
+        if (view === undefined) {
+          view = new PresenceView();
+          j.presence = view;
+          const s = j.state;
+          if (s.status === "error" || s.status === "revoked") view.dropped(s.status, s.error, s.topic);
+          else this.askPresence(j);
+        }
+        j.presenceUsers++;
+        const v = view;
+        let stopped = false;
+        const stop = (): void => {
+          if (stopped) return;
+          stopped = true;
+          j.presenceUsers--;
+          if (j.presenceUsers === 0 && j.presence === v) j.presence = undefined;
+        };
+        offs.push(stop);
+        return {
+          state: v as unknown as Store<PresenceState<I>>,
+          refresh: () => {
+            if (!stopped && j.presence === v) this.askPresence(j);
+          },
+          stop,
+        };
+      },
+      presenceStats: async (options) => {
+        const topic = await this.whenJoined(j);
+        const reply = await this.kernel.request({ type: "presence_stats", topic }, options);
+        if (reply.type !== "presence_stats") throw new Error(`mizan: unexpected \`${reply.type}\` reply to presence_stats`);
+        return { sessions: reply.sessions, users: reply.users };
+      },
       leave: () => {
         if (left) return;
         left = true;
@@ -259,11 +343,35 @@ export class Channels {
     });
   }
 
+  /**
+   * Asks for the presence list of a joined join (again): diffs are dropped
+   * until the answer, which replaces the list. A join still on its way asks
+   * once its `subscribed` reply lands; one whose socket is down, after the
+   * rejoin.
+   */
+  private askPresence(j: Join): void {
+    const view = j.presence;
+    const topic = j.state.topic;
+    if (view === undefined || topic === undefined || j.state.status !== "joined" || j.inflight || !this.kernel.isOpen) return;
+    const ticket = view.ask(topic);
+    this.kernel.request({ type: "presence", topic }).then(
+      (reply) => {
+        if (reply.type === "presence" && j.presence === view) view.answered(ticket, topic, reply.members as PresenceMember[]);
+      },
+      (error: unknown) => {
+        const err = error instanceof MizanError ? error : new MizanError("internal", String(error));
+        if (err.code === "disconnected") return; // asked again after the rejoin
+        view.failed(ticket, err);
+      },
+    );
+  }
+
   private subscribe(j: Join): void {
     if (!this.kernel.isOpen) {
       this.kernel.connect(); // `onOpen` subscribes
       return;
     }
+    j.presence?.lost();
     j.sent = true;
     j.inflight = true;
     j.held = [];
@@ -297,6 +405,7 @@ export class Channels {
         j.held = [];
         for (const m of held) if (m.topic === reply.topic) this.deliver(j, m);
         if (gap) j.gaps.emit();
+        this.askPresence(j);
       },
       (error: unknown) => {
         j.sent = false;
@@ -310,6 +419,7 @@ export class Channels {
           return;
         }
         this.setState(j, { status: "error", topic: undefined, error: err, gap: j.state.gap });
+        j.presence?.dropped("error", err, undefined);
       },
     );
   }
@@ -351,6 +461,7 @@ export class Channels {
         `the server left \`${frame.topic}\` for this socket (${frame.code}): its user changed or its token expired`,
       );
       this.setState(j, { status: "revoked", topic: frame.topic, error, gap: j.state.gap });
+      j.presence?.dropped("revoked", error, frame.topic);
       j.revoked.emit(error);
     }
   }

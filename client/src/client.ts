@@ -171,9 +171,16 @@ export class MizanClient {
     this.cache.hydrate(bundles);
   }
 
-  /** Joins a channel (shared per channel and params). */
-  channel<C = unknown, S = unknown>(channel: string, params: JsonObject = {}, options: JoinOptions = {}): ChannelSubscription<C, S> {
-    return this.channels.join<C, S>(channel, params, options);
+  /**
+   * Joins a channel (shared per channel and params). `I`: the type of its
+   * presence members' `info` (`presence()` on the handle).
+   */
+  channel<C = unknown, S = unknown, I = unknown>(
+    channel: string,
+    params: JsonObject = {},
+    options: JoinOptions = {},
+  ): ChannelSubscription<C, S, I> {
+    return this.channels.join<C, S, I>(channel, params, options);
   }
 
   private httpOptions(timeoutMs: number | undefined): HttpOptions {

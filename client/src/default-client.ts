@@ -49,11 +49,11 @@ export async function fetchBundle<D>(context: string, params: object, options: I
 }
 
 /** Joins a channel on `options.client` or the default client (`history`: see `JoinOptions`). */
-export function joinChannel<C, S>(
+export function joinChannel<C, S, I = unknown>(
   channel: string,
   params: object,
   options: JoinOptions & { client?: MizanClient } = {},
-): ChannelSubscription<C, S> {
+): ChannelSubscription<C, S, I> {
   const { client, history } = options;
-  return (client ?? getDefaultClient()).channel<C, S>(channel, params as JsonObject, history === undefined ? {} : { history });
+  return (client ?? getDefaultClient()).channel<C, S, I>(channel, params as JsonObject, history === undefined ? {} : { history });
 }

@@ -60,6 +60,24 @@ export interface Unwatched {
   code: string;
 }
 
+/**
+ * One member of a topic that tracks presence (PROTOCOL.md section 10): a
+ * socket subscribed to it. A user with two tabs is two members (two
+ * sessions) with the same `user`.
+ */
+export interface PresenceMember<I = unknown> {
+  /** The socket's session id (its `hello.session`): unique per socket. */
+  session: string;
+  /** Its user's id, `null` for an anonymous socket. */
+  user: string | null;
+  /**
+   * What the channel attaches to its members (its `MemberInfo`: a display
+   * name, say), computed by the server when the socket joined. Absent for a
+   * channel that attaches nothing (the generated hooks type it `undefined`).
+   */
+  info: I;
+}
+
 /** A context bundle: the reply to `fetch`/`watch`, and the body of an HTTP fetch. */
 export interface Bundle<D = Record<string, unknown>> {
   context: string;
@@ -101,7 +119,9 @@ export type ClientRequest =
   | { type: "unwatch"; context: string; params: JsonObject }
   | { type: "subscribe"; channel: string; params: JsonObject; since?: Position; history?: number }
   | { type: "send"; topic: string; data: unknown }
-  | { type: "unsubscribe"; topic: string };
+  | { type: "unsubscribe"; topic: string }
+  | { type: "presence"; topic: string }
+  | { type: "presence_stats"; topic: string };
 
 /** A frame the server sends. */
 export type ServerFrame =
@@ -138,6 +158,32 @@ export type ServerFrame =
       recovered?: boolean;
     }
   | { type: "error"; id?: number; code: string; message: string; details?: unknown }
+  | {
+      /** The reply to `presence`: every socket subscribed to the topic, on every node, once. */
+      type: "presence";
+      id: number;
+      topic: string;
+      members: PresenceMember[];
+    }
+  | {
+      /** The reply to `presence_stats`: members (sockets) and distinct signed-in users. */
+      type: "presence_stats";
+      id: number;
+      topic: string;
+      sessions: number;
+      users: number;
+    }
+  | {
+      /**
+       * A batch of presence changes of a topic (at most one per
+       * `presence_interval`). Never carries the receiving socket's own join,
+       * nor the batch its `presence` answer was taken in.
+       */
+      type: "presence_diff";
+      topic: string;
+      joins: PresenceMember[];
+      leaves: PresenceMember[];
+    }
   | { type: "message"; topic: string; data: unknown; /** The message's offset in its topic's stream. */ offset?: number }
   | ({ type: "invalidate" } & InvalidateEntry)
   | ({ type: "merge" } & MergeEntry)

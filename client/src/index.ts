@@ -5,6 +5,7 @@
  * - `client.ts`: `MizanClient`, which composes the rest
  * - `cache.ts`: the shared context cache (watch, invalidate, merge, hydrate)
  * - `channels.ts`: channel joins
+ * - `presence.ts`: presence lists (who is in a topic)
  * - `http.ts`: calls and fetches over HTTP (server rendering)
  * - `status.ts`: the status words of contexts, calls, channels and the connection
  * - `store.ts`: the store interface (`useSyncExternalStore`-compatible)
@@ -13,7 +14,14 @@
 
 export { backoffDelay, type BackoffOptions } from "./backoff.js";
 export { ContextCache, type CacheOptions, type ContextLease, type ContextState } from "./cache.js";
-export { Channels, type ChannelOptions, type ChannelState, type ChannelSubscription, type JoinOptions } from "./channels.js";
+export {
+  Channels,
+  type ChannelOptions,
+  type ChannelState,
+  type ChannelSubscription,
+  type JoinOptions,
+  type PresenceHandle,
+} from "./channels.js";
 export { MizanClient, createClient, type CallOptions, type ClientOptions } from "./client.js";
 export { fetchBundle, getDefaultClient, invoke, joinChannel, setDefaultClient, type InvokeOptions } from "./default-client.js";
 export { MizanError, isMizanError, type ClientErrorCode, type ErrorCode, type ServerErrorCode } from "./errors.js";
@@ -26,6 +34,7 @@ export type {
   JsonObject,
   MergeEntry,
   Position,
+  PresenceMember,
   ReplyFrame,
   ServerFrame,
   Unsubscribed,
@@ -34,6 +43,7 @@ export type {
 } from "./frames.js";
 export { callHttp, callHttpWithEffects, fetchContextHttp, type FetchFunction, type HttpOptions } from "./http.js";
 export { canonicalJson, keyOf, scopeMatches } from "./params.js";
+export { PresenceView, type PresenceState, type PresenceStats, type PresenceStatus } from "./presence.js";
 export {
   SUBPROTOCOL,
   SocketKernel,

@@ -12,6 +12,7 @@
 //! nodes in several processes through Redis pub/sub (`docs/scaling.md`).
 
 mod memory;
+pub mod presence;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod store;
@@ -117,6 +118,12 @@ pub trait Inbox: Send + Sync + 'static {
     fn catch_up(&self) {
         self.resync();
     }
+
+    /// Another node's news of a presence topic this node listens to (see
+    /// [`presence`]); `origin` is the node that sent it. Must not block.
+    fn presence(&self, topic: &str, origin: &str, news: presence::News) {
+        let _ = (topic, origin, news);
+    }
 }
 
 /// A broker's counters, for `/metrics`.
@@ -166,6 +173,13 @@ pub trait Broker: Send + Sync + 'static {
     /// mirrors of the streams it listens to. `None` (the default): the
     /// node uses [`streams`](Self::streams).
     fn store(&self) -> Option<Arc<dyn store::StreamStore>> {
+        None
+    }
+
+    /// The presence store this broker shares with nodes in other processes
+    /// ([`presence`]). `None` (the default): each node's presence holds its
+    /// own sockets only.
+    fn presence(&self) -> Option<Arc<dyn presence::PresenceStore>> {
         None
     }
 

@@ -203,8 +203,7 @@ fn add(
                 let user = conn.identity.user().map(|u| u.id.clone());
                 let info = joined_info.clone();
                 let member = mizan_protocol::Member::new(&*conn.session, user).with_info(info);
-                conn.node.presence.join(&topic, conn.id, member);
-                crate::presence::start_flushing(&conn.node);
+                crate::presence::join(&conn.node, &topic, conn.id, member);
             }
             slot.insert(Box::new(Member {
                 joined: Joined {
@@ -356,7 +355,7 @@ pub(super) fn apply(conn: &Connection, verdicts: Verdicts) {
 }
 
 /// `presence` (answered at the next presence flush) and `presence_stats`
-/// (at once): only a subscriber of the topic may ask, and only of a
+/// (at once, once the other nodes' members are known): only a subscriber of the topic may ask, and only of a
 /// channel that tracks presence.
 pub(super) fn presence(conn: &Arc<Connection>, id: RequestId, topic: &str, stats: bool) {
     let tracked = conn
@@ -374,19 +373,7 @@ pub(super) fn presence(conn: &Arc<Connection>, id: RequestId, topic: &str, stats
         conn.reply(&e.to_frame(Some(id)));
         return;
     }
-    let presence = &conn.node.presence;
-    if stats {
-        let (sessions, users) = presence.stats(&topic);
-        conn.reply(&ServerFrame::PresenceStats {
-            id,
-            topic: topic.to_string(),
-            sessions,
-            users,
-        });
-    } else {
-        presence.ask(&topic, conn.id, id, conn.outbox.clone());
-        crate::presence::start_flushing(&conn.node);
-    }
+    crate::presence::ask(&conn.node, &topic, conn.id, id, conn.outbox.clone(), stats);
 }
 
 fn not_subscribed(id: RequestId, topic: &str) -> ServerFrame {

@@ -63,10 +63,16 @@ impl Inbox for NodeInbox {
 
     fn catch_up(&self) {
         let Some(node) = self.0.upgrade() else { return };
+        crate::presence::catch_up(&node);
         match node.store {
             Some(_) => node.catch_up(),
             None => self.resync(),
         }
+    }
+
+    fn presence(&self, topic: &str, origin: &str, news: crate::broker::presence::News) {
+        let Some(node) = self.0.upgrade() else { return };
+        crate::presence::hear(&node, topic, origin, news);
     }
 
     fn resync(&self) {

@@ -51,8 +51,6 @@ pub(crate) struct Node {
     holds: dashmap::DashMap<crate::broker::Subject, usize>,
     /// Who is subscribed to each presence topic (PROTOCOL.md section 10).
     pub(crate) presence: crate::presence::Presence,
-    /// Whether the presence flushes run.
-    pub(crate) presence_flushing: std::sync::atomic::AtomicBool,
     /// With a store: one fill at a time per mirror.
     fills: dashmap::DashMap<crate::broker::Subject, Arc<tokio::sync::Mutex<()>>>,
     /// Whether the insecure-setup banner was shown (once, when the node is
@@ -94,6 +92,7 @@ impl Node {
         let client_addresses = ClientAddresses::new(&config.trusted_proxies, &config.client_address_header)?;
         let metrics: Arc<Metrics> = Arc::default();
         let store = broker.store();
+        let presence = broker.presence();
         let streams = match store {
             Some(_) => Some(Arc::new(crate::streams::Streams::mirrors())),
             None => broker.streams(),
@@ -109,8 +108,7 @@ impl Node {
             store,
             holds: dashmap::DashMap::new(),
             fills: dashmap::DashMap::new(),
-            presence: crate::presence::Presence::default(),
-            presence_flushing: std::sync::atomic::AtomicBool::new(false),
+            presence: crate::presence::Presence::new(presence),
             auth,
             insecure_warned: std::sync::atomic::AtomicBool::new(false),
             connections: Arc::default(),

@@ -162,7 +162,7 @@ impl Node {
     /// Removes a local subscriber, unsubscribing the node at the broker
     /// when it was the last.
     pub(crate) fn leave_topic(&self, topic: &Arc<str>, conn: ConnId) {
-        self.presence.leave(topic, conn);
+        crate::presence::leave(self, topic, conn);
         self.hub.leave(topic, conn, || {
             self.listen(&Subject::Topic(Arc::clone(topic)), false);
         });

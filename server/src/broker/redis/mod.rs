@@ -13,6 +13,9 @@
 //!   reconciled with the node's interest, delivering to the node's inbox.
 //! - `streams.rs`: the stream store (offsets, history, epochs) in Redis
 //!   keys, one Lua script per publish and per read.
+//! - `presence.rs`: the presence store (each node's members, heartbeats,
+//!   sweeps) in Redis keys, one Lua script per update, refresh and read.
+//! - `scripts.rs`: running the stores' Lua scripts in pipelines.
 //! - `wire.rs`: channel names and the message envelope.
 //! - `backoff.rs`: reconnection delays with jitter.
 //!
@@ -21,14 +24,17 @@
 mod backoff;
 mod config;
 mod connection;
+mod presence;
 mod publisher;
+mod scripts;
 mod streams;
 mod subscriber;
 mod wire;
 
 pub use config::{RedisBrokerError, RedisConfig};
 
-use super::store::StreamStore;
+use super::presence::PresenceStore;
+use super::store::{StoreError, StreamStore};
 use super::{Broker, BrokerStats, Event, Inbox, Subject};
 use ::redis::aio::MultiplexedConnection;
 use std::collections::{HashMap, HashSet};
@@ -126,11 +132,20 @@ struct Shared {
 /// `Shared::last_drop_log` before the first warning.
 const NEVER: u64 = u64::MAX;
 
-/// The subjects the node wants, by Redis channel, and which changed since
+/// What a Redis channel the node listens to carries.
+#[derive(Debug, Clone)]
+enum Wanted {
+    /// A subject's events.
+    Events(Subject),
+    /// A presence topic's news.
+    Presence(Arc<str>),
+}
+
+/// What the node wants to hear, by Redis channel, and which changed since
 /// the subscriber last reconciled.
 #[derive(Default)]
 struct Interest {
-    desired: HashMap<String, Subject>,
+    desired: HashMap<String, Wanted>,
     dirty: HashSet<String>,
 }
 
@@ -143,6 +158,48 @@ impl Shared {
     fn heard(&self, change: impl FnOnce(&mut HashSet<String>)) {
         change(&mut self.heard.lock().unwrap_or_else(PoisonError::into_inner));
         self.heard_changed.notify_waiters();
+    }
+
+    /// Records that the node wants (`Some`) or no longer wants (`None`)
+    /// `channel`, and wakes the subscriber through `wake`.
+    fn want(&self, wake: &mpsc::Sender<()>, channel: String, wanted: Option<Wanted>) {
+        {
+            let mut interest = self.interest();
+            match wanted {
+                Some(wanted) => interest.desired.insert(channel.clone(), wanted),
+                None => interest.desired.remove(&channel),
+            };
+            interest.dirty.insert(channel);
+        }
+        // Full means a wake-up is already pending: changes coalesce.
+        let _ = wake.try_send(());
+    }
+
+    /// Resolves once the pub/sub connection is subscribed to `channel`,
+    /// within long enough for the subscriber to reconnect once.
+    fn heard_soon(self: &Arc<Self>, channel: String) -> impl Future<Output = Result<(), StoreError>> + use<> {
+        let shared = Arc::clone(self);
+        let config = &shared.config;
+        let limit = config.connect_timeout + config.command_timeout + config.backoff_max;
+        async move {
+            let wait = async {
+                loop {
+                    let changed = shared.heard_changed.notified();
+                    if shared
+                        .heard
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains(&channel)
+                    {
+                        return;
+                    }
+                    changed.await;
+                }
+            };
+            tokio::time::timeout(limit, wait)
+                .await
+                .map_err(|_| StoreError(format!("not subscribed to `{channel}` within {limit:?}")))
+        }
     }
 
     /// The publishing connection, while it works.
@@ -243,17 +300,8 @@ impl RedisBroker {
     fn set_interest(&self, subject: &Subject, wanted: bool) {
         let shared = &self.handle.shared;
         let channel = wire::channel_name(&shared.config.prefix, subject);
-        {
-            let mut interest = shared.interest();
-            if wanted {
-                interest.desired.insert(channel.clone(), subject.clone());
-            } else {
-                interest.desired.remove(&channel);
-            }
-            interest.dirty.insert(channel);
-        }
-        // Full means a wake-up is already pending: changes coalesce.
-        let _ = self.handle.wake.try_send(());
+        let wanted = wanted.then(|| Wanted::Events(subject.clone()));
+        shared.want(&self.handle.wake, channel, wanted);
     }
 }
 
@@ -289,6 +337,14 @@ impl Broker for RedisBroker {
         Some(Arc::new(streams::RedisStreams::new(
             Arc::clone(&handle.shared),
             handle.appends.clone(),
+        )))
+    }
+
+    fn presence(&self) -> Option<Arc<dyn PresenceStore>> {
+        let handle = &self.handle;
+        Some(Arc::new(presence::RedisPresence::new(
+            Arc::clone(&handle.shared),
+            handle.wake.clone(),
         )))
     }
 

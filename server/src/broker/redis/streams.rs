@@ -18,11 +18,11 @@
 //!   epoch, so no offset is handed out twice.
 
 use super::connection::{Failure, within};
+use super::scripts::{self, bytes, failed, millis, number, text, unreachable};
 use super::{Shared, wire};
 use crate::broker::Subject;
 use crate::broker::store::{Append, Entry, Read, Snapshot, StoreError, StreamStore};
 use ::redis::{Script, Value};
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use mizan_channels::History;
 use mizan_protocol::Position;
@@ -134,16 +134,6 @@ impl RedisStreams {
     }
 }
 
-fn unreachable() -> StoreError {
-    StoreError("Redis is unreachable".to_owned())
-}
-
-/// A failed script: the publisher checks its connection at once.
-fn failed(shared: &Shared, error: impl std::fmt::Display) -> StoreError {
-    shared.redis_lost.notify_one();
-    StoreError(error.to_string())
-}
-
 /// The appender task: sends queued appends in pipelines, in queue order,
 /// until the broker is dropped.
 pub(super) async fn run_appender(
@@ -171,65 +161,27 @@ pub(super) async fn run_appender(
     }
 }
 
-/// Sends `batch` as one pipeline (loading the script first when Redis
-/// lost it, then once more) and answers every append in it.
+/// Sends `batch` as one pipeline and answers every append in it.
 async fn send_batch(shared: &Shared, batch: &mut Vec<Queued>) {
-    let Some(mut conn) = shared.commands() else {
-        for queued in batch.drain(..) {
-            let _ = queued.reply.send(Err(unreachable()));
+    let calls: Vec<::redis::Cmd> = batch.iter().map(|queued| queued.call.clone()).collect();
+    let answers = match scripts::pipeline(shared, &APPEND, &calls).await {
+        Ok(answers) => answers,
+        Err(e) => {
+            for queued in batch.drain(..) {
+                let _ = queued.reply.send(Err(e.clone()));
+            }
+            return;
         }
-        return;
     };
-    let limit = shared.config.command_timeout;
-    let mut loaded = false;
-    loop {
-        let mut pipe = ::redis::pipe();
-        pipe.ignore_errors();
-        for queued in batch.iter() {
-            pipe.add_command(queued.call.clone());
-        }
-        let answers: Vec<::redis::RedisResult<(String, u64)>> = match within(limit, pipe.query_async(&mut conn)).await {
-            Ok(answers) => answers,
-            Err(e) => {
-                let e = failed(shared, e);
-                for queued in batch.drain(..) {
-                    let _ = queued.reply.send(Err(e.clone()));
-                }
-                return;
-            }
-        };
-        let unknown = |a: &::redis::RedisResult<(String, u64)>| {
-            a.as_ref()
-                .is_err_and(|e| e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript))
-        };
-        if !loaded && answers.iter().any(unknown) {
-            // Redis restarted (its script cache is empty): nothing of this
-            // batch ran; load the script and send it again.
-            loaded = true;
-            if let Err(e) = within(limit, APPEND.prepare_invoke().load_async(&mut conn)).await {
-                let e = failed(shared, e);
-                for queued in batch.drain(..) {
-                    let _ = queued.reply.send(Err(e.clone()));
-                }
-                return;
-            }
-            if answers.iter().all(unknown) {
-                continue;
-            }
-        }
-        for (queued, answer) in batch.drain(..).zip(answers) {
-            let answer = answer
-                .map(|(epoch, offset)| Position::new(epoch, offset))
-                .map_err(|e| StoreError(Failure::Redis(e).to_string()));
-            let _ = queued.reply.send(answer);
-        }
-        return;
+    for (queued, answer) in batch.drain(..).zip(answers) {
+        let answer = answer
+            .map_err(|e| StoreError(Failure::Redis(e).to_string()))
+            .and_then(|value| {
+                ::redis::from_redis_value::<(String, u64)>(value).map_err(|e| StoreError(e.to_string()))
+            })
+            .map(|(epoch, offset)| Position::new(epoch, offset));
+        let _ = queued.reply.send(answer);
     }
-}
-
-/// Milliseconds, as the scripts take them.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How long a stream's position hash lives after its last use (0: ever).
@@ -251,12 +203,8 @@ impl StreamStore for RedisStreams {
         let [meta, hist] = wire::stream_keys(prefix, &append.subject);
         let channel = wire::channel_name(prefix, &append.subject);
         let origin = self.shared.node.get().map_or_else(String::new, |n| format!("{n}\n"));
-        let mut call = ::redis::cmd("EVALSHA");
-        call.arg(APPEND.get_hash())
-            .arg(2)
-            .arg(meta)
-            .arg(hist)
-            .arg(channel)
+        let mut call = scripts::call(&APPEND, &[&meta, &hist]);
+        call.arg(channel)
             .arg(origin)
             .arg(wire::scope_line(append.scope.as_deref()))
             .arg(append.head)
@@ -312,29 +260,7 @@ impl StreamStore for RedisStreams {
 
     fn listening(&self, subject: &Subject) -> BoxFuture<'static, Result<(), StoreError>> {
         let channel = wire::channel_name(&self.shared.config.prefix, subject);
-        let shared = Arc::clone(&self.shared);
-        let config = &shared.config;
-        // Long enough for the subscriber to reconnect once.
-        let limit = config.connect_timeout + config.command_timeout + config.backoff_max;
-        Box::pin(async move {
-            let wait = async {
-                loop {
-                    let changed = shared.heard_changed.notified();
-                    if shared
-                        .heard
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .contains(&channel)
-                    {
-                        return;
-                    }
-                    changed.await;
-                }
-            };
-            tokio::time::timeout(limit, wait)
-                .await
-                .map_err(|_| StoreError(format!("not subscribed to `{channel}` within {limit:?}")))
-        })
+        Box::pin(self.shared.heard_soon(channel))
     }
 }
 
@@ -361,23 +287,4 @@ fn snapshot(value: Value) -> Option<Snapshot> {
         position: Position::new(epoch, offset),
         entries,
     })
-}
-
-fn bytes(value: Value) -> Option<Bytes> {
-    match value {
-        Value::BulkString(b) => Some(b.into()),
-        Value::SimpleString(s) => Some(s.into_bytes().into()),
-        _ => None,
-    }
-}
-
-fn text(value: Value) -> Option<String> {
-    String::from_utf8(bytes(value)?.to_vec()).ok()
-}
-
-fn number(value: &Value) -> Option<u64> {
-    match value {
-        Value::Int(n) => u64::try_from(*n).ok(),
-        _ => None,
-    }
 }

@@ -11,8 +11,8 @@
 
 use super::backoff::Backoff;
 use super::connection::{Failure, pause, within};
-use super::{RedisConfig, Shared, wire};
-use crate::broker::{Event, Subject};
+use super::{RedisConfig, Shared, Wanted, wire};
+use crate::broker::Event;
 use ::redis::Client;
 use ::redis::aio::{PubSubSink, PubSubStream};
 use bytes::Bytes;
@@ -62,7 +62,7 @@ struct Subscriber {
     control: String,
     /// What the connection is subscribed to (or about to be), by channel;
     /// messages on any other channel are ignored.
-    active: HashMap<String, Subject>,
+    active: HashMap<String, Wanted>,
     origins: HashMap<Box<str>, Arc<str>>,
     last_resync: Option<Instant>,
     /// A resync asked for too soon after the last one waits until then.
@@ -151,13 +151,13 @@ pub(super) async fn run(
 impl Subscriber {
     /// On a fresh connection: subscribes to every subject the node wants.
     async fn subscribe_all(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
-        let wanted: Vec<(String, Subject)> = {
+        let wanted: Vec<(String, Wanted)> = {
             let mut interest = self.shared.interest();
             interest.dirty.clear();
             interest
                 .desired
                 .iter()
-                .map(|(channel, subject)| (channel.clone(), subject.clone()))
+                .map(|(channel, wanted)| (channel.clone(), wanted.clone()))
                 .collect()
         };
         self.active.clear();
@@ -182,7 +182,7 @@ impl Subscriber {
             let dirty = std::mem::take(&mut interest.dirty);
             for channel in dirty {
                 match (interest.desired.get(&channel), self.active.contains_key(&channel)) {
-                    (Some(subject), false) => joins.push((channel, subject.clone())),
+                    (Some(wanted), false) => joins.push((channel, wanted.clone())),
                     (None, true) => leaves.push(channel),
                     _ => {}
                 }
@@ -266,11 +266,22 @@ impl Subscriber {
             }
             return;
         }
-        let Some(subject) = self.active.get(channel).cloned() else {
+        let Some(wanted) = self.active.get(channel).cloned() else {
             return;
         };
         let Some(inbox) = self.shared.inbox.get().cloned() else {
             return;
+        };
+        let subject = match wanted {
+            Wanted::Events(subject) => subject,
+            Wanted::Presence(topic) => {
+                // Its own news too: a sweep this node made is news to it.
+                match serde_json::from_slice(rest) {
+                    Ok(news) => inbox.presence(&topic, origin, news),
+                    Err(error) => tracing::debug!(channel, %error, "ignored presence news that does not parse"),
+                }
+                return;
+            }
         };
         let split = wire::split_event(rest);
         // The node delivered its own events locally when it published

@@ -15,6 +15,10 @@
 //! position by the origin. A notice is the origin, a newline, the notice.
 //! The stream scripts (`streams.rs`) write the same envelope.
 //!
+//! A presence topic is a sorted set of its nodes, a hash of each node's
+//! members and a channel of their news (`presence_keys`; a news message is
+//! the origin, a newline and the news as JSON).
+//!
 //! A subject's stream is two keys: `{prefix}:m:{kind}:{name}`, a hash of
 //! its epoch (`e`) and last offset (`o`), and `{prefix}:h:{kind}:{name}`,
 //! a Redis Stream of its kept events (`docs/scaling.md`).
@@ -48,6 +52,38 @@ fn key(prefix: &str, what: &str, subject: &Subject) -> String {
     key.push_str(name);
     key
 }
+
+/// A presence topic's keys and channel under `prefix`: the sorted set of
+/// its nodes (scored by when each is to be swept), the prefix and suffix
+/// around a node's id that make the key of the hash of its members, and
+/// the channel of its news.
+pub(crate) struct PresenceKeys {
+    pub(crate) nodes: String,
+    pub(crate) members_before: String,
+    pub(crate) members_after: String,
+    pub(crate) channel: String,
+}
+
+/// `{prefix}:pn:{topic}`, `{prefix}:pm:{node}:{topic}` and `{prefix}:p:{topic}`.
+pub(crate) fn presence_keys(prefix: &str, topic: &str) -> PresenceKeys {
+    PresenceKeys {
+        nodes: format!("{prefix}:pn:{topic}"),
+        members_before: format!("{prefix}:pm:"),
+        members_after: format!(":{topic}"),
+        channel: format!("{prefix}:p:{topic}"),
+    }
+}
+
+impl PresenceKeys {
+    /// The key of `node`'s members.
+    pub(crate) fn members_of(&self, node: &str) -> String {
+        format!("{}{node}{}", self.members_before, self.members_after)
+    }
+}
+
+/// The hash field beside a node's members holding its last news' `seq`
+/// (sessions are `<node>-<n>`: none is `~seq`).
+pub(crate) const SEQ_FIELD: &str = "~seq";
 
 /// The channel of the brokers' notices under `prefix`.
 pub(crate) fn control_channel(prefix: &str) -> String {
@@ -168,6 +204,11 @@ mod tests {
         );
         assert_eq!(channel_name("app2", &Subject::Context("user".into())), "app2:c:user");
         assert_eq!(control_channel("mizan"), "mizan:ctl");
+        let presence = presence_keys("mizan", "chat:chat_lobby");
+        assert_eq!(
+            [presence.nodes.as_str(), &presence.members_of("n1"), &presence.channel],
+            ["mizan:pn:chat:chat_lobby", "mizan:pm:n1:chat:chat_lobby", "mizan:p:chat:chat_lobby"]
+        );
         assert_eq!(
             stream_keys("mizan", &Subject::Context("user".into())),
             ["mizan:m:c:user", "mizan:h:c:user"]
