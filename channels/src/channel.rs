@@ -238,7 +238,7 @@ impl ChannelEntry {
         let info: InfoFn<C> = |channel, cx, params| Payload::from_value(&channel.member_info(cx, params)).ok();
         let mut entry = Self::erase(channel, Some(info));
         entry.presence = true;
-        entry.member_info = Some(|g| g.subschema_for::<C::Info>());
+        entry.member_info = Some(SchemaGenerator::subschema_for::<C::Info>);
         entry
     }
 

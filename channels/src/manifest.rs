@@ -80,9 +80,7 @@ impl Registry {
         for channel in self.channels() {
             let [params, client_message] = channel.input_schemas(&mut inputs).map(schemars::Schema::to_value);
             let server_message = channel.output_schema(&mut outputs).to_value();
-            let member_info = channel
-                .member_info_schema(&mut outputs)
-                .map(schemars::Schema::to_value);
+            let member_info = channel.member_info_schema(&mut outputs).map(schemars::Schema::to_value);
             manifest.channels.insert(
                 channel.name().to_owned(),
                 ChannelManifest {

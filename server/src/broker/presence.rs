@@ -91,7 +91,11 @@ pub trait PresenceStore: Send + Sync + 'static {
     /// refreshing theirs. Answers, per topic, whether this node's members
     /// were still there (`false`: they vanished, and must be written
     /// again with a [`News::Reset`]).
-    fn refresh(&self, topics: Vec<(Arc<str>, bool)>, ttl: Duration) -> BoxFuture<'static, Result<Vec<bool>, StoreError>>;
+    fn refresh(
+        &self,
+        topics: Vec<(Arc<str>, bool)>,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Vec<bool>, StoreError>>;
 
     /// Every node's members of `topic`.
     fn read(&self, topic: &str) -> BoxFuture<'static, Result<Vec<NodeMembers>, StoreError>>;

@@ -151,7 +151,12 @@ pub(crate) fn ask(node: &Arc<Node>, topic: &Arc<str>, conn: ConnId, id: RequestI
         });
         return;
     }
-    let asker = Asker { conn, id, outbox, stats };
+    let asker = Asker {
+        conn,
+        id,
+        outbox,
+        stats,
+    };
     presence
         .topics
         .entry(Arc::clone(topic))

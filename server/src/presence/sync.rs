@@ -22,8 +22,12 @@ use tokio::sync::mpsc;
 /// concerned are written again at the next heartbeat.
 const WRITES_QUEUED: usize = 64;
 
-/// Reads of one topic in a row before the next heartbeat tries again.
-const READ_ATTEMPTS: usize = 3;
+/// Reads of one topic in a row (the n-th after n × [`RETRY_FIRST`])
+/// before the next heartbeat tries again.
+const READ_ATTEMPTS: u32 = 3;
+
+/// The first wait before writing again after a failure.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
 
 /// What the writer sends to the store.
 enum Write {
@@ -84,7 +88,10 @@ fn hand(presence: &Presence, writer: &mpsc::Sender<Write>, updates: Vec<Update>)
     if let Err(refused) = writer.try_send(Write::Updates(updates))
         && let Write::Updates(updates) = refused.into_inner()
     {
-        tracing::warn!(topics = updates.len(), "presence writes are behind: written again at the next heartbeat");
+        tracing::warn!(
+            topics = updates.len(),
+            "presence writes are behind: written again at the next heartbeat"
+        );
         for update in updates {
             presence.lost(&update.topic);
         }
@@ -122,8 +129,11 @@ fn heartbeat(node: &Arc<Node>, writer: &mpsc::Sender<Write>) {
     }
 }
 
-/// The writer (see the module docs).
+/// The writer (see the module docs). After a failure it waits (from
+/// [`RETRY_FIRST`], doubling up to a heartbeat) and asks for a heartbeat,
+/// which writes again what was lost.
 async fn write(node: Weak<Node>, store: Arc<dyn PresenceStore>, mut writes: mpsc::Receiver<Write>) {
+    let mut retry = RETRY_FIRST;
     while let Some(work) = writes.recv().await {
         let Some(ttl) = node.upgrade().map(|n| n.config.presence_ttl) else {
             return;
@@ -142,35 +152,48 @@ async fn write(node: Weak<Node>, store: Arc<dyn PresenceStore>, mut writes: mpsc
                 (topics, store.refresh(beat, ttl).await)
             }
         };
-        let Some(node) = node.upgrade() else { return };
-        match answers {
+        let Some(strong) = node.upgrade() else { return };
+        let failed = match answers {
             Ok(answers) => {
+                let mut failed = false;
                 for (topic, kept) in topics.iter().zip(answers) {
                     if !kept {
-                        node.presence.lost(topic);
+                        strong.presence.lost(topic);
+                        failed = true;
                     }
                 }
+                failed
             }
             Err(error) => {
-                tracing::debug!(%error, topics = topics.len(), "presence could not be written: written again at the next heartbeat");
+                tracing::debug!(%error, topics = topics.len(), "presence could not be written: written again soon");
                 for topic in &topics {
-                    node.presence.lost(topic);
+                    strong.presence.lost(topic);
                 }
+                true
             }
+        };
+        if !failed {
+            retry = RETRY_FIRST;
+            continue;
         }
+        let (beat_every, beat_now) = (
+            (strong.config.presence_ttl / 4).max(RETRY_FIRST),
+            Arc::clone(&strong.presence.beat_now),
+        );
+        drop(strong);
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(beat_every);
+        beat_now.notify_one();
     }
 }
 
 /// Reads the other nodes' members of `topic` (after `listening`, when the
 /// node just started listening), unless a read is under way.
 pub(super) fn read(node: &Arc<Node>, topic: Arc<str>, listening: Option<BoxFuture<'static, Result<(), StoreError>>>) {
-    let Some(store) = node.presence.store.clone() else { return };
-    let started = listening.is_some()
-        || node
-            .presence
-            .topics
-            .get_mut(&topic)
-            .is_some_and(|mut t| t.begin_read());
+    let Some(store) = node.presence.store.clone() else {
+        return;
+    };
+    let started = listening.is_some() || node.presence.topics.get_mut(&topic).is_some_and(|mut t| t.begin_read());
     if !started {
         return;
     }
@@ -182,12 +205,17 @@ pub(super) fn read(node: &Arc<Node>, topic: Arc<str>, listening: Option<BoxFutur
             tracing::warn!(%error, %topic, "not hearing a presence topic's news: its members may lag");
         }
         for attempt in 1..=READ_ATTEMPTS {
+            if attempt > 1 {
+                tokio::time::sleep(RETRY_FIRST * (attempt - 1)).await;
+            }
             let read = store.read(&topic).await;
             if let Err(error) = &read {
                 tracing::debug!(%error, %topic, attempt, "reading a presence topic failed");
             }
             let Some(node) = node.upgrade() else { return };
-            let Some(mut t) = node.presence.topics.get_mut(&topic) else { return };
+            let Some(mut t) = node.presence.topics.get_mut(&topic) else {
+                return;
+            };
             let again = t.end_read(&node.id, read.ok()) == super::topic::Heard::Reread;
             if !again || attempt == READ_ATTEMPTS || !t.begin_read() {
                 return;

@@ -244,7 +244,7 @@ impl Topic {
 
     /// `(sessions, distinct users)`, once ready.
     pub(super) fn stats(&self) -> Option<(u64, u64)> {
-        self.ready.then(|| (self.sessions as u64, self.users.len() as u64))
+        self.ready.then_some((self.sessions as u64, self.users.len() as u64))
     }
 
     /// Whether the other nodes' members must be read again.
@@ -408,7 +408,12 @@ impl Topic {
         let mut heard = Heard::Done;
         if let Some(nodes) = read {
             let listed: HashSet<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
-            let unlisted: Vec<String> = self.remote.keys().filter(|n| !listed.contains(n.as_str())).cloned().collect();
+            let unlisted: Vec<String> = self
+                .remote
+                .keys()
+                .filter(|n| !listed.contains(n.as_str()))
+                .cloned()
+                .collect();
             for node in unlisted {
                 self.replace(&node, 0, Vec::new());
             }

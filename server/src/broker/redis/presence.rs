@@ -186,7 +186,11 @@ impl PresenceStore for RedisPresence {
         })
     }
 
-    fn refresh(&self, topics: Vec<(Arc<str>, bool)>, ttl: Duration) -> BoxFuture<'static, Result<Vec<bool>, StoreError>> {
+    fn refresh(
+        &self,
+        topics: Vec<(Arc<str>, bool)>,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Vec<bool>, StoreError>> {
         let (node, origin) = self.origin();
         let (ttl, deadline) = times(ttl);
         let calls: Vec<Cmd> = topics
@@ -249,7 +253,9 @@ fn nodes(value: Value) -> Option<Vec<NodeMembers>> {
     let mut items = items.into_iter();
     while let Some(node) = items.next() {
         let node = text(node)?;
-        let Value::Array(fields) = items.next()? else { return None };
+        let Value::Array(fields) = items.next()? else {
+            return None;
+        };
         let mut seq = 0;
         let mut members = Vec::with_capacity(fields.len() / 2);
         let mut fields = fields.into_iter();

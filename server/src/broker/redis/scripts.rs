@@ -34,7 +34,11 @@ pub(super) fn call(script: &Script, keys: &[&str]) -> Cmd {
 /// pipeline, in order, within the command timeout; one answer per call.
 /// When Redis lost the script (it restarted), loads it and sends the calls
 /// again once.
-pub(super) async fn pipeline(shared: &Shared, script: &Script, calls: &[Cmd]) -> Result<Vec<RedisResult<Value>>, StoreError> {
+pub(super) async fn pipeline(
+    shared: &Shared,
+    script: &Script,
+    calls: &[Cmd],
+) -> Result<Vec<RedisResult<Value>>, StoreError> {
     let mut conn = shared.commands().ok_or_else(unreachable)?;
     let limit = shared.config.command_timeout;
     let mut loaded = false;

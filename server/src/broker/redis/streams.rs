@@ -176,9 +176,7 @@ async fn send_batch(shared: &Shared, batch: &mut Vec<Queued>) {
     for (queued, answer) in batch.drain(..).zip(answers) {
         let answer = answer
             .map_err(|e| StoreError(Failure::Redis(e).to_string()))
-            .and_then(|value| {
-                ::redis::from_redis_value::<(String, u64)>(value).map_err(|e| StoreError(e.to_string()))
-            })
+            .and_then(|value| ::redis::from_redis_value::<(String, u64)>(value).map_err(|e| StoreError(e.to_string())))
             .map(|(epoch, offset)| Position::new(epoch, offset));
         let _ = queued.reply.send(answer);
     }

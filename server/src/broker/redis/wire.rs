@@ -207,7 +207,11 @@ mod tests {
         let presence = presence_keys("mizan", "chat:chat_lobby");
         assert_eq!(
             [presence.nodes.as_str(), &presence.members_of("n1"), &presence.channel],
-            ["mizan:pn:chat:chat_lobby", "mizan:pm:n1:chat:chat_lobby", "mizan:p:chat:chat_lobby"]
+            [
+                "mizan:pn:chat:chat_lobby",
+                "mizan:pm:n1:chat:chat_lobby",
+                "mizan:p:chat:chat_lobby"
+            ]
         );
         assert_eq!(
             stream_keys("mizan", &Subject::Context("user".into())),

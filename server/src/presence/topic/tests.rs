@@ -78,10 +78,15 @@ fn an_asker_gets_the_members_after_the_batch_and_not_its_diff() {
     t.ask(a);
     let flushed = t.flush("room");
     assert_eq!(diff(&flushed), (s(&["b"]), vec![], vec![1, 2]));
-    let [(outbox, answer)] = &flushed.answers[..] else { panic!() };
+    let [(outbox, answer)] = &flushed.answers[..] else {
+        panic!()
+    };
     outbox.send(answer);
     let sent = drain(&rx);
-    assert!(sent[0].contains(r#""session":"a""#) && sent[0].contains(r#""session":"b""#), "{sent:?}");
+    assert!(
+        sent[0].contains(r#""session":"a""#) && sent[0].contains(r#""session":"b""#),
+        "{sent:?}"
+    );
     // A stats asker is not left out of the diff.
     let (a, _rx) = asker(1, true);
     t.ask(a);
@@ -95,17 +100,23 @@ fn the_first_news_is_a_reset_then_diffs_follow_in_sequence() {
     assert!(t.flush("room").news.is_none(), "no member, no news");
     t.join(1, m("a", None));
     t.join(2, m("b", None));
-    let Some(News::Reset { seq: 1, members }) = t.flush("room").news else { panic!("a reset first") };
+    let Some(News::Reset { seq: 1, members }) = t.flush("room").news else {
+        panic!("a reset first")
+    };
     assert_eq!(members.len(), 2);
     t.join(3, m("c", None));
     t.leave(1);
-    let Some(News::Diff { seq: 2, joins, leaves }) = t.flush("room").news else { panic!("then a diff") };
+    let Some(News::Diff { seq: 2, joins, leaves }) = t.flush("room").news else {
+        panic!("then a diff")
+    };
     assert_eq!((joins[0].session.as_str(), leaves[0].session.as_str()), ("c", "a"));
     // A lost write: the next news is a reset, sent by the heartbeat.
     t.lost();
     t.join(4, m("d", None));
     assert!(t.flush("room").news.is_none());
-    let Some(News::Reset { seq: 3, members }) = t.pending_reset() else { panic!("a reset") };
+    let Some(News::Reset { seq: 3, members }) = t.pending_reset() else {
+        panic!("a reset")
+    };
     assert_eq!(members.len(), 3);
     assert!(t.pending_reset().is_none());
     // Everyone left while a reset was pending: the flush says so at once.
@@ -113,7 +124,9 @@ fn the_first_news_is_a_reset_then_diffs_follow_in_sequence() {
     for conn in [2, 3, 4] {
         t.leave(conn);
     }
-    let Some(News::Reset { seq: 4, members }) = t.flush("room").news else { panic!("an empty reset") };
+    let Some(News::Reset { seq: 4, members }) = t.flush("room").news else {
+        panic!("an empty reset")
+    };
     assert!(members.is_empty());
     assert!(t.is_abandoned());
 }
@@ -125,25 +138,101 @@ fn other_nodes_news_reaches_the_batch_and_gaps_ask_for_a_read() {
     assert_eq!(t.stats(), None, "not ready before the read");
     assert!(t.begin_read());
     // Heard while reading: applied after the snapshot, when newer.
-    t.hear("me", "n2", News::Diff { seq: 1, joins: vec![m("old", None)], leaves: vec![] });
-    t.hear("me", "n2", News::Diff { seq: 3, joins: vec![m("y", Some("ann"))], leaves: vec![] });
+    t.hear(
+        "me",
+        "n2",
+        News::Diff {
+            seq: 1,
+            joins: vec![m("old", None)],
+            leaves: vec![],
+        },
+    );
+    t.hear(
+        "me",
+        "n2",
+        News::Diff {
+            seq: 3,
+            joins: vec![m("y", Some("ann"))],
+            leaves: vec![],
+        },
+    );
     let read = vec![
-        NodeMembers { node: "n2".into(), seq: 2, members: vec![m("x", Some("bob"))] },
-        NodeMembers { node: "me".into(), seq: 1, members: vec![m("a", Some("ann"))] },
+        NodeMembers {
+            node: "n2".into(),
+            seq: 2,
+            members: vec![m("x", Some("bob"))],
+        },
+        NodeMembers {
+            node: "me".into(),
+            seq: 1,
+            members: vec![m("a", Some("ann"))],
+        },
     ];
     assert_eq!(t.end_read("me", Some(read)), Heard::Done);
     assert_eq!(t.stats(), Some((3, 2)));
     t.flush("room");
     assert_eq!(answer_sessions(&mut t, 1), s(&["a", "x", "y"]));
     // An old news is ignored; a gap asks for a read.
-    assert_eq!(t.hear("me", "n2", News::Diff { seq: 3, joins: vec![], leaves: vec![m("x", None)] }), Heard::Done);
-    assert_eq!(t.hear("me", "n2", News::Diff { seq: 9, joins: vec![], leaves: vec![] }), Heard::Reread);
-    assert_eq!(t.hear("me", "n3", News::Diff { seq: 5, joins: vec![], leaves: vec![] }), Heard::Reread);
+    assert_eq!(
+        t.hear(
+            "me",
+            "n2",
+            News::Diff {
+                seq: 3,
+                joins: vec![],
+                leaves: vec![m("x", None)]
+            }
+        ),
+        Heard::Done
+    );
+    assert_eq!(
+        t.hear(
+            "me",
+            "n2",
+            News::Diff {
+                seq: 9,
+                joins: vec![],
+                leaves: vec![]
+            }
+        ),
+        Heard::Reread
+    );
+    assert_eq!(
+        t.hear(
+            "me",
+            "n3",
+            News::Diff {
+                seq: 5,
+                joins: vec![],
+                leaves: vec![]
+            }
+        ),
+        Heard::Reread
+    );
     // This node's own news is not applied again.
-    assert_eq!(t.hear("me", "me", News::Diff { seq: 2, joins: vec![m("z", None)], leaves: vec![] }), Heard::Done);
+    assert_eq!(
+        t.hear(
+            "me",
+            "me",
+            News::Diff {
+                seq: 2,
+                joins: vec![m("z", None)],
+                leaves: vec![]
+            }
+        ),
+        Heard::Done
+    );
     assert_eq!(t.stats(), Some((3, 2)));
     // In sequence: joins and leaves go to the local subscribers.
-    t.hear("me", "n2", News::Diff { seq: 4, joins: vec![m("w", None)], leaves: vec![m("x", Some("bob"))] });
+    t.hear(
+        "me",
+        "n2",
+        News::Diff {
+            seq: 4,
+            joins: vec![m("w", None)],
+            leaves: vec![m("x", Some("bob"))],
+        },
+    );
     assert_eq!(diff(&t.flush("room")), (s(&["w"]), s(&["x"]), vec![]));
     assert_eq!(t.stats(), Some((3, 1)));
 }
@@ -154,11 +243,33 @@ fn a_reset_or_a_sweep_replaces_what_a_node_said() {
     t.join(1, m("a", None));
     t.begin_read();
     t.end_read("me", Some(vec![]));
-    t.hear("me", "n2", News::Reset { seq: 1, members: vec![m("x", None), m("y", None)] });
+    t.hear(
+        "me",
+        "n2",
+        News::Reset {
+            seq: 1,
+            members: vec![m("x", None), m("y", None)],
+        },
+    );
     t.flush("room");
-    t.hear("me", "n2", News::Reset { seq: 7, members: vec![m("y", None), m("z", None)] });
+    t.hear(
+        "me",
+        "n2",
+        News::Reset {
+            seq: 7,
+            members: vec![m("y", None), m("z", None)],
+        },
+    );
     assert_eq!(diff(&t.flush("room")), (s(&["z"]), s(&["x"]), vec![]));
-    t.hear("me", "n2", News::Diff { seq: 8, joins: vec![m("v", None)], leaves: vec![] });
+    t.hear(
+        "me",
+        "n2",
+        News::Diff {
+            seq: 8,
+            joins: vec![m("v", None)],
+            leaves: vec![],
+        },
+    );
     // Swept by any node: every member of n2 leaves.
     t.hear("me", "n3", News::Gone { node: "n2".into() });
     assert_eq!(diff(&t.flush("room")), (vec![], s(&["y", "z"]), vec![]));
@@ -179,7 +290,14 @@ fn a_failed_read_leaves_what_is_known_and_asks_for_another() {
     assert!(t.read_failed());
     assert_eq!(t.stats(), Some((1, 0)), "ready: answered with what is known");
     t.begin_read();
-    t.end_read("me", Some(vec![NodeMembers { node: "n2".into(), seq: 1, members: vec![m("x", None)] }]));
+    t.end_read(
+        "me",
+        Some(vec![NodeMembers {
+            node: "n2".into(),
+            seq: 1,
+            members: vec![m("x", None)],
+        }]),
+    );
     assert!(!t.read_failed());
     assert_eq!(t.stats(), Some((2, 0)));
 }
