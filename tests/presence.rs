@@ -1,7 +1,9 @@
 //! Presence on one node (PROTOCOL.md section 10): the members of a topic,
 //! the joiner's own join not sent to it, leaves on unsubscribe and on
-//! close, stats, `not_subscribed` and `not_found`, and batching: many
-//! joins cost each subscriber a frame per interval, not one per join.
+//! close, stats, `not_subscribed` and `not_found`, members' info and user
+//! following an `auth`, and batching: many joins cost each subscriber a
+//! frame per interval, not one per join. Across nodes:
+//! tests/redis_presence.rs.
 
 mod support;
 
@@ -11,9 +13,24 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use support::{Client, Server, error_code, token};
 
-/// A room channel that tracks presence (the fixture's `chat` does not turn
-/// it on yet: docs/protocol.md, section 10).
+/// A room channel that tracks presence, its members carrying a display
+/// name.
 struct Room;
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Shown {
+    name: String,
+}
+
+impl mizan::MemberInfo for Room {
+    type Info = Shown;
+    fn member_info(&self, cx: &mizan::Cx, params: &RoomParams) -> Shown {
+        let who = cx.user().map_or("guest", |u| u.id.as_str());
+        Shown {
+            name: format!("{who} in {}", params.room),
+        }
+    }
+}
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct RoomParams {
@@ -30,8 +47,6 @@ impl mizan::Channel for Room {
     type Params = RoomParams;
     type ClientMessage = Line;
     type ServerMessage = Line;
-    const PRESENCE: bool = true;
-
     fn group(&self, params: &RoomParams) -> String {
         params.room.clone()
     }
@@ -44,7 +59,12 @@ impl mizan::Channel for Room {
 /// The fixture with the `room` channel, and `edit`ed settings.
 async fn server(edit: impl FnOnce(&mut mizan::ServerConfig)) -> Server {
     let config = support::config(edit);
-    Server::start(support::fixture::builder(support::SECRET).channel(Room).config(config)).await
+    Server::start(
+        support::fixture::builder(support::SECRET)
+            .channel_with_member_info(Room)
+            .config(config),
+    )
+    .await
 }
 
 /// The socket's session, from its `hello`.
@@ -63,11 +83,60 @@ async fn members(client: &mut Client, topic: &str) -> BTreeSet<(String, Option<S
     }
 }
 
+/// The members with their info.
+async fn members_with_info(client: &mut Client, topic: &str) -> Vec<Member> {
+    let id = client.request(json!({"type": "presence", "topic": topic})).await;
+    match client.reply(id).await {
+        ServerFrame::Presence { mut members, .. } => {
+            members.sort_by(|a, b| a.session.cmp(&b.session));
+            members
+        }
+        other => panic!("expected presence, got {other:?}"),
+    }
+}
+
 async fn diff(client: &mut Client) -> (Vec<Member>, Vec<Member>) {
     match client.push().await {
         ServerFrame::PresenceDiff { joins, leaves, .. } => (joins, leaves),
         other => panic!("expected a presence diff, got {other:?}"),
     }
+}
+
+fn shown(name: &str) -> mizan::protocol::Payload {
+    mizan::protocol::Payload::from_value(&json!({"name": name})).unwrap()
+}
+
+fn guest(session: &str) -> Member {
+    Member::new(session, None).with_info(Some(shown("guest in here")))
+}
+
+#[tokio::test]
+async fn a_members_user_and_info_follow_its_auth() {
+    let server = server(|_| {}).await;
+    let mut watcher = server.client_with_token(&token("ann", false)).await;
+    let topic = watcher.join("room", json!({"room": "here"})).await;
+    members(&mut watcher, &topic).await;
+    let mut anon = server.client().await;
+    anon.join("room", json!({"room": "here"})).await;
+    let anon_s = session(&anon);
+    assert_eq!(diff(&mut watcher).await, (vec![guest(&anon_s)], vec![]));
+    // Signing in: the member leaves as the guest and joins as bob.
+    let id = anon
+        .request(json!({"type": "auth", "token": token("bob", false)}))
+        .await;
+    assert!(matches!(anon.reply(id).await, ServerFrame::Ok { .. }));
+    let bob = Member::new(&anon_s, Some("bob".into())).with_info(Some(shown("bob in here")));
+    for client in [&mut watcher, &mut anon] {
+        assert_eq!(diff(client).await, (vec![bob.clone()], vec![guest(&anon_s)]));
+    }
+    let listed = members_with_info(&mut anon, &topic).await;
+    assert!(listed.contains(&bob) && listed.len() == 2, "{listed:?}");
+    // A renewal of the same identity changes nothing.
+    let id = anon
+        .request(json!({"type": "auth", "token": token("bob", false)}))
+        .await;
+    anon.reply(id).await;
+    watcher.assert_silent(Duration::from_millis(300)).await;
 }
 
 #[tokio::test]
@@ -84,7 +153,7 @@ async fn members_joins_and_leaves_of_a_topic() {
     anon.join("room", json!({"room": "here"})).await;
     let anon_s = session(&anon);
     let (joins, leaves) = diff(&mut ann).await;
-    assert_eq!((joins, leaves), (vec![Member::new(&anon_s, None)], vec![]));
+    assert_eq!((joins, leaves), (vec![guest(&anon_s)], vec![]));
     let both: BTreeSet<_> = [(ann_s.clone(), Some("ann".to_owned())), (anon_s.clone(), None)].into();
     assert_eq!(members(&mut anon, &topic).await, both);
     anon.assert_silent(Duration::from_millis(300)).await;
@@ -99,7 +168,7 @@ async fn members_joins_and_leaves_of_a_topic() {
     // Leaving by unsubscribing, then by closing.
     let mut bob = server.client_with_token(&token("bob", false)).await;
     bob.join("room", json!({"room": "here"})).await;
-    let bob_m = Member::new(session(&bob), Some("bob".into()));
+    let bob_m = Member::new(session(&bob), Some("bob".into())).with_info(Some(shown("bob in here")));
     for member in [&mut ann, &mut anon] {
         assert_eq!(diff(member).await, (vec![bob_m.clone()], vec![]));
     }
@@ -109,7 +178,7 @@ async fn members_joins_and_leaves_of_a_topic() {
         assert_eq!(diff(member).await, (vec![], vec![bob_m.clone()]));
     }
     drop(anon);
-    assert_eq!(diff(&mut ann).await, (vec![], vec![Member::new(&anon_s, None)]));
+    assert_eq!(diff(&mut ann).await, (vec![], vec![guest(&anon_s)]));
     assert_eq!(members(&mut ann, &topic).await, only_ann);
 }
 

@@ -134,7 +134,6 @@ fn add(
 ) -> Result<(), Error> {
     let config = &conn.node.config;
     let topic = Arc::clone(subscription.topic());
-    let joined_info = subscription.member_info().cloned();
     if topic.len() > config.max_topic_bytes {
         return Err(Error::invalid_args(format!(
             "the topic would be {} bytes long; at most {} are allowed",
@@ -200,10 +199,7 @@ fn add(
                 conn.reply(&subscribed(None, recovery.since.as_ref().map(|_| false)));
             }
             if channel.presence() {
-                let user = conn.identity.user().map(|u| u.id.clone());
-                let info = joined_info.clone();
-                let member = mizan_protocol::Member::new(&*conn.session, user).with_info(info);
-                crate::presence::join(&conn.node, &topic, conn.id, member);
+                crate::presence::join(&conn.node, &topic, conn.id, presence_member(conn, &subscription));
             }
             slot.insert(Box::new(Member {
                 joined: Joined {
@@ -337,6 +333,11 @@ pub(super) fn apply(conn: &Connection, verdicts: Verdicts) {
         match verdict {
             Ok(subscription) => {
                 if let Some(member) = inner.topics.get_mut(&topic) {
+                    if member.joined.channel.presence() {
+                        // The member follows the identity (and the info
+                        // computed for it): a leave and a join in the diff.
+                        crate::presence::join(&conn.node, &topic, conn.id, presence_member(conn, &subscription));
+                    }
                     member.joined.subscription = subscription;
                 }
             }
@@ -354,9 +355,15 @@ pub(super) fn apply(conn: &Connection, verdicts: Verdicts) {
     }
 }
 
+/// The socket's presence member in a topic it joined as `subscription`.
+fn presence_member(conn: &Connection, subscription: &Subscription) -> mizan_protocol::Member {
+    let user = conn.identity.user().map(|u| u.id.clone());
+    mizan_protocol::Member::new(&*conn.session, user).with_info(subscription.member_info().cloned())
+}
+
 /// `presence` (answered at the next presence flush) and `presence_stats`
-/// (at once, once the other nodes' members are known): only a subscriber of the topic may ask, and only of a
-/// channel that tracks presence.
+/// (at once, once the other nodes' members are known): only a subscriber
+/// of the topic may ask, and only of a channel that tracks presence.
 pub(super) fn presence(conn: &Arc<Connection>, id: RequestId, topic: &str, stats: bool) {
     let tracked = conn
         .subscriptions

@@ -208,16 +208,25 @@ impl Topic {
         self.batch.remove(member);
     }
 
-    /// This node's socket `conn` joined as `member`.
+    /// This node's socket `conn` joined as `member` (again: it is
+    /// `member` now, for another identity).
     pub(super) fn join(&mut self, conn: ConnId, member: Member) {
-        if let Some(old) = self.local.insert(conn, member.clone()) {
-            self.out.leave(&old);
-            self.removed(old);
+        if self.local.get(&conn) == Some(&member) {
+            return;
+        }
+        match self.local.insert(conn, member.clone()) {
+            Some(old) => {
+                // Still a member: it is sent the change like everyone.
+                if self.shared {
+                    self.out.leave(&old);
+                }
+                self.removed(old);
+            }
+            None => self.batch.joiners.push(conn),
         }
         if self.shared {
             self.out.join(&member);
         }
-        self.batch.joiners.push(conn);
         self.added(member);
     }
 
