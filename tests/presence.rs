@@ -1,9 +1,9 @@
 //! Presence on one node (PROTOCOL.md section 10): the members of a topic,
 //! the joiner's own join not sent to it, leaves on unsubscribe and on
 //! close, stats, `not_subscribed` and `not_found`, members' info and user
-//! following an `auth`, and batching: many joins cost each subscriber a
-//! frame per interval, not one per join. Across nodes:
-//! tests/redis_presence.rs.
+//! following an `auth`, the frame rate counting presence requests, and
+//! batching: many joins cost each subscriber a frame per interval, not one
+//! per join. Across nodes: tests/redis_presence.rs.
 
 mod support;
 
@@ -222,4 +222,28 @@ async fn two_hundred_joins_cost_each_subscriber_a_few_frames() {
     }
     assert_eq!(joined, 200);
     assert!(frames <= 4, "{frames} frames for 200 joins");
+}
+
+#[tokio::test]
+async fn presence_requests_count_toward_the_frame_rate() {
+    let server = server(|c| {
+        c.messages_per_second = 1.0;
+        c.message_burst = 4.0;
+    })
+    .await;
+    let mut client = server.client().await;
+    let topic = client.join("room", json!({"room": "busy"})).await;
+    let mut refused = 0;
+    for n in 0..10 {
+        let kind = if n % 2 == 0 { "presence" } else { "presence_stats" };
+        let id = client.request(json!({"type": kind, "topic": topic})).await;
+        match client.reply(id).await {
+            ServerFrame::Presence { .. } | ServerFrame::PresenceStats { .. } => {}
+            refusal => {
+                assert_eq!(error_code(&refusal), "limit");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 5, "only {refused} of 10 presence requests over the rate were refused");
 }
