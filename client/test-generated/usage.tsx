@@ -12,6 +12,7 @@ import {
   manifestVersion,
   useAddOrder,
   useChatChannel,
+  useChatPresence,
   useCurrentUser,
   useGlobal,
   useNotifications,
@@ -23,11 +24,16 @@ import {
 // The Zod schemas are imported on their own: the index leaves Zod out.
 import { channelMessages, functionArgs } from "../../codegen/tests/snapshots/fixture/schemas.js";
 import * as Everything from "../../codegen/tests/snapshots/fixture/index.js";
+// A presence channel with member info (codegen/tests/manifests/shapes.json).
+import { joinDocumentChannel, useDocumentPresence, type DocumentMemberInfo } from "../../codegen/tests/snapshots/shapes/index.js";
+import { channelMessages as shapeMessages } from "../../codegen/tests/snapshots/shapes/schemas.js";
 
 // @ts-expect-error: the index does not carry the schemas (nor Zod)
 void Everything.functionArgs;
 // @ts-expect-error: a context's read function has no call hook beside the context's own
 void Everything.useOrderDetail;
+// @ts-expect-error: `alerts` does not track presence: no presence hook
+void Everything.useAlertsPresence;
 
 export async function calls(): Promise<string> {
   const echoed = await callEcho({ text: "hi" });
@@ -44,7 +50,21 @@ export async function calls(): Promise<string> {
   const sub = joinChatChannel({ room: "lobby" });
   sub.onMessage((m) => m.user?.toUpperCase());
   await sub.send({ text: "hello" });
+  // Presence without React: the list as a store, and the counts.
+  const who = sub.presence();
+  const members = who.state.getSnapshot().members;
+  const first: string | null | undefined = members[0]?.user;
+  // @ts-expect-error: the fixture's chat attaches no member info
+  members[0]?.info.name;
+  const { sessions, users } = await sub.presenceStats();
+  who.stop();
   sub.leave();
+  const doc = joinDocumentChannel({ doc_id: 1 });
+  const editor: DocumentMemberInfo | undefined = doc.presence().state.getSnapshot().members[0]?.info;
+  const color: "red" | "green" | "blue" | undefined = editor?.color;
+  const parsed: DocumentMemberInfo = shapeMessages.document.memberInfo.parse({ name: "a", color: "red" });
+  doc.leave();
+  void [first, sessions, users, color, parsed];
   return echoed.message + name + args.text + said.text + manifestVersion;
 }
 
@@ -61,6 +81,13 @@ function Profile(props: { userId: number }) {
   const recent = useChatChannel({ room: "lobby" }, { history: 50, onGap: () => console.log("gap") });
   const missing: boolean = recent.gap;
   void missing;
+  // Who is in the room: the members (sessions), their users, counts.
+  const here = useChatPresence({ room: "lobby" });
+  const editors = useDocumentPresence({ doc_id: 7 });
+  const names: string[] = editors.members.map((m) => m.info.name);
+  // @ts-expect-error: `doc_id` is required
+  useDocumentPresence({});
+  void names;
   // @ts-expect-error: `user` needs `user_id`
   useUser({});
   const profile: UserShape | undefined = data?.user_profile;
@@ -73,6 +100,9 @@ function Profile(props: { userId: number }) {
       <button onClick={() => void addOrder.mutateAsync({ user_id: props.userId, item: "tea" }).then((o) => o.id)}>add</button>
       <ul>{chat.messages.map((m, i) => <li key={i}>{m.user}: {m.text}</li>)}</ul>
       <button onClick={() => void chat.send({ text: "hi" })}>{chat.status}</button>
+      <p>{here.status === "success" ? `${here.count} here (${here.users} signed in)${here.stale ? ", reconnecting" : ""}` : here.error?.code}</p>
+      <ul>{here.members.map((m) => <li key={m.session}>{m.user ?? "guest"}</li>)}</ul>
+      <button onClick={() => void here.stats().then((s) => s.sessions)}>count</button>
     </div>
   );
 }

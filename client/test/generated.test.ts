@@ -59,6 +59,11 @@ describe("generated fixture client", () => {
     await sub.send({ text: "generated" });
     await waitFor(() => got.length === 1);
     expect(got).toEqual(["generated"]);
+    // The chat tracks presence: the generated join is typed for it.
+    const who = sub.presence();
+    await waitFor(() => who.state.getSnapshot().status === "success");
+    expect(who.state.getSnapshot().members).toEqual([{ session: client.connection.getSnapshot().session, user: null }]);
+    await expect(sub.presenceStats()).resolves.toEqual({ sessions: 1, users: 0 });
     sub.leave();
   });
 

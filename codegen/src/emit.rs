@@ -2,14 +2,14 @@
 //!
 //! | file | holds | imports |
 //! | --- | --- | --- |
-//! | `types.ts` | a type per definition; `<Context>ContextParams`/`<Context>ContextData` | nothing |
+//! | `types.ts` | a type per definition; `<Context>ContextParams`/`<Context>ContextData`; `<Channel>MemberInfo` | nothing |
 //! | `schemas.ts` | a Zod schema per definition; `functionArgs`, `contextParams`, `channelMessages` | `zod` |
 //! | `api.ts` | `call<Fn>`, `fetch<Context>Context`, `join<Channel>Channel` | `@mizan/client` |
-//! | `hooks.ts` | `use<Context>`, `use<Channel>Channel`, `use<Fn>`; re-exports `MizanProvider` | `@mizan/client/react` |
+//! | `hooks.ts` | `use<Context>`, `use<Channel>Channel`, `use<Channel>Presence`, `use<Fn>`; re-exports `MizanProvider` | `@mizan/client/react` |
 //! | `index.ts` | all of the above but the schemas (so that Zod is only in bundles that import `schemas.ts`), and `manifestVersion` | |
 
 use crate::names::{property_key, string_literal};
-use crate::plan::{Arg, ContextPlan, Plan};
+use crate::plan::{Arg, ChannelPlan, ContextPlan, Plan};
 use crate::shape::Shape;
 use crate::typescript::{TypeWriter, doc_comment};
 use crate::zod::ZodWriter;
@@ -93,7 +93,33 @@ fn types(plan: &Plan<'_>) -> String {
         }
         out.push_str("};\n\n");
     }
+    for ch in &plan.channels {
+        let Some(presence) = &ch.presence else { continue };
+        let Some((shape, ty)) = &presence.member_info else {
+            continue;
+        };
+        let what = format!(
+            "What each member of a `{}` topic carries as its `info` (presence, PROTOCOL.md section 10).",
+            ch.name
+        );
+        let doc = match &presence.member_info_description {
+            Some(d) => format!("{d}\n\n{what}"),
+            None => what,
+        };
+        out.push_str(&doc_comment(&doc, 0));
+        out.push_str(&format!("export type {ty} = {};\n\n", local.render(shape, 0)));
+    }
     finish(out)
+}
+
+/// The type of a presence channel's member `info` (`undefined` when it
+/// attaches none), with `prefix` before a generated type's name.
+fn member_info_type(ch: &ChannelPlan<'_>, prefix: &str) -> Option<String> {
+    let presence = ch.presence.as_ref()?;
+    Some(match &presence.member_info {
+        Some((_, ty)) => format!("{prefix}{ty}"),
+        None => "undefined".to_owned(),
+    })
 }
 
 fn schemas(plan: &Plan<'_>) -> String {
@@ -129,12 +155,16 @@ fn schemas(plan: &Plan<'_>) -> String {
         out.push_str(&format!("  {}: {},\n", property_key(c.name), top(&c.params, 2)));
     }
     out.push_str(
-        "} as const;\n\n/** Every channel's params, what clients send (`client`) and what subscribers receive (`server`). */\n\
+        "} as const;\n\n/**\n * Every channel's params, what clients send (`client`), what subscribers receive\n * (`server`) and, for a presence channel that attaches one, its members' `info` (`memberInfo`).\n */\n\
          export const channelMessages = {\n",
     );
     for ch in &plan.channels {
+        let member_info = match ch.presence.as_ref().and_then(|p| p.member_info.as_ref()) {
+            Some((shape, _)) => format!("    memberInfo: {},\n", top(shape, 4)),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "  {}: {{\n    params: {},\n    client: {},\n    server: {},\n  }},\n",
+            "  {}: {{\n    params: {},\n    client: {},\n    server: {},\n{member_info}  }},\n",
             property_key(ch.name),
             top(&ch.params, 4),
             top(&ch.client_message, 4),
@@ -196,16 +226,24 @@ fn api(plan: &Plan<'_>) -> String {
     }
     for ch in &plan.channels {
         let (cm, sm) = (t.render(&ch.client_message, 0), t.render(&ch.server_message, 0));
-        out.push_str(&doc_comment(
-            &format!(
-                "Joins the `{}` channel; `leave()` when done. `options.history`: show the last\nmessages the channel keeps first (PROTOCOL.md section 9).",
-                ch.name
-            ),
-            0,
-        ));
+        let mut doc = format!(
+            "Joins the `{}` channel; `leave()` when done. `options.history`: show the last\nmessages the channel keeps first (PROTOCOL.md section 9).",
+            ch.name
+        );
+        // A presence channel's subscription is typed with its members' info.
+        let types = match member_info_type(ch, "T.") {
+            Some(info) => {
+                doc.push_str(
+                    " Tracks presence: `presence()`\ngives the topic's members, `presenceStats()` their counts.",
+                );
+                format!("{cm}, {sm}, {info}")
+            }
+            None => format!("{cm}, {sm}"),
+        };
+        out.push_str(&doc_comment(&doc, 0));
         let (param, value) = params_param(ch.arg, &t.render(&ch.params, 0));
         out.push_str(&format!(
-            "export function {}({param}options?: M.JoinOptions & {{ client?: M.MizanClient }}): M.ChannelSubscription<{cm}, {sm}> {{\n  return M.joinChannel<{cm}, {sm}>({}, {value}, options);\n}}\n\n",
+            "export function {}({param}options?: M.JoinOptions & {{ client?: M.MizanClient }}): M.ChannelSubscription<{types}> {{\n  return M.joinChannel<{types}>({}, {value}, options);\n}}\n\n",
             ch.join_ident,
             string_literal(ch.name)
         ));
@@ -239,6 +277,25 @@ fn hooks(plan: &Plan<'_>) -> String {
             ch.hook_ident,
             string_literal(ch.name)
         ));
+        if let (Some(presence), Some(info)) = (&ch.presence, member_info_type(ch, "T.")) {
+            let what = match &presence.member_info {
+                Some((_, ty)) => format!("Each member's `info` is a `{ty}`."),
+                None => "Its members carry no `info`.".to_owned(),
+            };
+            out.push_str(&doc_comment(
+                &format!(
+                    "Who is in the `{}` channel's topic while mounted (the join is shared with\n`{}`): `{{ members, count, users, status, stale }}`.\n{what}\nKept current by the server's diffs and asked again after a reconnect.",
+                    ch.name, ch.hook_ident
+                ),
+                0,
+            ));
+            let param = param.trim_end_matches(", ");
+            out.push_str(&format!(
+                "export function {}({param}): M.PresenceResult<{info}> {{\n  return M.usePresence<{info}>({}, {value});\n}}\n\n",
+                presence.hook_ident,
+                string_literal(ch.name)
+            ));
+        }
     }
     for f in &plan.functions {
         let Some(hook_ident) = &f.hook_ident else { continue };

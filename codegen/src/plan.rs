@@ -68,6 +68,19 @@ pub(crate) struct ChannelPlan<'m> {
     pub(crate) arg: Arg,
     pub(crate) hook_ident: String,
     pub(crate) join_ident: String,
+    /// For a channel that tracks presence (PROTOCOL.md section 10).
+    pub(crate) presence: Option<PresencePlan>,
+}
+
+/// The presence of one channel.
+pub(crate) struct PresencePlan {
+    /// `use<Channel>Presence`.
+    pub(crate) hook_ident: String,
+    /// The members' `info` and its type's name (`<Channel>MemberInfo`), when
+    /// the channel attaches one.
+    pub(crate) member_info: Option<(Shape, String)>,
+    /// The member info schema's own `description`.
+    pub(crate) member_info_description: Option<String>,
 }
 
 /// Everything the module writers need.
@@ -144,6 +157,17 @@ impl<'m> Plan<'m> {
             });
         }
 
+        // Presence member info types (`ChatMemberInfo`), named beside the context types.
+        let mut member_infos = BTreeMap::new();
+        for (name, ch) in &m.channels {
+            let Some(schema) = ch.member_info.as_ref().filter(|_| ch.presence) else {
+                continue;
+            };
+            let shape = parse(schema, format!("channel `{name}` member_info"))?;
+            let ty = ns.claim_free(&format!("{}MemberInfo", pascal(name)), &format!("channel `{name}`"));
+            member_infos.insert(name.as_str(), ((shape, ty), crate::shape::description(schema)));
+        }
+
         let mut schema_names = BTreeMap::new();
         for (name, ty) in &type_names {
             schema_names.insert(
@@ -174,7 +198,24 @@ impl<'m> Plan<'m> {
                 server_message: parse(&ch.server_message, format!("channel `{name}` server_message"))?,
                 hook_ident: ns.claim(&format!("use{}Channel", pascal(name)), &owner)?,
                 join_ident: String::new(),
+                presence: None,
             });
+        }
+        for ch in &mut channels {
+            if m.channels[ch.name].presence {
+                let (member_info, member_info_description) = match member_infos.remove(ch.name) {
+                    Some((info, description)) => (Some(info), description),
+                    None => (None, None),
+                };
+                ch.presence = Some(PresencePlan {
+                    hook_ident: ns.claim(
+                        &format!("use{}Presence", pascal(ch.name)),
+                        &format!("channel `{}`", ch.name),
+                    )?,
+                    member_info,
+                    member_info_description,
+                });
+            }
         }
         let mut functions = Vec::new();
         for (name, f) in &m.functions {

@@ -92,3 +92,55 @@ fn a_missing_file_is_an_error() {
         "{err}"
     );
 }
+
+/// A presence channel gets `use<Channel>Presence`, typed with its member
+/// info when it has one; a channel without presence gets neither.
+#[test]
+fn presence_hooks_and_their_names() {
+    let manifest = |channels: &str, functions: &str| -> mizan_protocol::Manifest {
+        serde_json::from_str(&format!(
+            r#"{{"protocol":1,"version":"x","functions":{{{functions}}},"contexts":{{}},"channels":{{{channels}}},"definitions":{{}}}}"#
+        ))
+        .unwrap()
+    };
+    let file = |files: &[mizan_codegen::OutputFile], name: &str| {
+        files.iter().find(|f| f.name == name).unwrap().contents.clone()
+    };
+    let plain = r#""room":{"params":{"type":"object"},"client_message":true,"server_message":true}"#;
+    let files = generate(&manifest(plain, "")).unwrap();
+    assert!(!file(&files, "hooks.ts").contains("Presence"));
+    assert!(!file(&files, "types.ts").contains("MemberInfo"));
+
+    let with_info = r#""room":{"params":{"type":"object"},"client_message":true,"server_message":true,"presence":true,"member_info":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}}"#;
+    let files = generate(&manifest(with_info, "")).unwrap();
+    let hooks = file(&files, "hooks.ts");
+    assert!(
+        hooks.contains("export function useRoomPresence(params: { [key: string]: unknown } = {}): M.PresenceResult<T.RoomMemberInfo> {"),
+        "{hooks}"
+    );
+    assert!(file(&files, "types.ts").contains("export type RoomMemberInfo = {\n  name: string;\n};"));
+    assert!(file(&files, "schemas.ts").contains("    memberInfo: z.object({\n      name: z.string(),\n    }),\n"));
+    assert!(file(&files, "api.ts").contains("M.ChannelSubscription<unknown, unknown, T.RoomMemberInfo>"));
+
+    let without_info =
+        r#""room":{"params":{"type":"object"},"client_message":true,"server_message":true,"presence":true}"#;
+    let files = generate(&manifest(without_info, "")).unwrap();
+    assert!(file(&files, "hooks.ts").contains("M.usePresence<undefined>(\"room\", params)"));
+    assert!(!file(&files, "types.ts").contains("MemberInfo"));
+
+    // A function of the same name gets `use<Name>Call`, as beside a context hook.
+    let function = r#""room_presence":{"args":true,"output":true,"auth":"public","context":null,"affects":[],"merge":[],"transport":["ws"]}"#;
+    let files = generate(&manifest(without_info, function)).unwrap();
+    assert!(file(&files, "hooks.ts").contains("export function useRoomPresenceCall("));
+    // A context of the same name is a clash.
+    let mut m = manifest(without_info, "");
+    m.contexts.insert(
+        "room_presence".into(),
+        serde_json::from_str(r#"{"params":{"type":"object"},"functions":[],"auth":"public","per_user":false}"#)
+            .unwrap(),
+    );
+    assert_eq!(
+        generate(&m).unwrap_err().to_string(),
+        "context `room_presence` and channel `room` both generate `useRoomPresence`: rename one of them on the server"
+    );
+}

@@ -61,6 +61,17 @@ export function fetchMeContext(options?: M.InvokeOptions): Promise<M.Bundle<T.Me
 }
 
 /**
+ * Joins the `document` channel; `leave()` when done. `options.history`: show the last
+ * messages the channel keeps first (PROTOCOL.md section 9). Tracks presence: `presence()`
+ * gives the topic's members, `presenceStats()` their counts.
+ */
+export function joinDocumentChannel(params: {
+  doc_id: number;
+}, options?: M.JoinOptions & { client?: M.MizanClient }): M.ChannelSubscription<T.Status, T.Status, T.DocumentMemberInfo> {
+  return M.joinChannel<T.Status, T.Status, T.DocumentMemberInfo>("document", params, options);
+}
+
+/**
  * Joins the `presence` channel; `leave()` when done. `options.history`: show the last
  * messages the channel keeps first (PROTOCOL.md section 9).
  */

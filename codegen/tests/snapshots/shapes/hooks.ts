@@ -39,6 +39,28 @@ export function useMe(): M.ContextResult<T.MeContextData> {
 }
 
 /**
+ * Joins the `document` channel while mounted: `{ send, messages, status }`;
+ * `options.onMessage` sees every message.
+ */
+export function useDocumentChannel(params: {
+  doc_id: number;
+}, options?: M.UseChannelOptions<T.Status>): M.ChannelResult<T.Status, T.Status> {
+  return M.useChannel<T.Status, T.Status>("document", params, options);
+}
+
+/**
+ * Who is in the `document` channel's topic while mounted (the join is shared with
+ * `useDocumentChannel`): `{ members, count, users, status, stale }`.
+ * Each member's `info` is a `DocumentMemberInfo`.
+ * Kept current by the server's diffs and asked again after a reconnect.
+ */
+export function useDocumentPresence(params: {
+  doc_id: number;
+}): M.PresenceResult<T.DocumentMemberInfo> {
+  return M.usePresence<T.DocumentMemberInfo>("document", params);
+}
+
+/**
  * Joins the `presence` channel while mounted: `{ send, messages, status }`;
  * `options.onMessage` sees every message.
  */

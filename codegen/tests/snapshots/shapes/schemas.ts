@@ -84,8 +84,23 @@ export const contextParams = {
   me: z.object({}).strict(),
 } as const;
 
-/** Every channel's params, what clients send (`client`) and what subscribers receive (`server`). */
+/**
+ * Every channel's params, what clients send (`client`), what subscribers receive
+ * (`server`) and, for a presence channel that attaches one, its members' `info` (`memberInfo`).
+ */
 export const channelMessages = {
+  document: {
+    params: z.object({
+      doc_id: z.number().int(),
+    }),
+    client: StatusSchema,
+    server: StatusSchema,
+    memberInfo: z.object({
+      color: z.enum(["red", "green", "blue"]),
+      cursor: z.number().int().min(0).nullable().optional(),
+      name: z.string(),
+    }),
+  },
   presence: {
     params: z.object({}).strict(),
     client: StatusSchema,

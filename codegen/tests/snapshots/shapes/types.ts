@@ -85,3 +85,14 @@ export type MeContextParams = { [key: string]: never };
 export type MeContextData = {
   me: Profile;
 };
+
+/**
+ * An editor of the document.
+ *
+ * What each member of a `document` topic carries as its `info` (presence, PROTOCOL.md section 10).
+ */
+export type DocumentMemberInfo = {
+  color: "red" | "green" | "blue";
+  cursor?: number | null;
+  name: string;
+};
