@@ -155,12 +155,15 @@ fn schemas(plan: &Plan<'_>) -> String {
         out.push_str(&format!("  {}: {},\n", property_key(c.name), top(&c.params, 2)));
     }
     out.push_str(
-        "} as const;\n\n/**\n * Every channel's params, what clients send (`client`), what subscribers receive\n * (`server`) and, for a presence channel that attaches one, its members' `info` (`memberInfo`).\n */\n\
+        "} as const;\n\n/** Every channel's params, what clients send (`client`) and what subscribers receive (`server`). */\n\
          export const channelMessages = {\n",
     );
     for ch in &plan.channels {
         let member_info = match ch.presence.as_ref().and_then(|p| p.member_info.as_ref()) {
-            Some((shape, _)) => format!("    memberInfo: {},\n", top(shape, 4)),
+            Some((shape, _)) => format!(
+                "    /** What each presence member carries as its `info`. */\n    memberInfo: {},\n",
+                top(shape, 4)
+            ),
             None => String::new(),
         };
         out.push_str(&format!(

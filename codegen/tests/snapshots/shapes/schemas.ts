@@ -84,10 +84,7 @@ export const contextParams = {
   me: z.object({}).strict(),
 } as const;
 
-/**
- * Every channel's params, what clients send (`client`), what subscribers receive
- * (`server`) and, for a presence channel that attaches one, its members' `info` (`memberInfo`).
- */
+/** Every channel's params, what clients send (`client`) and what subscribers receive (`server`). */
 export const channelMessages = {
   document: {
     params: z.object({
@@ -95,6 +92,7 @@ export const channelMessages = {
     }),
     client: StatusSchema,
     server: StatusSchema,
+    /** What each presence member carries as its `info`. */
     memberInfo: z.object({
       color: z.enum(["red", "green", "blue"]),
       cursor: z.number().int().min(0).nullable().optional(),
