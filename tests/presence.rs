@@ -113,10 +113,10 @@ fn guest(session: &str) -> Member {
 #[tokio::test]
 async fn a_members_user_and_info_follow_its_auth() {
     let server = server(|_| {}).await;
-    let mut watcher = server.client_with_token(&token("ann", false)).await;
+    let mut watcher = server.client_with_token(&token("ann", false)).await.with_presence();
     let topic = watcher.join("room", json!({"room": "here"})).await;
     members(&mut watcher, &topic).await;
-    let mut anon = server.client().await;
+    let mut anon = server.client().await.with_presence();
     anon.join("room", json!({"room": "here"})).await;
     let anon_s = session(&anon);
     assert_eq!(diff(&mut watcher).await, (vec![guest(&anon_s)], vec![]));
@@ -142,14 +142,14 @@ async fn a_members_user_and_info_follow_its_auth() {
 #[tokio::test]
 async fn members_joins_and_leaves_of_a_topic() {
     let server = server(|_| {}).await;
-    let mut ann = server.client_with_token(&token("ann", false)).await;
+    let mut ann = server.client_with_token(&token("ann", false)).await.with_presence();
     let topic = ann.join("room", json!({"room": "here"})).await;
     let ann_s = session(&ann);
     let only_ann: BTreeSet<_> = [(ann_s.clone(), Some("ann".to_owned()))].into();
     // The answer comes with the next batch: it holds ann's own join, and
     // ann is sent no diff for it.
     assert_eq!(members(&mut ann, &topic).await, only_ann);
-    let mut anon = server.client().await;
+    let mut anon = server.client().await.with_presence();
     anon.join("room", json!({"room": "here"})).await;
     let anon_s = session(&anon);
     let (joins, leaves) = diff(&mut ann).await;
@@ -166,7 +166,7 @@ async fn members_joins_and_leaves_of_a_topic() {
     }
 
     // Leaving by unsubscribing, then by closing.
-    let mut bob = server.client_with_token(&token("bob", false)).await;
+    let mut bob = server.client_with_token(&token("bob", false)).await.with_presence();
     bob.join("room", json!({"room": "here"})).await;
     let bob_m = Member::new(session(&bob), Some("bob".into())).with_info(Some(shown("bob in here")));
     for member in [&mut ann, &mut anon] {
@@ -185,7 +185,7 @@ async fn members_joins_and_leaves_of_a_topic() {
 #[tokio::test]
 async fn only_subscribers_may_ask_and_only_of_a_channel_with_presence() {
     let server = server(|_| {}).await;
-    let mut outsider = server.client().await;
+    let mut outsider = server.client().await.with_presence();
     let id = outsider
         .request(json!({"type": "presence", "topic": "room:lobby"}))
         .await;
@@ -200,12 +200,12 @@ async fn only_subscribers_may_ask_and_only_of_a_channel_with_presence() {
 #[tokio::test]
 async fn two_hundred_joins_cost_each_subscriber_a_few_frames() {
     let server = server(|c| c.presence_interval = Duration::from_millis(500)).await;
-    let mut watcher = server.client().await;
+    let mut watcher = server.client().await.with_presence();
     let topic = watcher.join("room", json!({"room": "crowd"})).await;
     members(&mut watcher, &topic).await;
     let mut crowd = Vec::new();
     for _ in 0..200 {
-        let mut c = server.client().await;
+        let mut c = server.client().await.with_presence();
         c.join("room", json!({"room": "crowd"})).await;
         crowd.push(c);
     }
@@ -231,7 +231,7 @@ async fn presence_requests_count_toward_the_frame_rate() {
         c.message_burst = 4.0;
     })
     .await;
-    let mut client = server.client().await;
+    let mut client = server.client().await.with_presence();
     let topic = client.join("room", json!({"room": "busy"})).await;
     let mut refused = 0;
     for n in 0..10 {
@@ -245,5 +245,8 @@ async fn presence_requests_count_toward_the_frame_rate() {
             }
         }
     }
-    assert!(refused >= 5, "only {refused} of 10 presence requests over the rate were refused");
+    assert!(
+        refused >= 5,
+        "only {refused} of 10 presence requests over the rate were refused"
+    );
 }

@@ -82,12 +82,16 @@ async fn members_become(client: &mut Client, want: &BTreeSet<String>) {
 async fn members_on_two_nodes_with_diffs_stats_and_leaves() {
     let redis = Redis::start();
     let (a, b) = (Node::with_redis(&redis, &[]), Node::with_redis(&redis, &[]));
-    let mut ann = Client::connect(&a.ws_url(), Some(&token("ann", false))).await;
+    let mut ann = Client::connect(&a.ws_url(), Some(&token("ann", false)))
+        .await
+        .with_presence();
     join_lobby(&mut ann).await;
     let ann_s = session(&ann);
     assert_eq!(members(&mut ann).await, set(&[&ann_s]));
 
-    let mut bob = Client::connect(&b.ws_url(), Some(&token("bob", false))).await;
+    let mut bob = Client::connect(&b.ws_url(), Some(&token("bob", false)))
+        .await
+        .with_presence();
     join_lobby(&mut bob).await;
     let bob_s = session(&bob);
     let bob_m = Member::new(&bob_s, Some("bob".into()));
@@ -99,7 +103,9 @@ async fn members_on_two_nodes_with_diffs_stats_and_leaves() {
     assert_eq!(stats(&mut bob).await, (2, 2));
 
     // A second socket of ann's, on b: one more session, the same users.
-    let mut ann2 = Client::connect(&b.ws_url(), Some(&token("ann", false))).await;
+    let mut ann2 = Client::connect(&b.ws_url(), Some(&token("ann", false)))
+        .await
+        .with_presence();
     join_lobby(&mut ann2).await;
     let ann2_m = Member::new(session(&ann2), Some("ann".into()));
     assert_eq!(diff(&mut ann).await, (vec![ann2_m.clone()], vec![]));
@@ -125,12 +131,12 @@ async fn a_killed_nodes_members_leave_within_the_ttl() {
     let env = [("MIZAN_PRESENCE_TTL_SECS", "2")];
     let a = Node::start_with_env(&args, &env);
     let b = Node::start_with_env(&args, &env);
-    let mut ann = a.client().await;
+    let mut ann = a.client().await.with_presence();
     join_lobby(&mut ann).await;
     members(&mut ann).await;
     let mut doomed = Vec::new();
     for _ in 0..3 {
-        let mut c = b.client().await;
+        let mut c = b.client().await.with_presence();
         join_lobby(&mut c).await;
         doomed.push(session(&c));
         std::mem::forget(c);
@@ -163,13 +169,13 @@ async fn a_killed_nodes_members_leave_within_the_ttl() {
 async fn joins_on_another_node_reach_a_subscriber_in_a_few_frames() {
     let redis = Redis::start();
     let (a, b) = (Node::with_redis(&redis, &[]), Node::with_redis(&redis, &[]));
-    let mut watcher = a.client().await;
+    let mut watcher = a.client().await.with_presence();
     join_lobby(&mut watcher).await;
     members(&mut watcher).await;
     let mut crowd = Vec::new();
     let started = Instant::now();
     for _ in 0..200 {
-        let mut c = b.client().await;
+        let mut c = b.client().await.with_presence();
         join_lobby(&mut c).await;
         crowd.push(c);
     }
@@ -196,7 +202,7 @@ async fn joins_on_another_node_reach_a_subscriber_in_a_few_frames() {
 async fn members_are_written_again_after_redis_lost_them() {
     let mut redis = Redis::start();
     let a = Node::with_redis(&redis, &[]);
-    let mut ann = a.client().await;
+    let mut ann = a.client().await.with_presence();
     join_lobby(&mut ann).await;
     let ann_s = session(&ann);
     members(&mut ann).await;
@@ -204,7 +210,7 @@ async fn members_are_written_again_after_redis_lost_them() {
     redis.restart();
     // A node that joins afterwards sees ann once a has re-registered.
     let b = Node::with_redis(&redis, &[]);
-    let mut bob = b.client().await;
+    let mut bob = b.client().await.with_presence();
     join_lobby(&mut bob).await;
     let bob_s = session(&bob);
     members_become(&mut bob, &set(&[&ann_s, &bob_s])).await;

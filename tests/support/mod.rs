@@ -131,6 +131,13 @@ pub struct Client {
     next_id: u64,
     /// The `hello` frame the server sent first.
     pub hello: ServerFrame,
+    /// Whether `presence_diff` pushes are kept ([`with_presence`]); by
+    /// default they are dropped as they arrive, so tests of other things
+    /// can use the fixture's `chat` (which tracks presence) with several
+    /// sockets and see only the frames they wait for.
+    ///
+    /// [`with_presence`]: Self::with_presence
+    presence: bool,
 }
 
 impl Client {
@@ -177,6 +184,7 @@ impl Client {
                 id: mizan::protocol::RequestId::new(0).unwrap(),
                 user: None,
             },
+            presence: false,
         };
         client.hello = client.read().await;
         assert!(
@@ -184,6 +192,13 @@ impl Client {
             "first frame is hello"
         );
         client
+    }
+
+    /// The same client, keeping `presence_diff` pushes (presence tests).
+    #[must_use]
+    pub fn with_presence(mut self) -> Self {
+        self.presence = true;
+        self
     }
 
     /// A fresh request id.
@@ -287,8 +302,10 @@ impl Client {
         assert!(self.pending.is_empty(), "unexpected frames: {:?}", self.pending);
         let deadline = tokio::time::Instant::now() + quiet;
         while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, self.ws.next()).await {
-            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
-                panic!("unexpected message: {message:?}");
+            match &message {
+                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Text(text) if !self.presence && is_presence_diff(text.as_str()) => {}
+                _ => panic!("unexpected message: {message:?}"),
             }
         }
     }
@@ -316,12 +333,18 @@ impl Client {
                 .expect("the socket is open")
                 .expect("the socket reads");
             match message {
+                Message::Text(text) if !self.presence && is_presence_diff(text.as_str()) => continue,
                 Message::Text(text) => return ServerFrame::decode(text.as_bytes()).expect("server frames decode"),
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("unexpected message: {other:?}"),
             }
         }
     }
+}
+
+/// Whether `text` is a `presence_diff` push.
+fn is_presence_diff(text: &str) -> bool {
+    text.starts_with(r#"{"type":"presence_diff""#)
 }
 
 pub fn frame_id_of(frame: &ServerFrame) -> Option<u64> {
