@@ -3,6 +3,8 @@
 //!
 //! One channel, `chat`: clients join a room, send `{text, name}`, and every
 //! member of the room receives `{text, name, at}` (at: Unix milliseconds).
+//! Rooms track presence: the page lists who is in the room, each member
+//! with the display name it joined with (`{name}`, its member info).
 //!
 //! The page is a Vite + React app in `web/` on the client generated from
 //! this example's manifest (`--print-manifest`). Its build, `web/dist/`, is
@@ -15,7 +17,7 @@ mod cli;
 mod page;
 
 use clap::Parser;
-use mizan::{Channel, Cx, Error, History, Mizan};
+use mizan::{Channel, Cx, Error, History, MemberInfo, Mizan};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,6 +57,18 @@ impl<'de> Deserialize<'de> for RoomName {
 #[derive(Deserialize, JsonSchema)]
 struct RoomParams {
     room: RoomName,
+    /// The display name the room's member list shows for this tab (not part
+    /// of the topic: every name shares the room). Without it: the signed-in
+    /// user's id, or "guest".
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// What each member of a room carries in the presence list.
+#[derive(Serialize, JsonSchema)]
+struct Member {
+    /// The display name: 1-40 characters.
+    name: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -80,6 +94,8 @@ impl Channel for Chat {
     /// Each room keeps its last 100 messages for 5 minutes: a tab that opens
     /// shows them (`history: 50`), and one that reconnects gets what it missed.
     const HISTORY: History = History::keep(100, Duration::from_secs(300));
+    /// Each room knows who is in it (PROTOCOL.md section 10).
+    const PRESENCE: bool = true;
 
     fn group(&self, params: &RoomParams) -> String {
         params.room.0.clone()
@@ -99,6 +115,29 @@ impl Channel for Chat {
     }
 }
 
+impl MemberInfo for Chat {
+    type Info = Member;
+
+    /// Computed once per join: the name the tab joined with, else the
+    /// signed-in user's id, else "guest".
+    fn member_info(&self, cx: &Cx, params: &RoomParams) -> Member {
+        let chosen: String = params
+            .name
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .take(40)
+            .collect();
+        let name = if !chosen.is_empty() {
+            chosen
+        } else {
+            cx.user().map_or_else(|| "guest".to_owned(), |u| u.id.clone())
+        };
+        Member { name }
+    }
+}
+
 /// Unix milliseconds.
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -113,6 +152,7 @@ fn now_ms() -> u64 {
 async fn bot(api: mizan::ServerApi, every: Duration) {
     let lobby = RoomParams {
         room: RoomName("lobby".into()),
+        name: None,
     };
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
@@ -140,7 +180,7 @@ fn page() -> page::Page {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = Mizan::builder().channel(Chat).config(args.serve.settings()?).build()?;
+    let app = Mizan::builder().channel_with_member_info(Chat).config(args.serve.settings()?).build()?;
     if args.bot_every > 0 {
         tokio::spawn(bot(app.server_api(), Duration::from_secs(args.bot_every)));
     }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Browser tests of examples/chat (the React page in examples/chat/web): two
-// users in two browser contexts chat in room "lobby"; bob moves to "garden"
-// and stops getting lobby messages, on screen and on the wire; the server
-// restarts and both pages reconnect, rejoin and chat again. See README.md.
+// users in two browser contexts chat in room "lobby"; two more see each
+// other in a room's member list (presence) and one sees the other leave when
+// its page closes; bob moves to "garden" and stops getting lobby messages, on
+// screen and on the wire; the server restarts and both pages reconnect,
+// rejoin, list each other again and chat again. See README.md.
 //
 // Run by `npm test` (run.mjs), or alone against a running example (the
 // restart test is then skipped):
@@ -21,6 +23,8 @@ function snapshot() {
     name: document.querySelector("#name")?.value,
     sendDisabled: document.querySelector("#send")?.disabled,
     gap: document.querySelector("#gap")?.textContent,
+    members: [...document.querySelectorAll("#members .member")].map((m) => m.textContent),
+    memberCount: document.querySelector("#member-count")?.textContent,
     messages: [...document.querySelectorAll("#messages .msg")].map((m) =>
       `${m.querySelector(".name")?.textContent}: ${m.querySelector(".text")?.textContent}`),
   };
@@ -71,6 +75,16 @@ async function waitForLeave(rec, u, topic, since) {
     const out = rec.framesOf(u.name, since, (f) => f.dir === "out" && f.msg.type === "unsubscribe" && f.msg.topic === topic);
     return out.some((o) => rec.framesOf(u.name, o.seq, (f) => f.dir === "in" && f.msg.id === o.msg.id).length > 0);
   });
+}
+
+/** Waits until `u`'s member list (#members) is exactly `names` (any order; "(you)" marks its own tab) and #member-count agrees. */
+async function waitForMembers(u, names, timeout = WAIT) {
+  const want = [...names].sort();
+  await waitIn(u, `#members to list exactly ${JSON.stringify(want)}`, (want) => {
+    const got = [...document.querySelectorAll("#members .member")].map((m) => m.textContent).sort();
+    return JSON.stringify(got) === JSON.stringify(want) &&
+      document.querySelector("#member-count")?.textContent === String(want.length);
+  }, want, timeout);
 }
 
 /** The texts of `u`'s #messages, in order. */
@@ -196,6 +210,49 @@ export function tests() {
       },
     },
     {
+      name: "two users in a room see each other in its member list; when one closes the page the other sees it leave",
+      async run({ browser, url, rec }) {
+        const dave = await newUser(browser, rec, "dave", { width: 800, height: 600 }, snapshot);
+        const erin = await newUser(browser, rec, "erin", { width: 800, height: 600 }, snapshot);
+        const pair = [dave, erin];
+        const room = `who-${tag}`;
+        try {
+          rec.step(`dave and erin open the page, set their names and join room "${room}"`);
+          for (const u of pair) {
+            await u.page.goto(url, { waitUntil: "load", timeout: WAIT });
+            await waitForStatus(u, "connected");
+            await u.page.locator("#name").fill(u.name, { timeout: WAIT });
+            await u.page.locator("#name").blur({ timeout: WAIT });
+            await joinRoom(u, room);
+          }
+          rec.step("each sees both names in #members, its own marked (you)");
+          await waitForMembers(dave, ["dave (you)", "erin"]);
+          await waitForMembers(erin, ["dave", "erin (you)"]);
+          await rec.shots(pair, "members");
+          // On the wire: each asked `presence` once it joined; dave learned of erin from a diff.
+          for (const u of pair) {
+            const asked = rec.framesOf(u.name, 0, (f) => f.dir === "out" && f.msg.type === "presence" && f.msg.topic === `chat:${room}`);
+            if (asked.length !== 1) fail(`${u.name}: expected one presence request for chat:${room}, got ${asked.length}`);
+          }
+          const joined = rec.framesOf(dave.name, 0, (f) => f.dir === "in" && f.msg.type === "presence_diff" &&
+            f.msg.topic === `chat:${room}` && f.msg.joins.some((m) => m.info?.name === "erin"));
+          if (joined.length !== 1) fail(`dave: expected one presence_diff with erin's join, got ${joined.length}`);
+          const own = rec.framesOf(erin.name, 0, (f) => f.dir === "in" && f.msg.type === "presence_diff" &&
+            f.msg.topic === `chat:${room}` && f.msg.joins.some((m) => m.info?.name === "erin"));
+          if (own.length) fail(`erin: the server sent her her own join: ${JSON.stringify(own[0].msg)}`);
+
+          rec.step("erin closes her page; within 2.5 s dave's list shows only himself");
+          const closedAt = Date.now();
+          await erin.context.close();
+          await waitForMembers(dave, ["dave (you)"], 2_500);
+          rec.note("dave", `erin's leave shown after ${Date.now() - closedAt} ms`);
+          await rec.shots([dave], "erin-left");
+        } finally {
+          for (const u of pair) await u.context.close().catch(() => {});
+        }
+      },
+    },
+    {
       name: "a user who switches rooms gets nothing more from the old one, on screen or on the wire",
       async run({ rec }) {
         rec.step('bob switches to room "garden" (his messages empty; the page leaves "lobby")');
@@ -253,6 +310,15 @@ export function tests() {
           if (rec.navigations[u.name] !== 1) fail(`${u.name}: the page was reloaded (${rec.navigations[u.name]} navigations)`);
         }
         await waitForMessage(bob, "alice", kept); // what was on screen stays
+        // Each page asked for the room's members again on its new socket: both are listed once.
+        await Promise.all(users.map((u) => waitIn(u, "#members to list two members again, not stale",
+          () => document.querySelectorAll("#members .member").length === 2 &&
+            document.querySelector("#member-count")?.textContent === "2" &&
+            !document.querySelector("#members").classList.contains("stale"))));
+        for (const u of users) {
+          const asked = rec.framesOf(u.name, mark, (f) => f.dir === "out" && f.msg.type === "presence" && f.msg.topic === "chat:lobby");
+          if (asked.length !== 1) fail(`${u.name}: expected one presence request after the restart, got ${asked.length}`);
+        }
         // The restarted node lost the room's history (a new epoch): the page says so.
         await Promise.all(users.map((u) => waitIn(u, '#gap "some messages may be missing"',
           () => document.querySelector("#gap")?.textContent === "some messages may be missing")));

@@ -1,6 +1,6 @@
 import { useLayoutEffect, useRef, useState, type FormEvent } from "react";
 import { describe, guestName, statusLabel, storage, type Notice } from "../../../common/web/page.js";
-import { useChatChannel, useConnection } from "./generated/hooks.js";
+import { useChatChannel, useChatPresence, useConnection } from "./generated/hooks.js";
 import type { Said } from "./generated/types.js";
 
 const NAME_KEY = "mizan.chat.name";
@@ -17,13 +17,18 @@ export function App() {
     return initial;
   });
   const [roomInput, setRoomInput] = useState("lobby");
-  const [room, setRoom] = useState("lobby");
+  // The room joined, and the name its member list shows for this tab: the
+  // name at the time of joining (a new name shows in the next room joined).
+  const [joined, setJoined] = useState(() => ({ room: "lobby", name }));
+  const room = joined.room;
   const [text, setText] = useState("");
   const [notice, setNotice] = useState<Notice | null>(null);
 
   // Joined while mounted (showing the room's last messages), left when `room`
   // changes, joined again after a reconnect with what was missed meanwhile.
-  const chat = useChatChannel({ room }, { keep: MAX_MESSAGES, history: HISTORY });
+  const chat = useChatChannel(joined, { keep: MAX_MESSAGES, history: HISTORY });
+  // Who is in the room: the same join, its member list kept current by the server.
+  const here = useChatPresence(joined);
   const canSend = connected && chat.status === "joined";
 
   let info: Notice;
@@ -45,7 +50,7 @@ export function App() {
     const next = roomInput.trim().toLowerCase();
     setRoomInput(next);
     setNotice(null);
-    setRoom(next);
+    if (next !== joined.room) setJoined({ room: next, name: name.trim() || guestName() });
   };
 
   const send = async (e: FormEvent) => {
@@ -98,6 +103,7 @@ export function App() {
           Join
         </button>
       </form>
+      <Members here={here} session={connection.session} />
       {chat.gap && (
         <div id="gap" role="status">
           some messages may be missing
@@ -122,6 +128,23 @@ export function App() {
         {info.text}
       </div>
     </main>
+  );
+}
+
+/** Who is in the room, this tab marked "(you)"; dimmed while the list is being asked again after a reconnect. */
+function Members({ here, session }: { here: ReturnType<typeof useChatPresence>; session: string | null }) {
+  return (
+    <section id="members" aria-label="In this room" className={here.stale ? "stale" : ""}>
+      <span className="label">
+        <span id="member-count">{here.status === "success" ? here.count : "…"}</span> here:
+      </span>
+      {here.members.map((m) => (
+        <span className={m.session === session ? "member you" : "member"} key={m.session} title={m.user ?? "not signed in"}>
+          {m.info.name}
+          {m.session === session ? " (you)" : ""}
+        </span>
+      ))}
+    </section>
   );
 }
 
