@@ -121,14 +121,7 @@ impl MemberInfo for Chat {
     /// Computed once per join: the name the tab joined with, else the
     /// signed-in user's id, else "guest".
     fn member_info(&self, cx: &Cx, params: &RoomParams) -> Member {
-        let chosen: String = params
-            .name
-            .as_deref()
-            .unwrap_or("")
-            .trim()
-            .chars()
-            .take(40)
-            .collect();
+        let chosen: String = params.name.as_deref().unwrap_or("").trim().chars().take(40).collect();
         let name = if !chosen.is_empty() {
             chosen
         } else {
@@ -180,7 +173,10 @@ fn page() -> page::Page {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = Mizan::builder().channel_with_member_info(Chat).config(args.serve.settings()?).build()?;
+    let app = Mizan::builder()
+        .channel_with_member_info(Chat)
+        .config(args.serve.settings()?)
+        .build()?;
     if args.bot_every > 0 {
         tokio::spawn(bot(app.server_api(), Duration::from_secs(args.bot_every)));
     }
