@@ -133,3 +133,41 @@ async fn fetch_over_http() {
         .unwrap();
     assert_eq!(response.status(), 422);
 }
+
+/// PROTOCOL.md section 12: an HTTP fetch carries an `ETag`; the same
+/// request with `If-None-Match` answers 304 with no body while the bundle
+/// is unchanged, and 200 with a new tag once a mutation changed it.
+#[tokio::test]
+async fn http_fetches_answer_304_while_the_bundle_is_unchanged() {
+    let server = Server::fixture().await;
+    let url = server.http_url("/api/mizan/fetch/user");
+    let fetch = |tag: Option<String>| {
+        let mut request = support::post(url.clone()).body(r#"{"user_id":7}"#);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        request.send()
+    };
+    let first = fetch(None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    let again = fetch(Some(tag.clone())).await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+    assert!(again.bytes().await.unwrap().is_empty(), "a 304 has no body");
+    // Another tag, or a weak form of this one.
+    assert_eq!(fetch(Some("\"stale\"".into())).await.unwrap().status(), 200);
+    assert_eq!(fetch(Some(format!("W/{tag}"))).await.unwrap().status(), 304);
+    // A mutation changes the bundle: a full answer with a new tag.
+    let mut client = server.client().await;
+    let reply = client
+        .call("update_profile", json!({"user_id": 7, "name": "seven"}))
+        .await;
+    assert!(matches!(reply, ServerFrame::Result { .. }), "{reply:?}");
+    let changed = fetch(Some(tag.clone())).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), tag);
+    let body: Value = changed.json().await.unwrap();
+    assert_eq!(body["data"]["user_profile"]["name"], "seven");
+}

@@ -1,11 +1,12 @@
 //! `POST {base}/call/{fn}` and `POST {base}/fetch/{context}`: the same
 //! functions and bundles as the socket's `call` and `fetch`.
 
+use super::etag;
 use super::request::ApiRequest;
 use crate::node::Node;
 use crate::refusal::HttpError;
 use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mizan_channels::Error;
 use mizan_protocol::{INVALIDATE_HEADER, InvalidateEntry, MergeEntry, Params, Payload, invalidate_header};
@@ -55,23 +56,33 @@ struct FetchReply<'a> {
     position: Option<mizan_protocol::Position>,
 }
 
-/// One bundle, for server-side rendering.
+/// One bundle, for server-side rendering, with an `ETag` of its data: the
+/// same request with `If-None-Match` naming it answers `304` with no body
+/// while the data is the same.
 pub(super) async fn fetch(
     State(node): State<Arc<Node>>,
     Path(context): Path<String>,
+    headers: HeaderMap,
     request: ApiRequest,
 ) -> Result<Response, HttpError> {
     let params: Params = request.body.parse().map_err(Error::internal)?;
     // Read before the bundle is computed: every entry up to it is in it.
     let position = node.context_position(&context).await;
     let data = node.bundle(node.cx(request.user), &context, &params).await?;
-    let reply = FetchReply {
-        context: &context,
-        params: &params,
-        data: &data,
-        position,
+    let etag = etag::etag_of(data.get().as_bytes());
+    let mut response = if etag::matches(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let reply = FetchReply {
+            context: &context,
+            params: &params,
+            data: &data,
+            position,
+        };
+        json_response(serde_json::to_string(&reply).map_err(Error::internal)?)
     };
-    let mut response = json_response(serde_json::to_string(&reply).map_err(Error::internal)?);
+    let etag = HeaderValue::from_str(&etag).map_err(Error::internal)?;
+    response.headers_mut().insert(header::ETAG, etag);
     if node
         .registry
         .context(&context)

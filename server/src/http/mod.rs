@@ -10,6 +10,7 @@
 //!   `POST {base}/server/invalidate`, when an `api_key` is set.
 
 mod api;
+mod etag;
 mod ops;
 mod request;
 mod server_api;
