@@ -140,14 +140,16 @@ export class PresenceView<I = unknown> implements Store<PresenceState<I>> {
   }
 
   /**
-   * A `presence_diff`: leaves, then joins, applied to the list when it is
-   * current; dropped otherwise (the answer awaited holds it already).
+   * A `presence_diff`: leaves, then joins (PROTOCOL.md: leaves apply first),
+   * applied to the list when it is current; dropped otherwise (the answer awaited holds it already).
    * Returns whether it was applied.
    */
   diff(joins: readonly PresenceMember<I>[], leaves: readonly PresenceMember<I>[]): boolean {
     if (!this.current) return false;
-    // A batch lists a member that left and joined again in both: it is there.
-    for (const m of leaves) this.members.delete(m.session);
+    // A member in both lists (it left and came back within the batch, or its
+    // identity changed with an `auth`) is there, as it is now, in its place.
+    const back = new Set(joins.map((m) => m.session));
+    for (const m of leaves) if (!back.has(m.session)) this.members.delete(m.session);
     for (const m of joins) this.members.set(m.session, m);
     this.publish(this.state.topic, "success", undefined, false);
     return true;

@@ -39,15 +39,16 @@ describe("PresenceView", () => {
     expect(v.getSnapshot().count).toBe(3);
   });
 
-  it("applies a batch's leaves before its joins: a member that left and came back within one batch is there", () => {
+  it("applies a batch's leaves before its joins: a member in both (back, or signed in) is there as it is now, in its place", () => {
     const v = new PresenceView<Info>();
     v.answered(v.ask("t"), "t", [m("s1"), m("s2")]);
-    v.diff([m("s1", null, "again")], [m("s1")]);
-    expect(sessions(v)).toEqual(["s2", "s1"]);
-    expect(v.getSnapshot().members[1]!.info.name).toBe("again");
+    v.diff([m("s1", "ann", "again")], [m("s1", null)]);
+    expect(sessions(v)).toEqual(["s1", "s2"]);
+    expect(v.getSnapshot().members[0]).toEqual(m("s1", "ann", "again"));
+    expect(v.getSnapshot().users).toBe(1);
     // A leave of someone unknown, a join of someone known: no harm.
     v.diff([m("s2")], [m("nobody")]);
-    expect(sessions(v)).toEqual(["s2", "s1"]);
+    expect(sessions(v)).toEqual(["s1", "s2"]);
   });
 
   it("counts distinct signed-in users, not sockets", () => {

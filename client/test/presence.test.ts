@@ -130,6 +130,21 @@ describe("presence", () => {
     expect(p3.state).not.toBe(p1.state);
   });
 
+  it("follows a member's sign-in: the same session, now with its user", async () => {
+    const room = `p${freshUserId()}`;
+    const watcher = newClient(fixtureUrl());
+    const guest = newClient(fixtureUrl());
+    const list = watcher.client.channel("chat", { room }).presence();
+    await guest.client.channel("chat", { room }).joined();
+    const session = sessionOf(guest.client);
+    await waitFor(() => list.state.getSnapshot().members.some((m) => m.session === session), 5_000, "the guest");
+    const place = list.state.getSnapshot().members.findIndex((m) => m.session === session);
+    await guest.client.setToken(mintToken("zed"));
+    await waitFor(() => list.state.getSnapshot().members.some((m) => m.session === session && m.user === "zed"), 5_000, "the guest as zed");
+    expect(list.state.getSnapshot()).toMatchObject({ count: 2, users: 1 });
+    expect(list.state.getSnapshot().members.findIndex((m) => m.session === session)).toBe(place);
+  });
+
   it("turns revoked with the join", async () => {
     const room = `staff-p${freshUserId()}`;
     const { client } = newClient(fixtureUrl(), { token: mintToken("sam", { staff: true }) });
