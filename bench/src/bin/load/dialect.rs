@@ -30,7 +30,9 @@ pub(crate) enum Incoming<'a> {
     Invalidate,
     /// An Engine.IO ping, to be answered with [`Dialect::pong`].
     Ping,
-    /// Anything else (hello, handshakes, other pushes).
+    /// Anything else (hello, handshakes, other pushes). Presence pushes
+    /// and answers (the fixture's chat tracks presence) land here: they
+    /// are neither deliveries nor replies that free a send's permit.
     Other,
 }
 
@@ -160,6 +162,11 @@ mod tests {
             Incoming::Invalidate
         );
         assert_eq!(d.classify(br#"{"type":"hello","protocol":1}"#), Incoming::Other);
+        let diff =
+            br#"{"type":"presence_diff","topic":"chat:chat_a","joins":[{"session":"s","user":null}],"leaves":[]}"#;
+        assert_eq!(d.classify(diff), Incoming::Other);
+        let answer = br#"{"type":"presence","id":2,"topic":"chat:chat_a","members":[]}"#;
+        assert_eq!(d.classify(answer), Incoming::Other);
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! (subscribers cut off and resuming, `jitter.rs`), and, for Mizan only,
 //! an invalidation storm, cross-node delivery through Redis and node
 //! loss (watchers re-watching on node B after node A is killed,
-//! `node_loss.rs`).
+//! `node_loss.rs`), and presence (`presence.rs`: a thousand sockets
+//! joining one topic; `presence_stats` on a topic over two nodes).
 //! Servers (`servers.rs`): Mizan's fixture, the floor (`src/bin/floor.rs`),
 //! Socket.IO 4 and Django Channels 4 (`bench/peers`). Every wait is
 //! bounded; losses, error replies and dropped sockets are reported per row.
@@ -26,6 +27,7 @@ mod idle;
 mod jitter;
 mod node_loss;
 mod plan;
+mod presence;
 mod reader;
 mod report;
 mod resume;
@@ -195,5 +197,7 @@ mod tests {
         assert_eq!(super::slug("invalidation storm"), "invalidation-storm");
         assert_eq!(super::slug("jitter"), "jitter");
         assert_eq!(super::slug("node loss"), "node-loss");
+        assert_eq!(super::slug("presence join"), "presence-join");
+        assert_eq!(super::slug("presence stats"), "presence-stats");
     }
 }

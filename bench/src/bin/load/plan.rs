@@ -4,6 +4,7 @@ use crate::fanout::{Fanout, Pace, Publisher};
 use crate::idle::Idle;
 use crate::jitter::Jitter;
 use crate::node_loss::NodeLoss;
+use crate::presence::{PresenceJoin, PresenceStats};
 use crate::report::Outcome;
 use crate::rpc::Rpc;
 use crate::servers::{self, Cpu, Kind, Programs};
@@ -27,6 +28,11 @@ pub(crate) enum Scenario {
     /// Mizan only: watchers of node A re-watching on node B after A is
     /// killed, the nodes joined through a `redis-server` of the step's own.
     NodeLoss(NodeLoss),
+    /// Mizan only: sockets joining one presence topic at once.
+    PresenceJoin(PresenceJoin),
+    /// Mizan only: `presence_stats` on a topic with members on two nodes,
+    /// joined through a `redis-server` of the step's own.
+    PresenceStats(PresenceStats),
 }
 
 /// One row group of the table.
@@ -36,11 +42,15 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// Whether `kind` can run it (the storm, cross-node and node-loss
-    /// steps need Mizan's contexts and Redis broker).
+    /// Whether `kind` can run it (the storm, cross-node, node-loss and
+    /// presence steps need Mizan's contexts, presence and Redis broker).
     pub(crate) fn applies_to(&self, kind: Kind) -> bool {
         match self.scenario {
-            Scenario::Storm(_) | Scenario::CrossNode(_) | Scenario::NodeLoss(_) => kind == Kind::Mizan,
+            Scenario::Storm(_)
+            | Scenario::CrossNode(_)
+            | Scenario::NodeLoss(_)
+            | Scenario::PresenceJoin(_)
+            | Scenario::PresenceStats(_) => kind == Kind::Mizan,
             Scenario::Jitter(_) => kind != Kind::Django,
             Scenario::Fanout(_) | Scenario::Idle(_) | Scenario::Rpc(_) => true,
         }
@@ -74,11 +84,13 @@ impl Step {
             Scenario::Storm(s) => s.describe(),
             Scenario::NodeLoss(n) => n.describe(),
             Scenario::Jitter(j) => j.describe(),
+            Scenario::PresenceJoin(p) => p.describe(),
+            Scenario::PresenceStats(p) => p.describe(),
         }
     }
 
-    /// Starts a fresh `kind` (or, for cross-node and node loss, Redis and
-    /// two nodes), runs the step against it, and stops it.
+    /// Starts a fresh `kind` (or, for cross-node, node loss and presence
+    /// stats, Redis and two nodes), runs the step against it, and stops it.
     pub(crate) async fn run(&self, kind: Kind, programs: &Programs, redis_server: &str) -> anyhow::Result<Outcome> {
         if let Scenario::NodeLoss(node_loss) = &self.scenario {
             let redis = Redis::try_start(redis_server).map_err(anyhow::Error::msg)?;
@@ -95,6 +107,21 @@ impl Step {
                 .run(&servers::endpoint(kind, &b), &servers::endpoint(kind, &a), &cpu)
                 .await;
         }
+        if let Scenario::PresenceStats(stats) = &self.scenario {
+            let redis = Redis::try_start(redis_server).map_err(anyhow::Error::msg)?;
+            let mut a = programs.start(kind, Some(&redis))?;
+            let mut b = programs.start(kind, Some(&redis))?;
+            let cpu = Cpu(vec![&a, &b]);
+            let (on_a, on_b) = (servers::endpoint(kind, &a), servers::endpoint(kind, &b));
+            let mut outcome = stats.run(&on_a, &on_b, &cpu).await?;
+            drop(cpu);
+            for (name, node) in [("A", &mut a), ("B", &mut b)] {
+                if let Some(status) = node.exited() {
+                    outcome.problem(format!("node {name} exited: {status}"));
+                }
+            }
+            return Ok(outcome);
+        }
         let mut server = match self.scenario {
             Scenario::Jitter(_) => programs.start_recovering(kind)?,
             _ => programs.start(kind, None)?,
@@ -107,7 +134,10 @@ impl Step {
             Scenario::Rpc(r) => r.run(&endpoint, &cpu).await?,
             Scenario::Storm(s) => s.run(&endpoint, &cpu).await?,
             Scenario::Jitter(j) => j.run(&endpoint, kind.recovers()).await?,
-            Scenario::CrossNode(_) | Scenario::NodeLoss(_) => unreachable!("handled above"),
+            Scenario::PresenceJoin(p) => p.run(&endpoint, &cpu).await?,
+            Scenario::CrossNode(_) | Scenario::NodeLoss(_) | Scenario::PresenceStats(_) => {
+                unreachable!("handled above")
+            }
         };
         drop(cpu);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -218,6 +248,20 @@ pub(crate) fn steps(smoke: bool, jitter: Jitter) -> Vec<Step> {
                 watchers: pick(10_000, 200),
                 sockets: pick(10_000, 200),
                 changed: pick(100, 5),
+            }),
+        },
+        Step {
+            name: "presence join",
+            scenario: Scenario::PresenceJoin(PresenceJoin {
+                sockets: pick(1000, 50),
+                spread: Duration::from_secs(1),
+            }),
+        },
+        Step {
+            name: "presence stats",
+            scenario: Scenario::PresenceStats(PresenceStats {
+                members: pick(10_000, 200),
+                requests: pick(2000, 200),
             }),
         },
     ]

@@ -36,6 +36,9 @@ pub(crate) struct Outcome {
     /// What went wrong: lost deliveries, error replies, dropped sockets.
     /// A smoke run fails on any.
     pub(crate) problems: Vec<String>,
+    /// What is worth saying but is not a failure (the smoke run passes):
+    /// shown after the problems, as `note: …`.
+    pub(crate) notes: Vec<String>,
     /// The headline of every run, when the row is the median of several.
     pub(crate) runs: Vec<f64>,
 }
@@ -64,6 +67,10 @@ impl Outcome {
         self.problems.push(problem);
     }
 
+    pub(crate) fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
     fn headline_value(&self) -> Option<f64> {
         self.cells.get(self.headline).map(|cell| cell.value)
     }
@@ -81,9 +88,16 @@ impl Outcome {
                 .flat_map(|(i, o)| o.problems.iter().map(move |p| format!("run {}: {p}", i + 1)))
                 .collect()
         };
+        let mut notes: Vec<String> = Vec::new();
+        for note in runs.iter().flat_map(|o| &o.notes) {
+            if !notes.contains(note) {
+                notes.push(note.clone());
+            }
+        }
         runs.sort_by(|a, b| headline(a).total_cmp(&headline(b)));
         let mut median = runs.swap_remove(runs.len().checked_sub(1)? / 2);
         median.problems = problems;
+        median.notes = notes;
         if all.len() > 1 {
             median.runs = all;
         }
@@ -157,7 +171,9 @@ pub(crate) fn table(section: &Section) -> String {
                         }
                     );
                 }
-                let _ = writeln!(out, " {} |", outcome.problems.join("; "));
+                let notes = outcome.notes.iter().map(|note| format!("note: {note}"));
+                let said: Vec<String> = outcome.problems.iter().cloned().chain(notes).collect();
+                let _ = writeln!(out, " {} |", said.join("; ").replace('|', "/"));
             }
             Err(error) => {
                 for _ in 0..columns.cells.len() + usize::from(ratio) + usize::from(repeated) {

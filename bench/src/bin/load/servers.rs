@@ -102,6 +102,8 @@ impl Programs {
                     // Not the fixture's well-known default, which makes it
                     // print a warning at every start.
                     .env("MIZAN_JWT_SECRET", "load-generator-secret-not-a-default")
+                    // Likewise for the server API key (unused here).
+                    .env("MIZAN_API_KEY", "load-generator-api-key-not-a-default")
                     .env("MIZAN_MESSAGES_PER_SECOND", "10000000")
                     .env("MIZAN_MESSAGE_BURST", "10000000")
                     .env("MIZAN_MAX_CONNECTIONS", "1000000")
