@@ -27,7 +27,10 @@ impl mizan::MemberInfo for Room {
     fn member_info(&self, cx: &mizan::Cx, params: &RoomParams) -> Shown {
         let who = cx.user().map_or("guest", |u| u.id.as_str());
         Shown {
-            name: format!("{who} in {}", params.room),
+            name: params
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{who} in {}", params.room)),
         }
     }
 }
@@ -35,6 +38,9 @@ impl mizan::MemberInfo for Room {
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct RoomParams {
     room: String,
+    /// A display name, shown instead of who joined.
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -131,6 +137,13 @@ async fn a_members_user_and_info_follow_its_auth() {
     }
     let listed = members_with_info(&mut anon, &topic).await;
     assert!(listed.contains(&bob) && listed.len() == 2, "{listed:?}");
+    // Joining again with the same params changes nothing; with other
+    // params of the same topic, the info follows them.
+    anon.join("room", json!({"room": "here"})).await;
+    watcher.assert_silent(Duration::from_millis(300)).await;
+    anon.join("room", json!({"room": "here", "name": "Robert"})).await;
+    let robert = Member::new(&anon_s, Some("bob".into())).with_info(Some(shown("Robert")));
+    assert_eq!(diff(&mut watcher).await, (vec![robert], vec![bob.clone()]));
     // A renewal of the same identity changes nothing.
     let id = anon
         .request(json!({"type": "auth", "token": token("bob", false)}))

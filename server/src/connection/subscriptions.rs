@@ -160,6 +160,10 @@ fn add(
     match inner.topics.entry(Arc::clone(&topic)) {
         Entry::Occupied(mut member) => {
             let joined = &mut member.get_mut().joined;
+            if channel.presence() {
+                // The member's info follows the params joined with now.
+                crate::presence::join(&conn.node, &topic, conn.id, presence_member(conn, &subscription));
+            }
             joined.subscription = subscription;
             joined.params = params;
             // Already live: it missed nothing of this epoch.
