@@ -52,9 +52,10 @@ struct Board {
 
 /// What one socket saw.
 struct Tally {
+    /// Every `presence_diff` read, those before the `presence` answer
+    /// (already in it, so not applied; a socket can be sent the batch
+    /// that was flushed as it subscribed) too.
     diffs: u64,
-    /// Diffs read before the `presence` answer (already in it).
-    before_answer: u64,
     subscribed_ns: u64,
     answered_ns: u64,
     /// When its list last became complete (0: it is not).
@@ -171,7 +172,8 @@ impl PresenceJoin {
     }
 
     /// Lists that are not the full set, error replies, failed sockets,
-    /// own joins; repeated joins or leaves as a note.
+    /// own joins; repeated joins or leaves as a note (applied as a set,
+    /// the list is still right).
     fn problems(&self, tallies: &[Tally], outcome: &mut Outcome) {
         let n = self.sockets;
         let wrong: Vec<(usize, &Tally)> = tallies
@@ -204,10 +206,6 @@ impl PresenceJoin {
             outcome.note(format!(
                 "{repeated} joins of members already listed or leaves of members not listed"
             ));
-        }
-        let before: u64 = tallies.iter().map(|t| t.before_answer).sum();
-        if before > 0 {
-            outcome.note(format!("{before} diffs arrived before their socket's answer"));
         }
     }
 }
@@ -263,7 +261,6 @@ async fn member(me: u32, mut ws: Ws, board: Arc<Board>, at: Instant) -> Tally {
             Frame::Diff { joins, leaves } => {
                 tally.diffs += 1;
                 let answered = tally.answered_ns > 0;
-                tally.before_answer += u64::from(!answered);
                 for session in sessions(joins) {
                     let index = board.index.get(session).copied();
                     tally.own_joins += u64::from(index == Some(me));
@@ -301,7 +298,6 @@ impl Tally {
     fn new(sockets: usize) -> Self {
         Self {
             diffs: 0,
-            before_answer: 0,
             subscribed_ns: 0,
             answered_ns: 0,
             complete_ns: 0,
