@@ -50,6 +50,7 @@
 
 mod app;
 mod auth;
+mod cache;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support;

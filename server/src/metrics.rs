@@ -181,6 +181,8 @@ pub(crate) struct Gauges {
     pub(crate) watchers: usize,
     pub(crate) draining: bool,
     pub(crate) broker: crate::broker::BrokerStats,
+    /// The bundle cache's `[hits, misses, refused, kept]`, when it runs.
+    pub(crate) cache: Option<[u64; 4]>,
 }
 
 impl Metrics {
@@ -430,6 +432,37 @@ impl Metrics {
             "Broker reconnections.",
             &mut one(b.reconnects as f64),
         );
+        if let Some([hits, misses, refused, kept]) = gauges.cache {
+            let cache: [(&str, &str, &str, u64); 4] = [
+                (
+                    "mizan_bundle_cache_hits_total",
+                    "counter",
+                    "Bundles served from the bundle cache.",
+                    hits,
+                ),
+                (
+                    "mizan_bundle_cache_misses_total",
+                    "counter",
+                    "Bundles computed for the bundle cache (absent, or no longer valid).",
+                    misses,
+                ),
+                (
+                    "mizan_bundle_cache_refused_total",
+                    "counter",
+                    "Shared computations too old for a request that waited on them (computed again).",
+                    refused,
+                ),
+                (
+                    "mizan_bundle_cache_entries",
+                    "gauge",
+                    "Bundles the bundle cache keeps.",
+                    kept,
+                ),
+            ];
+            for (name, kind, help, value) in cache {
+                family(name, kind, help, &mut one(value as f64));
+            }
+        }
         self.render_calls(&mut out);
         out
     }
@@ -486,6 +519,7 @@ mod tests {
             watchers: 2,
             draining: false,
             broker: crate::broker::BrokerStats::default(),
+            cache: None,
         });
         assert!(text.contains("mizan_connections 3\n"));
         assert!(text.contains("mizan_frames_in_total{type=\"bad_frame\"} 1\n"));
@@ -520,6 +554,7 @@ mod tests {
             watchers: 0,
             draining: false,
             broker: crate::broker::BrokerStats::default(),
+            cache: None,
         });
         assert!(
             text.contains("mizan_frames_in_total{type=\"bad_frame\"} 400\n"),

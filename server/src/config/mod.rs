@@ -203,6 +203,10 @@ pub struct ServerConfig {
     /// `presence_diff` (PROTOCOL.md section 10; default 100 ms).
     #[serde(with = "duration")]
     pub presence_interval: Duration,
+    /// Bytes of bundles each node keeps in its bundle cache (PROTOCOL.md
+    /// section 12; default 0: no cache). Beside the in-memory broker only,
+    /// for now (`docs/caching.md`).
+    pub bundle_cache_bytes: u64,
     /// How soon the members of a node that stopped without cleaning up
     /// (killed, cut off) leave every other node's presence (PROTOCOL.md
     /// section 10; default 30 s). Nodes refresh their members in the
@@ -299,6 +303,7 @@ impl Default for ServerConfig {
             context_history_age: Duration::from_secs(600),
             presence_interval: Duration::from_millis(100),
             presence_ttl: Duration::from_secs(30),
+            bundle_cache_bytes: 0,
             token_grace: Duration::from_secs(30),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(60),

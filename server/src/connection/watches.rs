@@ -46,7 +46,8 @@ pub(super) fn fetch(conn: &Arc<Connection>, id: RequestId, context: String, para
         let _running = running;
         // Read before the bundle is computed: every entry up to it is in it.
         let position = conn.node.context_position(&context).await;
-        let reply = match conn.node.bundle(conn.cx(), &context, &params).await {
+        let bundle = conn.node.cached_bundle(conn.cx(), &context, &params, position.as_ref());
+        let reply = match bundle.await {
             Ok(data) => ServerFrame::Bundle {
                 id,
                 context,
@@ -161,7 +162,7 @@ pub(super) fn watch(conn: &Arc<Connection>, id: RequestId, context: String, para
             Ok(()) => node.context_position(&context).await,
             Err(_) => None,
         };
-        match node.bundle(cx, &context, &params).await {
+        match node.cached_bundle(cx, &context, &params, position.as_ref()).await {
             Ok(data) => watch.go_live(&ServerFrame::Bundle {
                 id,
                 context: context.to_string(),

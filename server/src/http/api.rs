@@ -68,7 +68,9 @@ pub(super) async fn fetch(
     let params: Params = request.body.parse().map_err(Error::internal)?;
     // Read before the bundle is computed: every entry up to it is in it.
     let position = node.context_position(&context).await;
-    let data = node.bundle(node.cx(request.user), &context, &params).await?;
+    let data = node
+        .cached_bundle(node.cx(request.user), &context, &params, position.as_ref())
+        .await?;
     let etag = etag::etag_of(data.get().as_bytes());
     let mut response = if etag::matches(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()

@@ -51,6 +51,8 @@ pub(crate) struct Node {
     holds: dashmap::DashMap<crate::broker::Subject, usize>,
     /// Who is subscribed to each presence topic (PROTOCOL.md section 10).
     pub(crate) presence: crate::presence::Presence,
+    /// The bundle cache (section 12), when configured and possible.
+    pub(crate) cache: Option<crate::cache::BundleCache>,
     /// With a store: one fill at a time per mirror.
     fills: dashmap::DashMap<crate::broker::Subject, Arc<tokio::sync::Mutex<()>>>,
     /// Whether the insecure-setup banner was shown (once, when the node is
@@ -97,6 +99,9 @@ impl Node {
             Some(_) => Some(Arc::new(crate::streams::Streams::mirrors())),
             None => broker.streams(),
         };
+        // Beside the in-memory broker's streams only (`crate::cache`).
+        let cache = (config.bundle_cache_bytes > 0 && store.is_none() && streams.is_some())
+            .then(|| crate::cache::BundleCache::new(config.bundle_cache_bytes));
         let node = Arc::new(Self {
             manifest: registry.manifest().to_json(),
             id: random_id().into(),
@@ -109,6 +114,7 @@ impl Node {
             holds: dashmap::DashMap::new(),
             fills: dashmap::DashMap::new(),
             presence: crate::presence::Presence::new(presence),
+            cache,
             auth,
             insecure_warned: std::sync::atomic::AtomicBool::new(false),
             connections: Arc::default(),
@@ -151,6 +157,7 @@ impl Node {
             watchers: self.watchers.count(),
             draining: self.draining.load(Ordering::Acquire),
             broker: self.broker.stats(),
+            cache: self.cache.as_ref().map(crate::cache::BundleCache::counts),
         })
     }
 }
