@@ -28,11 +28,13 @@ pub(crate) enum Incoming<'a> {
     Message { text: &'a [u8] },
     /// An invalidation push (Mizan only).
     Invalidate,
+    /// A `presence_diff` push (Mizan only: the fixture's chat tracks
+    /// presence): neither a delivery nor a reply.
+    Presence,
     /// An Engine.IO ping, to be answered with [`Dialect::pong`].
     Ping,
-    /// Anything else (hello, handshakes, other pushes). Presence pushes
-    /// and answers (the fixture's chat tracks presence) land here: they
-    /// are neither deliveries nor replies that free a send's permit.
+    /// Anything else (hello, handshakes, other pushes, presence answers:
+    /// no step but the presence steps asks, and they read their own).
     Other,
 }
 
@@ -83,6 +85,7 @@ impl Dialect {
 fn classify_mizan(frame: &[u8]) -> Incoming<'_> {
     const MESSAGE: &[u8] = br#"{"type":"message""#;
     const INVALIDATE: &[u8] = br#"{"type":"invalidate""#;
+    const PRESENCE_DIFF: &[u8] = br#"{"type":"presence_diff""#;
     const REPLIES: [&[u8]; 4] = [
         br#"{"type":"ok""#,
         br#"{"type":"subscribed""#,
@@ -94,6 +97,9 @@ fn classify_mizan(frame: &[u8]) -> Incoming<'_> {
     }
     if frame.starts_with(INVALIDATE) {
         return Incoming::Invalidate;
+    }
+    if frame.starts_with(PRESENCE_DIFF) {
+        return Incoming::Presence;
     }
     let error = frame.starts_with(br#"{"type":"error""#);
     if (error || REPLIES.iter().any(|prefix| frame.starts_with(prefix)))
@@ -164,7 +170,7 @@ mod tests {
         assert_eq!(d.classify(br#"{"type":"hello","protocol":1}"#), Incoming::Other);
         let diff =
             br#"{"type":"presence_diff","topic":"chat:chat_a","joins":[{"session":"s","user":null}],"leaves":[]}"#;
-        assert_eq!(d.classify(diff), Incoming::Other);
+        assert_eq!(d.classify(diff), Incoming::Presence);
         let answer = br#"{"type":"presence","id":2,"topic":"chat:chat_a","members":[]}"#;
         assert_eq!(d.classify(answer), Incoming::Other);
     }

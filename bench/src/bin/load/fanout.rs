@@ -178,13 +178,34 @@ impl Fanout {
         if total.duplicates > 0 {
             outcome.problem(format!("{} duplicates", total.duplicates));
         }
-        report_shared(&shared, &mut outcome);
+        report_shared(&shared, &mut outcome, Some(first_ns));
         Ok(outcome)
     }
 }
 
-/// Adds error replies and dropped sockets to the outcome's problems.
-pub(crate) fn report_shared(shared: &Shared, outcome: &mut Outcome) {
+/// Adds error replies and dropped sockets to the outcome's problems, and
+/// the presence diffs read (not deliveries) to its notes; `measured_ns`
+/// is when the measured part began, if the step has one.
+pub(crate) fn report_shared(shared: &Shared, outcome: &mut Outcome, measured_ns: Option<u64>) {
+    let presence = shared.presence.load(Ordering::Relaxed);
+    if presence > 0 {
+        let bytes = shared.presence_bytes.load(Ordering::Relaxed) as f64;
+        let last = shared.last_presence_ns.load(Ordering::Relaxed);
+        let when = match measured_ns {
+            Some(from) if last > from => {
+                format!(", the last {:.0} ms into the measured part", (last - from) as f64 / 1e6)
+            }
+            Some(from) => format!(
+                ", the last {:.0} ms before the measured part",
+                (from - last) as f64 / 1e6
+            ),
+            None => String::new(),
+        };
+        outcome.note(format!(
+            "{presence} presence_diff frames read ({:.1} MB){when}",
+            bytes / 1e6
+        ));
+    }
     let errors = shared.errors.load(Ordering::Relaxed);
     if errors > 0 {
         outcome.problem(format!("{errors} error replies"));

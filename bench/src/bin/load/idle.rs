@@ -74,7 +74,7 @@ impl Idle {
             .push("RSS after", after as f64, Unit::Bytes)
             .push("RSS per socket", per_socket, Unit::Bytes)
             .headline(false);
-        report_shared(&shared, &mut outcome);
+        report_shared(&shared, &mut outcome, None);
         Ok(outcome)
     }
 }

@@ -177,7 +177,7 @@ impl Jitter {
         }
         let _ = publisher_reader.await;
         let mut outcome = self.outcome(&tally, sent, total, recovers);
-        report_shared(&replies, &mut outcome);
+        report_shared(&replies, &mut outcome, None);
         Ok(outcome)
     }
 

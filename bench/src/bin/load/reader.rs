@@ -1,6 +1,6 @@
 //! The reading half of every socket in a scenario: counts and times room
 //! messages, returns send permits as replies come back, counts
-//! invalidation pushes, and answers Engine.IO pings.
+//! invalidation pushes and presence diffs, and answers Engine.IO pings.
 
 use crate::conn::{self, Sink, Stream, Ws};
 use crate::dialect::{Dialect, Incoming};
@@ -29,6 +29,11 @@ pub(crate) struct Shared {
     /// Invalidation pushes received, and when the last one arrived.
     pub(crate) invalidations: AtomicU64,
     pub(crate) last_invalidation_ns: AtomicU64,
+    /// `presence_diff` pushes received (the fixture's chat tracks
+    /// presence), their bytes, and when the last one arrived.
+    pub(crate) presence: AtomicU64,
+    pub(crate) presence_bytes: AtomicU64,
+    pub(crate) last_presence_ns: AtomicU64,
     /// Set to `true` to stop every reader.
     pub(crate) stop: watch::Sender<bool>,
 }
@@ -42,6 +47,9 @@ impl Shared {
             dropped: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
             last_invalidation_ns: AtomicU64::new(0),
+            presence: AtomicU64::new(0),
+            presence_bytes: AtomicU64::new(0),
+            last_presence_ns: AtomicU64::new(0),
             stop: watch::Sender::new(false),
         }
     }
@@ -158,6 +166,11 @@ pub(crate) async fn read(mut stream: Stream, sink: Sink, dialect: Dialect, share
             Incoming::Invalidate => {
                 shared.last_invalidation_ns.fetch_max(now_ns(), Ordering::Relaxed);
                 shared.invalidations.fetch_add(1, Ordering::Relaxed);
+            }
+            Incoming::Presence => {
+                shared.last_presence_ns.fetch_max(now_ns(), Ordering::Relaxed);
+                shared.presence.fetch_add(1, Ordering::Relaxed);
+                shared.presence_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
             }
             Incoming::Ping => {
                 let _ = sink.lock().await.send(Message::text(dialect.pong())).await;

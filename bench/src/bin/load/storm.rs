@@ -82,7 +82,7 @@ impl Storm {
                 Unit::PerSecond,
             )
             .cpu(cpu_used, "CPU/push", pushed);
-        report_shared(&shared, &mut outcome);
+        report_shared(&shared, &mut outcome, None);
         Ok(outcome)
     }
 

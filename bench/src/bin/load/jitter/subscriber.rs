@@ -381,7 +381,7 @@ impl Subscriber {
                 self.advance(frame);
             }
             Incoming::Ping => ws.send(Message::text(dialect.pong())).await?,
-            Incoming::Reply { .. } | Incoming::Invalidate | Incoming::Other => {}
+            Incoming::Reply { .. } | Incoming::Invalidate | Incoming::Presence | Incoming::Other => {}
         }
         Ok(())
     }

@@ -118,7 +118,7 @@ impl PresenceStats {
             let _ = reader.await;
         }
         let mut outcome = self.outcome(&answers, on_a, settled, elapsed, cpu_used);
-        report_shared(&shared, &mut outcome);
+        report_shared(&shared, &mut outcome, None);
         Ok(outcome)
     }
 
