@@ -50,11 +50,11 @@
 
 mod app;
 mod auth;
-mod cache;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_support;
 pub mod broker;
+mod cache;
 mod client_addr;
 mod config;
 mod connection;
