@@ -46,6 +46,11 @@ fn answer_sessions(t: &mut Topic, conn: ConnId) -> Vec<String> {
     sessions
 }
 
+/// Another node's diff number `seq`.
+fn news(seq: u64, joins: Vec<Member>, leaves: Vec<Member>) -> News {
+    News::Diff { seq, joins, leaves }
+}
+
 fn s(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -138,24 +143,8 @@ fn other_nodes_news_reaches_the_batch_and_gaps_ask_for_a_read() {
     assert_eq!(t.stats(), None, "not ready before the read");
     assert!(t.begin_read());
     // Heard while reading: applied after the snapshot, when newer.
-    t.hear(
-        "me",
-        "n2",
-        News::Diff {
-            seq: 1,
-            joins: vec![m("old", None)],
-            leaves: vec![],
-        },
-    );
-    t.hear(
-        "me",
-        "n2",
-        News::Diff {
-            seq: 3,
-            joins: vec![m("y", Some("ann"))],
-            leaves: vec![],
-        },
-    );
+    t.hear("me", "n2", news(1, vec![m("old", None)], vec![]));
+    t.hear("me", "n2", news(3, vec![m("y", Some("ann"))], vec![]));
     let read = vec![
         NodeMembers {
             node: "n2".into(),
@@ -173,66 +162,14 @@ fn other_nodes_news_reaches_the_batch_and_gaps_ask_for_a_read() {
     t.flush("room");
     assert_eq!(answer_sessions(&mut t, 1), s(&["a", "x", "y"]));
     // An old news is ignored; a gap asks for a read.
-    assert_eq!(
-        t.hear(
-            "me",
-            "n2",
-            News::Diff {
-                seq: 3,
-                joins: vec![],
-                leaves: vec![m("x", None)]
-            }
-        ),
-        Heard::Done
-    );
-    assert_eq!(
-        t.hear(
-            "me",
-            "n2",
-            News::Diff {
-                seq: 9,
-                joins: vec![],
-                leaves: vec![]
-            }
-        ),
-        Heard::Reread
-    );
-    assert_eq!(
-        t.hear(
-            "me",
-            "n3",
-            News::Diff {
-                seq: 5,
-                joins: vec![],
-                leaves: vec![]
-            }
-        ),
-        Heard::Reread
-    );
+    assert_eq!(t.hear("me", "n2", news(3, vec![], vec![m("x", None)])), Heard::Done);
+    assert_eq!(t.hear("me", "n2", news(9, vec![], vec![])), Heard::Reread);
+    assert_eq!(t.hear("me", "n3", news(5, vec![], vec![])), Heard::Reread);
     // This node's own news is not applied again.
-    assert_eq!(
-        t.hear(
-            "me",
-            "me",
-            News::Diff {
-                seq: 2,
-                joins: vec![m("z", None)],
-                leaves: vec![]
-            }
-        ),
-        Heard::Done
-    );
+    assert_eq!(t.hear("me", "me", news(2, vec![m("z", None)], vec![])), Heard::Done);
     assert_eq!(t.stats(), Some((3, 2)));
     // In sequence: joins and leaves go to the local subscribers.
-    t.hear(
-        "me",
-        "n2",
-        News::Diff {
-            seq: 4,
-            joins: vec![m("w", None)],
-            leaves: vec![m("x", Some("bob"))],
-        },
-    );
+    t.hear("me", "n2", news(4, vec![m("w", None)], vec![m("x", Some("bob"))]));
     assert_eq!(diff(&t.flush("room")), (s(&["w"]), s(&["x"]), vec![]));
     assert_eq!(t.stats(), Some((3, 1)));
 }
@@ -261,15 +198,7 @@ fn a_reset_or_a_sweep_replaces_what_a_node_said() {
         },
     );
     assert_eq!(diff(&t.flush("room")), (s(&["z"]), s(&["x"]), vec![]));
-    t.hear(
-        "me",
-        "n2",
-        News::Diff {
-            seq: 8,
-            joins: vec![m("v", None)],
-            leaves: vec![],
-        },
-    );
+    t.hear("me", "n2", news(8, vec![m("v", None)], vec![]));
     // Swept by any node: every member of n2 leaves.
     t.hear("me", "n3", News::Gone { node: "n2".into() });
     assert_eq!(diff(&t.flush("room")), (vec![], s(&["y", "z"]), vec![]));
