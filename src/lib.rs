@@ -31,9 +31,9 @@ pub use mizan_channels::{
 };
 pub use mizan_protocol as protocol;
 pub use mizan_server::{
-    ApiKey, AuthError, AuthFuture, Authenticator, BuildError, ConfigError, DevToken, Endpoint, Identity, InvalidToken,
-    JwksAlgorithm, Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Published, Serve, ServerApi, ServerConfig,
-    broker, shutdown_signal,
+    ApiKey, AuthError, AuthFuture, Authenticator, BuildError, BundleCacheBackend, CacheSecret, ConfigError, DevToken,
+    Endpoint, Identity, InvalidToken, JwksAlgorithm, Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Published,
+    Serve, ServerApi, ServerConfig, broker, shutdown_signal,
 };
 
 /// Declares a server function: an `async fn` whose first parameter is the

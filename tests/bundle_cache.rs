@@ -225,3 +225,86 @@ async fn another_node_on_the_bus_never_serves_data_older_than_a_reply() {
     assert_eq!(fetch(&mut on_a, "gated", json!({})).await, json!({"gated_value": 1}));
     assert_eq!(shared.runs.load(Ordering::SeqCst), 2);
 }
+
+#[mizan::function(context = "staff_only", auth = "staff")]
+async fn staff_secret(_cx: &Cx) -> Result<String, Error> {
+    Ok("for staff".to_owned())
+}
+
+#[tokio::test]
+async fn http_fetches_say_how_they_may_be_cached() {
+    let gate = gate();
+    let builder = cached(support::fixture::builder(support::SECRET), &gate).config(support::config(|c| {
+        c.bundle_cache_bytes = 1 << 20;
+        c.cache_control
+            .insert("user".to_owned(), "public, max-age=30".to_owned());
+    }));
+    let server = Server::start(builder).await;
+    let fetch = |context: &str, body: &'static str, token: Option<String>| {
+        let mut request = support::post(server.http_url(&format!("/api/mizan/fetch/{context}"))).body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.headers()["cache-control"].to_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(fetch("user", r#"{"user_id":1}"#, None).await, "public, max-age=30");
+    assert_eq!(fetch("order", r#"{"user_id":1,"order_id":2}"#, None).await, "no-cache");
+    let ann = Some(token("ann", false));
+    assert_eq!(fetch("mine", "{}", ann).await, "private, no-store");
+}
+
+#[test]
+fn settings_the_cache_cannot_honour_are_refused() {
+    let build = |edit: fn(&mut mizan::ServerConfig)| {
+        let builder = mizan::Mizan::builder()
+            .jwt(mizan::Jwt::hs256(b"0123456789abcdef0123456789abcdef-strong"))
+            .functions([GATED_VALUE, MY_NAME, STAFF_SECRET])
+            .config(support::config(|c| {
+                c.bundle_cache_bytes = 1 << 20;
+                edit(c);
+            }));
+        match builder.build() {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let per_user = build(|c| {
+        c.cache_control
+            .insert("mine".to_owned(), "public, max-age=5".to_owned());
+    });
+    assert!(per_user.contains("per-user"), "{per_user}");
+    let unknown = build(|c| {
+        c.cache_control.insert("nope".to_owned(), "public".to_owned());
+    });
+    assert!(unknown.contains("not a context"), "{unknown}");
+    let checked = build(|c| {
+        c.cache_control.insert("staff_only".to_owned(), "public".to_owned());
+    });
+    assert!(checked.contains("check who asks"), "{checked}");
+    let bad = build(|c| {
+        c.cache_control.insert("gated".to_owned(), "public\nx".to_owned());
+    });
+    assert!(bad.contains("not a header value"), "{bad}");
+    // The Redis backend needs the Redis broker, and in production a strong
+    // shared secret.
+    let memory = build(|c| {
+        c.bundle_cache_backend = mizan::BundleCacheBackend::Redis;
+        c.cache_secret = Some(mizan::CacheSecret::new("a cache secret of 32 bytes or more"));
+    });
+    assert!(memory.contains("needs the Redis broker"), "{memory}");
+    let default_secret = build(|c| {
+        c.production = true;
+        c.bundle_cache_backend = mizan::BundleCacheBackend::Redis;
+    });
+    assert!(default_secret.contains("development default"), "{default_secret}");
+    let short = build(|c| {
+        c.production = true;
+        c.bundle_cache_backend = mizan::BundleCacheBackend::Redis;
+        c.cache_secret = Some(mizan::CacheSecret::new("short"));
+    });
+    assert!(short.contains("5 bytes"), "{short}");
+}

@@ -14,7 +14,7 @@ use mizan::protocol::{Position, ServerFrame};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::Client;
-use support::processes::{Node, Redis};
+use support::processes::{Node, Redis, cut_subscriber};
 use support::streams::{Ticker, next_message, recover_old, say, send_many, subscribe, ticker_with_old};
 
 /// Watches `user_id`'s `user` context (with `since`, when given); the reply.
@@ -256,22 +256,6 @@ async fn a_re_watch_on_another_node_computes_only_what_changed() {
         ServerFrame::Invalidate(entry) => assert_eq!(entry.offset, Some(five.offset + 2)),
         other => panic!("expected an invalidate, got {other:?}"),
     }
-}
-
-/// Closes node b's pub/sub connection (the one subscribed to more than
-/// the control channel) from Redis's side.
-fn cut_subscriber(redis: &Redis) {
-    let clients = redis.command(&["CLIENT", "LIST", "TYPE", "pubsub"]).text();
-    let id = clients
-        .lines()
-        .find(|line| {
-            line.split(' ')
-                .any(|field| field.starts_with("sub=") && field != "sub=1")
-        })
-        .and_then(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
-        .unwrap_or_else(|| panic!("no pub/sub client with subscriptions in {clients}"))
-        .to_owned();
-    redis.command(&["CLIENT", "KILL", "ID", &id]);
 }
 
 #[tokio::test]

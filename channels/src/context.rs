@@ -18,6 +18,8 @@ pub struct Context {
     name: String,
     per_user: bool,
     slots: Vec<String>,
+    /// Each slot's revision ([`Function::rev`]), in slot order.
+    revisions: Vec<u32>,
     /// Param name -> (its JSON Schema, the first function declaring it).
     params: BTreeMap<String, (serde_json::Value, String)>,
 }
@@ -31,6 +33,15 @@ impl Context {
     /// Its slots, sorted: the function names that make up its bundle.
     pub fn slots(&self) -> &[String] {
         &self.slots
+    }
+
+    /// Its slots with their revisions ([`Function::rev`]), in slot order:
+    /// what a cached bundle was computed by.
+    pub fn slot_revisions(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.slots
+            .iter()
+            .map(String::as_str)
+            .zip(self.revisions.iter().copied())
     }
 
     /// Whether its data depends on who asks (see [`Function::per_user`]).
@@ -164,6 +175,7 @@ pub(crate) fn build_contexts(functions: &HashMap<String, Function>) -> Result<Ha
             name: name.to_owned(),
             per_user: function.is_per_user(),
             slots: Vec::new(),
+            revisions: Vec::new(),
             params: BTreeMap::new(),
         });
         if context.per_user != function.is_per_user() {
@@ -177,6 +189,7 @@ pub(crate) fn build_contexts(functions: &HashMap<String, Function>) -> Result<Ha
             });
         }
         context.slots.push(function.name().to_owned());
+        context.revisions.push(function.revision());
         for arg in function.args() {
             match context.params.get(&arg.name) {
                 Some((schema, first)) if *schema != arg.schema => {

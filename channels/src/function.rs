@@ -62,6 +62,7 @@ pub struct Function {
     merge: Vec<String>,
     broad: bool,
     description: Option<String>,
+    rev: u32,
 }
 
 /// One named argument: a field of the args object, and its JSON Schema
@@ -143,6 +144,7 @@ impl Function {
             merge: Vec::new(),
             broad: false,
             description: None,
+            rev: 0,
         }
     }
 
@@ -207,6 +209,26 @@ impl Function {
         self
     }
 
+    /// Declares the function's revision (0 when not declared). The bundle
+    /// cache keys a context's bundles by the revisions of all its
+    /// functions: bump it when what the function returns for the same
+    /// params changes with a deploy (a new field, a fixed query), and every
+    /// bundle cached by the old code, in memory or in a Redis shared with
+    /// nodes still running it, is out of reach.
+    ///
+    /// ```
+    /// use mizan_channels::{Cx, Error, Function, NoArgs};
+    /// let f = Function::new("profile", |_: Cx, _: NoArgs| async { Ok::<_, Error>(1) })
+    ///     .context("user")
+    ///     .rev(2);
+    /// assert_eq!(f.revision(), 2);
+    /// ```
+    #[must_use]
+    pub fn rev(mut self, rev: u32) -> Self {
+        self.rev = rev;
+        self
+    }
+
     /// Describes it (the `#[mizan::function]` attribute passes the doc
     /// comment): the manifest carries it, and the generated client shows
     /// it as the hook's JSDoc.
@@ -262,6 +284,11 @@ impl Function {
     /// Whether what it cannot scope is broad on purpose (see [`broad`](Self::broad)).
     pub fn is_broad(&self) -> bool {
         self.broad
+    }
+
+    /// Its revision (see [`rev`](Self::rev)); 0 unless declared.
+    pub fn revision(&self) -> u32 {
+        self.rev
     }
 
     /// Its description, if any (see [`describe`](Self::describe)).

@@ -1,5 +1,5 @@
 //! The attribute's arguments: `context`, `per_user`, `affects`, `merge`,
-//! `broad` and `auth`.
+//! `broad`, `auth` and `rev`.
 
 use crate::Errors;
 use proc_macro2::Span;
@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
 
 /// The keys the attribute accepts, in the order the docs list them.
-const KEYS: &str = "`context`, `per_user`, `affects`, `merge`, `broad`, `auth`";
+const KEYS: &str = "`context`, `per_user`, `affects`, `merge`, `broad`, `auth`, `rev`";
 
 /// The access levels `auth` accepts as a string.
 const LEVELS: &str = "\"public\", \"user\", \"staff\", \"superuser\"";
@@ -29,6 +29,8 @@ pub(crate) struct FunctionAttr {
     pub(crate) broad: Option<Span>,
     /// `auth = ...`, with the span of the key for duplicate errors.
     pub(crate) auth: Option<Auth>,
+    /// `rev = N`: the function's revision, in the bundle cache's keys.
+    pub(crate) rev: Option<syn::LitInt>,
 }
 
 /// Who may call the function.
@@ -73,7 +75,7 @@ impl FunctionAttr {
         };
         if !matches!(
             key.as_str(),
-            "context" | "per_user" | "affects" | "merge" | "broad" | "auth"
+            "context" | "per_user" | "affects" | "merge" | "broad" | "auth" | "rev"
         ) {
             return Err(unknown_key(meta.path()));
         }
@@ -116,6 +118,12 @@ impl FunctionAttr {
             }
             "affects" => self.affects.extend(name_list(&value, "affects")?),
             "merge" => self.merge.extend(name_list(&value, "merge")?),
+            "rev" => {
+                if self.rev.is_some() {
+                    return Err(syn::Error::new(value.span(), "`rev` is given twice"));
+                }
+                self.rev = Some(revision(&value)?);
+            }
             _ => {
                 let auth = auth(&value)?;
                 if self.auth.is_some() {
@@ -137,6 +145,7 @@ fn example(key: &str) -> String {
     match key {
         "context" => "`context = \"user\"`".to_owned(),
         "auth" => "`auth = \"user\"`".to_owned(),
+        "rev" => "`rev = 2`".to_owned(),
         _ => format!("`{key} = \"user\"` or `{key} = [\"user\", \"notifications\"]`"),
     }
 }
@@ -190,6 +199,19 @@ fn name_list(value: &Expr, key: &str) -> syn::Result<Vec<LitStr>> {
         }
         _ if string_literal(value).is_some() => Ok(vec![name_value(value, key)?]),
         _ => Err(wrong(value)),
+    }
+}
+
+/// A revision: an integer literal that fits a `u32`.
+fn revision(value: &Expr) -> syn::Result<syn::LitInt> {
+    match value {
+        Expr::Lit(ExprLit { lit: Lit::Int(n), .. }) if n.suffix().is_empty() && n.base10_parse::<u32>().is_ok() => {
+            Ok(n.clone())
+        }
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`rev` takes the function's revision, a whole number: `rev = 2`",
+        )),
     }
 }
 

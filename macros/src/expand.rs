@@ -62,6 +62,7 @@ pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::R
     let affects = attr.affects.iter().map(|a| quote!(.affects(#a)));
     let merge = attr.merge.iter().map(|m| quote!(.merge(#m)));
     let broad = attr.broad.map(|_| quote!(.broad()));
+    let rev = attr.rev.iter().map(|n| quote!(.rev(#n)));
     let describe = description(&item.attrs).map(|d| quote!(.describe(#d)));
     let access = match &attr.auth {
         None => quote!(#channels::Access::Public),
@@ -91,6 +92,7 @@ pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::R
             #(#affects)*
             #(#merge)*
             #broad
+            #(#rev)*
             #describe
             .access(#access)
         });

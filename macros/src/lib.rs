@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //!
-//! - `attr.rs`: the attribute's keys (`context`, `affects`, `merge`, `auth`).
+//! - `attr.rs`: the attribute's keys (`context`, `affects`, `merge`, `auth`, `rev`).
 //! - `signature.rs`: the checks on the fn (`async`, `&Cx` first, plain
 //!   named args) and the args it declares.
 //! - `expand.rs`: the fn as written, and its declaration: a `const`, the
@@ -35,6 +35,8 @@ use proc_macro::TokenStream;
 /// - `auth = "public" | "user" | "staff" | "superuser"`, or a path to a
 ///   predicate `fn(Option<&User>, &serde_json::Value) -> bool`
 ///   (default: `"public"`).
+/// - `rev = 2`: the function's revision (default 0), part of the bundle
+///   cache's keys: bump it when a deploy changes what it returns.
 ///
 /// The first parameter is the request context (`&Cx`); every other
 /// parameter is a field of the call's JSON args object, named like the

@@ -62,17 +62,22 @@ impl Mizan {
     /// app, and serve it with [`Mizan::serve`] (which records each
     /// request's TCP peer, for the limits kept per client address).
     ///
-    /// An insecure authenticator (a development JWT secret) is announced
-    /// here, loudly and once: this is where a node starts serving, while
-    /// building one to print its manifest is not running it.
+    /// An insecure authenticator (a development JWT secret) or a weak
+    /// shared cache secret is announced here, loudly and once: this is
+    /// where a node starts serving, while building one to print its
+    /// manifest is not running it.
     pub fn router(&self) -> axum::Router {
-        if let Some(reason) = self.node.auth.insecure_reason()
-            && !self
-                .node
-                .insecure_warned
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        if !self
+            .node
+            .insecure_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
-            warn_insecure(&reason);
+            if let Some(reason) = self.node.auth.insecure_reason() {
+                warn_insecure(&reason);
+            }
+            if let Some(reason) = self.node.config.shared_cache_secret().and_then(|s| s.weakness()) {
+                warn_weak_cache_secret(&reason);
+            }
         }
         crate::http::router(Arc::clone(&self.node))
     }
@@ -224,6 +229,18 @@ impl MizanBuilder {
         let node = Node::start(registry, broker, auth, self.config, self.state).map_err(BuildError::Config)?;
         Ok(Mizan { node })
     }
+}
+
+/// A shared bundle cache under a guessable secret: its keys in Redis tell
+/// whose bundle each is to anyone who can compute them.
+fn warn_weak_cache_secret(reason: &str) {
+    let banner = format!(
+        "\n!! MIZAN: THE SHARED BUNDLE CACHE HAS A WEAK SECRET: {reason}.\n\
+         !! Whoever knows it and can reach the Redis can name any user's cached\n\
+         !! bundle. Fine for development; `production` refuses to start like this."
+    );
+    tracing::warn!("{banner}");
+    eprintln!("{banner}");
 }
 
 /// A development setup must be impossible to miss in the logs.

@@ -77,7 +77,10 @@ mod watchers;
 
 pub use app::{BuildError, Mizan, MizanBuilder};
 pub use auth::{AuthError, AuthFuture, Authenticator, DevToken, Identity, InvalidToken, JwksAlgorithm, Jwt};
-pub use config::{ApiKey, ConfigError, Endpoint, ManifestAccess, NamedOrigins, OriginPolicy, ServerConfig};
+pub use config::{
+    ApiKey, BundleCacheBackend, CacheSecret, ConfigError, Endpoint, ManifestAccess, NamedOrigins, OriginPolicy,
+    ServerConfig,
+};
 pub use mizan_channels as channels;
 pub use mizan_channels::protocol;
 pub use serve::Serve;

@@ -181,8 +181,8 @@ pub(crate) struct Gauges {
     pub(crate) watchers: usize,
     pub(crate) draining: bool,
     pub(crate) broker: crate::broker::BrokerStats,
-    /// The bundle cache's `[hits, misses, refused, kept]`, when it runs.
-    pub(crate) cache: Option<[u64; 4]>,
+    /// The bundle cache's counters, when it runs.
+    pub(crate) cache: Option<crate::cache::CacheCounts>,
 }
 
 impl Metrics {
@@ -432,31 +432,49 @@ impl Metrics {
             "Broker reconnections.",
             &mut one(b.reconnects as f64),
         );
-        if let Some([hits, misses, refused, kept]) = gauges.cache {
-            let cache: [(&str, &str, &str, u64); 4] = [
+        if let Some(c) = gauges.cache {
+            let cache: [(&str, &str, &str, u64); 7] = [
                 (
                     "mizan_bundle_cache_hits_total",
                     "counter",
-                    "Bundles served from the bundle cache.",
-                    hits,
+                    "Bundles served from the bundle cache's memory.",
+                    c.hits,
+                ),
+                (
+                    "mizan_bundle_cache_shared_hits_total",
+                    "counter",
+                    "Bundles served from the shared (Redis) bundle cache.",
+                    c.shared_hits,
                 ),
                 (
                     "mizan_bundle_cache_misses_total",
                     "counter",
                     "Bundles computed for the bundle cache (absent, or no longer valid).",
-                    misses,
+                    c.misses,
                 ),
                 (
                     "mizan_bundle_cache_refused_total",
                     "counter",
                     "Shared computations too old for a request that waited on them (computed again).",
-                    refused,
+                    c.refused,
+                ),
+                (
+                    "mizan_bundle_cache_evictions_total",
+                    "counter",
+                    "Bundles the bundle cache's memory dropped for room or age.",
+                    c.evicted,
+                ),
+                (
+                    "mizan_bundle_cache_errors_total",
+                    "counter",
+                    "Failed or timed-out reads and writes of the shared cache or the stream store (each a computation).",
+                    c.errors,
                 ),
                 (
                     "mizan_bundle_cache_entries",
                     "gauge",
-                    "Bundles the bundle cache keeps.",
-                    kept,
+                    "Bundles the bundle cache keeps in memory.",
+                    c.entries,
                 ),
             ];
             for (name, kind, help, value) in cache {

@@ -222,3 +222,20 @@ pub fn example_binary(name: &str) -> PathBuf {
     );
     binary
 }
+
+/// Closes, from Redis's side, the pub/sub connection of the one node that
+/// listens to more than the control channel (its broker reconnects within
+/// about 100 ms, and reads back what it missed).
+pub fn cut_subscriber(redis: &Redis) {
+    let clients = redis.command(&["CLIENT", "LIST", "TYPE", "pubsub"]).text();
+    let id = clients
+        .lines()
+        .find(|line| {
+            line.split(' ')
+                .any(|field| field.starts_with("sub=") && field != "sub=1")
+        })
+        .and_then(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
+        .unwrap_or_else(|| panic!("no pub/sub client with subscriptions in {clients}"))
+        .to_owned();
+    redis.command(&["CLIENT", "KILL", "ID", &id]);
+}

@@ -11,6 +11,7 @@
 //! single node, where it has nobody to deliver to). [`RedisBroker`] connects
 //! nodes in several processes through Redis pub/sub (`docs/scaling.md`).
 
+pub mod bundles;
 mod memory;
 pub mod presence;
 #[cfg(feature = "redis")]
@@ -180,6 +181,13 @@ pub trait Broker: Send + Sync + 'static {
     /// ([`presence`]). `None` (the default): each node's presence holds its
     /// own sockets only.
     fn presence(&self) -> Option<Arc<dyn presence::PresenceStore>> {
+        None
+    }
+
+    /// The bundle store this broker shares with nodes in other processes
+    /// ([`bundles`]): the bundle cache's shared tier, when configured.
+    /// `None` (the default): `bundle_cache_backend = "redis"` is refused.
+    fn bundles(&self) -> Option<Arc<dyn bundles::BundleStore>> {
         None
     }
 

@@ -55,6 +55,39 @@ pub struct Snapshot {
     pub entries: Vec<Entry>,
 }
 
+impl Snapshot {
+    /// Whether a bundle computed at `at` is still current by this snapshot
+    /// of its context's stream, read after `at.offset`: same epoch, every
+    /// entry since `at` kept and none reaching `watch` (a bundle's indexed
+    /// params, the rule of a re-watch's `unchanged`). An entry without a
+    /// scope reaches everything.
+    ///
+    /// ```
+    /// use mizan_server::broker::store::Snapshot;
+    /// use mizan_protocol::Position;
+    /// let now = Snapshot { position: Position::new("e", 4), entries: Vec::new() };
+    /// assert!(now.unchanged_since(&Position::new("e", 4), &Default::default()));
+    /// // Entries 1 to 4 not kept: nothing can be said.
+    /// assert!(!now.unchanged_since(&Position::new("e", 0), &Default::default()));
+    /// assert!(!now.unchanged_since(&Position::new("other", 4), &Default::default()));
+    /// ```
+    pub fn unchanged_since(&self, at: &Position, watch: &mizan_protocol::Params) -> bool {
+        let now = &self.position;
+        if now.epoch != at.epoch || now.offset < at.offset {
+            return false;
+        }
+        let mut next = at.offset + 1;
+        for entry in self.entries.iter().skip_while(|e| e.offset <= at.offset) {
+            let reaches = entry.scope.as_ref().is_none_or(|scope| scope.reaches(watch));
+            if entry.offset != next || reaches {
+                return false;
+            }
+            next += 1;
+        }
+        next == now.offset + 1
+    }
+}
+
 /// One kept entry.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -103,4 +136,49 @@ pub fn frame_head(mut frame: String) -> Option<String> {
         frame.truncate(frame.len() - 2);
         frame
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(offset: u64, params: Option<serde_json::Value>) -> Entry {
+        Entry {
+            offset,
+            frame: Bytes::new(),
+            scope: Some(Scope {
+                params: params.map(|p| serde_json::from_value(p).unwrap()),
+                ..Scope::default()
+            }),
+            age: std::time::Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_bundle_is_unchanged_while_no_entry_since_reaches_it() {
+        let watch: mizan_protocol::Params = serde_json::from_value(json!({"user_id": 1})).unwrap();
+        let at = Position::new("e", 2);
+        let snapshot = |offset, entries| Snapshot {
+            position: Position::new("e", offset),
+            entries,
+        };
+        let other = || entry(3, Some(json!({"user_id": 2})));
+        assert!(snapshot(3, vec![other()]).unchanged_since(&at, &watch));
+        assert!(!snapshot(3, vec![entry(3, Some(json!({"user_id": 1})))]).unchanged_since(&at, &watch));
+        assert!(
+            !snapshot(3, vec![entry(3, None)]).unchanged_since(&at, &watch),
+            "a broad entry"
+        );
+        let unscoped = Entry { scope: None, ..other() };
+        assert!(!snapshot(3, vec![unscoped]).unchanged_since(&at, &watch));
+        assert!(
+            !snapshot(4, vec![other()]).unchanged_since(&at, &watch),
+            "entry 4 not kept"
+        );
+        assert!(
+            !snapshot(1, vec![]).unchanged_since(&at, &watch),
+            "the offset went back"
+        );
+    }
 }

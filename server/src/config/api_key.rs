@@ -75,9 +75,9 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
-/// `api_key`, where `""` is no key.
-pub(super) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ApiKey>, D::Error> {
-    Ok(Option::<ApiKey>::deserialize(d)?.filter(|key| !key.0.is_empty()))
+/// A secret setting (`api_key`, `cache_secret`), where `""` is none.
+pub(super) fn optional<'de, D: Deserializer<'de>, T: From<String>>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()).map(T::from))
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@
 //! - `api_key.rs`: [`ApiKey`], the server API's key.
 
 mod api_key;
+mod cache;
 mod duration;
 mod load;
 mod origins;
 
 pub use api_key::ApiKey;
+pub use cache::{BundleCacheBackend, CacheSecret};
 pub use load::ConfigError;
 pub use origins::{NamedOrigins, OriginPolicy};
 
@@ -203,10 +205,26 @@ pub struct ServerConfig {
     /// `presence_diff` (PROTOCOL.md section 10; default 100 ms).
     #[serde(with = "duration")]
     pub presence_interval: Duration,
-    /// Bytes of bundles each node keeps in its bundle cache (PROTOCOL.md
-    /// section 12; default 0: no cache). Beside the in-memory broker only,
-    /// for now (`docs/caching.md`).
+    /// Bytes of bundles each node keeps in memory in its bundle cache
+    /// (PROTOCOL.md section 12, `docs/caching.md`; default 0: no cache).
     pub bundle_cache_bytes: u64,
+    /// Where cached bundles are also kept: `"memory"` (the default: each
+    /// node's own) or `"redis"` (shared by the nodes of the Redis broker).
+    pub bundle_cache_backend: BundleCacheBackend,
+    /// How long a cached bundle is kept at most, in memory and in Redis
+    /// (default 10 min).
+    #[serde(with = "duration")]
+    pub bundle_cache_ttl: Duration,
+    /// The secret of the bundle cache's keys. Unset: a random one per
+    /// process for the memory backend; for the Redis backend, a development
+    /// default, warned about loudly and refused in production.
+    #[serde(deserialize_with = "api_key::optional")]
+    pub cache_secret: Option<CacheSecret>,
+    /// `Cache-Control` of HTTP fetches of a context, by context name, e.g.
+    /// `{"posts": "public, max-age=30"}` (default: none, so
+    /// `no-cache`). A per-user context's is always `private, no-store`; naming
+    /// one here is refused.
+    pub cache_control: std::collections::BTreeMap<String, String>,
     /// How soon the members of a node that stopped without cleaning up
     /// (killed, cut off) leave every other node's presence (PROTOCOL.md
     /// section 10; default 30 s). Nodes refresh their members in the
@@ -245,9 +263,23 @@ impl ServerConfig {
     }
 
     /// Why these settings are unsafe in production (an `api_key` shorter
-    /// than 16 characters), if they are.
+    /// than 16 characters; a shared bundle cache without a strong
+    /// `cache_secret`), if they are.
     pub(crate) fn insecure_reason(&self) -> Option<String> {
-        self.api_key.as_ref().and_then(ApiKey::weakness)
+        self.api_key
+            .as_ref()
+            .and_then(ApiKey::weakness)
+            .or_else(|| self.shared_cache_secret().and_then(|s| s.weakness()))
+    }
+
+    /// The secret of a shared (Redis) bundle cache: the configured one, or
+    /// the development default. `None` when no cache is shared.
+    pub(crate) fn shared_cache_secret(&self) -> Option<CacheSecret> {
+        (self.bundle_cache_bytes > 0 && self.bundle_cache_backend == BundleCacheBackend::Redis).then(|| {
+            self.cache_secret
+                .clone()
+                .unwrap_or_else(|| CacheSecret::new(cache::DEV_CACHE_SECRET))
+        })
     }
 }
 
@@ -304,6 +336,10 @@ impl Default for ServerConfig {
             presence_interval: Duration::from_millis(100),
             presence_ttl: Duration::from_secs(30),
             bundle_cache_bytes: 0,
+            bundle_cache_backend: BundleCacheBackend::Memory,
+            bundle_cache_ttl: Duration::from_secs(600),
+            cache_secret: None,
+            cache_control: std::collections::BTreeMap::new(),
             token_grace: Duration::from_secs(30),
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(60),

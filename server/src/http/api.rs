@@ -85,17 +85,27 @@ pub(super) async fn fetch(
     };
     let etag = HeaderValue::from_str(&etag).map_err(Error::internal)?;
     response.headers_mut().insert(header::ETAG, etag);
+    let cache_control = cache_control(&node, &context).map_err(Error::internal)?;
+    response.headers_mut().insert(header::CACHE_CONTROL, cache_control);
+    Ok(response)
+}
+
+/// The `Cache-Control` of `context`'s HTTP fetches: `private, no-store`
+/// for a per-user context (one user's data: no shared cache, a CDN, may
+/// keep it); the `cache_control` setting for the others, or `no-cache`
+/// (kept, but asked again each time: the `ETag` makes that cheap).
+fn cache_control(node: &Node, context: &str) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
     if node
         .registry
-        .context(&context)
+        .context(context)
         .is_some_and(mizan_channels::Context::is_per_user)
     {
-        // One user's data: no shared cache (a CDN) may keep it.
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        return Ok(HeaderValue::from_static("private, no-store"));
     }
-    Ok(response)
+    match node.config.cache_control.get(context) {
+        Some(setting) => HeaderValue::from_str(setting),
+        None => Ok(HeaderValue::from_static("no-cache")),
+    }
 }
 
 pub(super) fn json_response(body: String) -> Response {

@@ -38,8 +38,7 @@ const API_KEY_HEADER: &str = "x-mizan-api-key";
 /// they do not exist. A weak key is announced loudly here, where the node
 /// starts serving (`production` refuses to build a node with one).
 pub(super) fn routes(config: &ServerConfig) -> Option<Router<Arc<Node>>> {
-    config.api_key.as_ref()?;
-    if let Some(reason) = config.insecure_reason() {
+    if let Some(reason) = config.api_key.as_ref()?.weakness() {
         tracing::warn!("the server API is on with a weak key: {reason}");
         // Also on stderr: the warning must show even without a tracing subscriber.
         eprintln!("!! MIZAN: the server API is on with a weak key: {reason}.");

@@ -1,12 +1,10 @@
 //! The call pipeline and bundles, shared by WebSocket and HTTP.
 
 use super::Node;
-use crate::cache::Cached;
 use crate::eager::panic_text;
-use crate::watchers::{canonical, indexed};
 use futures_util::FutureExt;
 use mizan_channels::{Args, Cx, Effects, Error};
-use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload, Position, ServerFrame};
+use mizan_protocol::{InvalidateEntry, MergeEntry, Params, Payload, ServerFrame};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -114,45 +112,6 @@ impl Node {
     /// Computes the bundle of `context` for `params`, panics caught.
     pub(crate) async fn bundle(&self, cx: Cx, context: &str, params: &Params) -> Result<Payload, Error> {
         self.guarded(context, self.registry.bundle(cx, context, params)).await
-    }
-
-    /// The bundle of `context` for `params`, as [`bundle`](Self::bundle)
-    /// computes it or from the bundle cache (`crate::cache`) when it holds
-    /// one still valid at `position`, the context's position read when
-    /// the request began (`None`: computed). Access is checked for `cx`
-    /// either way.
-    pub(crate) async fn cached_bundle(
-        &self,
-        cx: Cx,
-        context: &str,
-        params: &Params,
-        position: Option<&Position>,
-    ) -> Result<Payload, Error> {
-        let (Some(cache), Some(now), Some(declared)) = (&self.cache, position, self.registry.context(context)) else {
-            return self.bundle(cx, context, params).await;
-        };
-        self.registry.check_context_access(&cx, context, params)?;
-        let user = declared
-            .is_per_user()
-            .then(|| cx.user().map(|u| u.id.clone()))
-            .flatten();
-        let key = cache.key(context, &canonical(params), user.as_deref());
-        let index = indexed(params.clone(), user.as_deref());
-        let valid = |at: &Position| at == now || self.unchanged_since(context, at, &index).is_some();
-        let computing = cx.clone();
-        let compute = async move {
-            let position = self
-                .context_position(context)
-                .await
-                .ok_or_else(|| Error::internal("the context's position could not be read"))?;
-            let data = self.bundle(computing, context, params).await?;
-            Ok::<_, Error>(Arc::new(Cached { position, data }))
-        };
-        match cache.get_or_compute(key, valid, compute).await {
-            Ok(Some(data)) => Ok(data),
-            Ok(None) => self.bundle(cx, context, params).await,
-            Err(shared) => Err(Error::new(shared.code(), shared.to_string())),
-        }
     }
 
     /// Runs a handler's future: a panic becomes an `internal` error, a run

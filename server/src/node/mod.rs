@@ -6,16 +6,21 @@
 //!   bundles, with panics and timeouts contained.
 //! - `publish.rs`: local delivery and the broker, for topics and contexts;
 //!   watching and joining.
+//! - `cached.rs`: bundles through the bundle cache, checked against the
+//!   context's stream.
 //! - `in_flight.rs`: counting requests in progress, for draining.
 //! - `inbox.rs`: other nodes' events, delivered here.
+//! - `repair.rs`: a context's stream after an entry the store did not take.
 //! - `mirror.rs`: beside a stream store: listening, filling the mirrors,
 //!   the events heard.
 
+mod cached;
 mod call;
 mod in_flight;
 mod inbox;
 mod mirror;
 mod publish;
+mod repair;
 
 pub(crate) use in_flight::InFlight;
 pub(crate) use publish::Sent;
@@ -99,9 +104,7 @@ impl Node {
             Some(_) => Some(Arc::new(crate::streams::Streams::mirrors())),
             None => broker.streams(),
         };
-        // Beside the in-memory broker's streams only (`crate::cache`).
-        let cache = (config.bundle_cache_bytes > 0 && store.is_none() && streams.is_some())
-            .then(|| crate::cache::BundleCache::new(config.bundle_cache_bytes));
+        let cache = cached::build(&config, &registry, &*broker, streams.is_some())?;
         let node = Arc::new(Self {
             manifest: registry.manifest().to_json(),
             id: random_id().into(),

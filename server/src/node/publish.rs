@@ -47,9 +47,10 @@ impl Node {
     /// With a stream store, the store gives the offset and publishes to
     /// every node, this one too; when it cannot, the push goes out without
     /// an offset the old way (watchers refetch; other nodes that miss it
-    /// are told to resync by the broker).
+    /// are told to resync by the broker), and the stream is repaired
+    /// (`repair.rs`).
     pub(crate) async fn publish_context(
-        &self,
+        self: &Arc<Self>,
         context: &str,
         make: impl Fn(Option<u64>) -> ServerFrame,
     ) -> Option<u64> {
@@ -88,7 +89,8 @@ impl Node {
                 Ok(position) => Some(position.offset),
                 Err(error) => {
                     tracing::warn!(%error, context, "an entry went out without an offset");
-                    publish(make(None));
+                    let scope = publish(make(None));
+                    self.repair_context(context, scope.as_deref());
                     None
                 }
             };

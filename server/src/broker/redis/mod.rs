@@ -22,6 +22,7 @@
 //! `docs/scaling.md` tells operators what happens during an outage.
 
 mod backoff;
+mod bundles;
 mod config;
 mod connection;
 mod presence;
@@ -338,6 +339,10 @@ impl Broker for RedisBroker {
             Arc::clone(&handle.shared),
             handle.appends.clone(),
         )))
+    }
+
+    fn bundles(&self) -> Option<Arc<dyn crate::broker::bundles::BundleStore>> {
+        Some(Arc::new(bundles::RedisBundles::new(Arc::clone(&self.handle.shared))))
     }
 
     fn presence(&self) -> Option<Arc<dyn PresenceStore>> {

@@ -19,6 +19,8 @@
 //! members and a channel of their news (`presence_keys`; a news message is
 //! the origin, a newline and the news as JSON).
 //!
+//! A cached bundle is one string, `{prefix}:b:{key}` (`bundle_key`).
+//!
 //! A subject's stream is two keys: `{prefix}:m:{kind}:{name}`, a hash of
 //! its epoch (`e`) and last offset (`o`), and `{prefix}:h:{kind}:{name}`,
 //! a Redis Stream of its kept events (`docs/scaling.md`).
@@ -84,6 +86,12 @@ impl PresenceKeys {
 /// The hash field beside a node's members holding its last news' `seq`
 /// (sessions are `<node>-<n>`: none is `~seq`).
 pub(crate) const SEQ_FIELD: &str = "~seq";
+
+/// The key of a cached bundle under `prefix` (`key`: the bundle cache's
+/// key, in hex).
+pub(crate) fn bundle_key(prefix: &str, key: &str) -> String {
+    format!("{prefix}:b:{key}")
+}
 
 /// The channel of the brokers' notices under `prefix`.
 pub(crate) fn control_channel(prefix: &str) -> String {
