@@ -128,6 +128,15 @@ async fn a_bundle_computed_on_one_node_is_served_by_the_others() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(name(&mut on_b, 5).await.unwrap(), "five");
     assert_eq!((runs(&db, "a"), runs(&db, "b")), (2, 0));
+    // An entry for another user reaches neither node's bundle of user 5.
+    renamed(&mut on_a, 9, "nine").await;
+    assert_eq!(name(&mut on_a, 5).await.unwrap(), "five");
+    assert_eq!(name(&mut on_b, 5).await.unwrap(), "five");
+    assert_eq!(
+        (runs(&db, "a"), runs(&db, "b")),
+        (2, 0),
+        "a scoped entry purges only what it matches"
+    );
 }
 
 #[tokio::test]

@@ -5,8 +5,8 @@ use super::ServerConfig;
 use std::path::Path;
 
 /// Settings an environment variable gives as written, never read as JSON:
-/// a key of digits must stay text (and keep every digit).
-const VERBATIM: [&str; 1] = ["api_key"];
+/// a key or secret of digits must stay text (and keep every digit).
+const VERBATIM: [&str; 2] = ["api_key", "cache_secret"];
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +133,32 @@ mod tests {
         assert!(file.api_key.unwrap().matches(b"from-a-file-0123456789"));
         assert!(ServerConfig::from_toml("api_key = \"\"").unwrap().api_key.is_none());
         assert!(ServerConfig::default().api_key.is_none());
+    }
+
+    #[test]
+    fn the_cache_settings_load_from_the_environment() {
+        let env = [
+            ("MIZAN_CACHE_SECRET", "12345678901234567890123456789012345"),
+            ("MIZAN_BUNDLE_CACHE_BYTES", "1048576"),
+            ("MIZAN_BUNDLE_CACHE_BACKEND", "redis"),
+            ("MIZAN_BUNDLE_CACHE_TTL", "2m"),
+            ("MIZAN_CACHE_CONTROL", r#"{"posts":"public, max-age=30"}"#),
+        ];
+        let config = ServerConfig::load_with(None, env.map(|(k, v)| (k.to_owned(), v.to_owned()))).unwrap();
+        assert_eq!(config.cache_secret.as_ref().unwrap().as_bytes(), env[0].1.as_bytes());
+        assert_eq!(config.bundle_cache_backend, super::super::BundleCacheBackend::Redis);
+        assert_eq!(config.bundle_cache_ttl, std::time::Duration::from_secs(120));
+        assert_eq!(config.cache_control["posts"], "public, max-age=30");
+        assert_eq!(config.insecure_reason(), None);
+        assert!(
+            !format!("{config:?}").contains("1234567890"),
+            "the secret never shows in Debug"
+        );
+        let no_secret = ServerConfig {
+            cache_secret: None,
+            ..config
+        };
+        assert!(no_secret.insecure_reason().unwrap().contains("development default"));
     }
 
     #[test]
