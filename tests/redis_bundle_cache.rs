@@ -2,8 +2,10 @@
 //! docs/caching.md), with nodes that each have their own connection to a
 //! real `redis-server` of the test's own, and share one "database" (the
 //! profiles, in this process, as nodes in several processes share one): a
-//! bundle computed on one node served by another, never data older than
-//! another node's reply (with fetches running all around the mutations),
+//! bundle computed on one node served by another, a per-user bundle only
+//! to its user, never data older than another node's reply (with fetches
+//! running all around the mutations, and with a node whose mirror has not
+//! heard the reply yet), an entry the stream store did not take repaired,
 //! every fetch answered while Redis is down, and a `rev` bump making the
 //! old bundles unreachable.
 //!
@@ -13,7 +15,7 @@ mod support;
 
 use mizan::broker::{RedisBroker, RedisConfig};
 use mizan::protocol::ServerFrame;
-use mizan::{Cx, Error};
+use mizan::{BundleCacheBackend, Cx, Error};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,16 +46,28 @@ async fn profile_name(cx: &Cx, user_id: u64) -> Result<String, Error> {
     Ok(names.get(&user_id).cloned().unwrap_or_else(|| format!("user{user_id}")))
 }
 
+#[mizan::function(context = "mine", per_user)]
+async fn my_profile(cx: &Cx) -> Result<String, Error> {
+    let node = &cx.state::<Arc<NodeName>>()?.0;
+    let db = cx.state::<Arc<Db>>()?;
+    *db.runs.lock().unwrap().entry(format!("{node} mine")).or_default() += 1;
+    Ok(format!("{}'s own", cx.user().map_or("?", |u| u.id.as_str())))
+}
+
 #[mizan::function(affects = "profile")]
 async fn rename(cx: &Cx, user_id: u64, name: String) -> Result<(), Error> {
     cx.state::<Arc<Db>>()?.names.lock().unwrap().insert(user_id, name);
     Ok(())
 }
 
-fn cache_settings(c: &mut mizan::ServerConfig) {
-    c.bundle_cache_bytes = 1 << 20;
-    c.bundle_cache_backend = mizan::BundleCacheBackend::Redis;
-    c.cache_secret = Some(mizan::CacheSecret::new(SECRET));
+/// The settings of a node caching in memory and, with `backend` Redis,
+/// in Redis.
+fn cache_settings(backend: BundleCacheBackend) -> mizan::ServerConfig {
+    support::config(|c| {
+        c.bundle_cache_bytes = 1 << 20;
+        c.bundle_cache_backend = backend;
+        c.cache_secret = Some(mizan::CacheSecret::new(SECRET));
+    })
 }
 
 async fn redis_broker(redis: &Redis) -> RedisBroker {
@@ -64,12 +78,23 @@ async fn redis_broker(redis: &Redis) -> RedisBroker {
 
 /// A node called `name` over `db`, caching through `redis`.
 async fn node(redis: &Redis, db: &Arc<Db>, name: &str) -> Server {
+    node_with(redis_broker(redis).await, db, name, BundleCacheBackend::Redis).await
+}
+
+/// A node called `name` over `db` with `broker`, caching with `backend`.
+async fn node_with(
+    broker: impl mizan::broker::Broker,
+    db: &Arc<Db>,
+    name: &str,
+    backend: BundleCacheBackend,
+) -> Server {
     let builder = mizan::Mizan::builder()
-        .functions([PROFILE_NAME, RENAME])
+        .functions([PROFILE_NAME, RENAME, MY_PROFILE])
+        .jwt(mizan::Jwt::hs256(support::SECRET.as_bytes()))
         .state(Arc::clone(db))
         .state(Arc::new(NodeName(name.to_owned())))
-        .broker(redis_broker(redis).await)
-        .config(support::config(cache_settings));
+        .broker(broker)
+        .config(cache_settings(backend));
     Server::start(builder).await
 }
 
@@ -139,6 +164,36 @@ async fn a_bundle_computed_on_one_node_is_served_by_the_others() {
     );
 }
 
+/// Fetches the caller's `mine` bundle.
+async fn mine(mut client: Client) -> String {
+    let id = client
+        .request(json!({"type": "fetch", "context": "mine", "params": {}}))
+        .await;
+    match client.reply(id).await {
+        ServerFrame::Bundle { data, .. } => serde_json::from_str::<Value>(data.get()).unwrap()["my_profile"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        other => panic!("expected a bundle, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_per_user_bundle_in_redis_is_its_user_s_alone() {
+    let (redis, db) = (Redis::start(), Arc::default());
+    let (a, b) = (node(&redis, &db, "a").await, node(&redis, &db, "b").await);
+    let ann = support::token("ann", false);
+    let bob = support::token("bob", false);
+    assert_eq!(mine(a.client_with_token(&ann).await).await, "ann's own");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Bob on B: not Ann's bundle from Redis, his own, computed.
+    assert_eq!(mine(b.client_with_token(&bob).await).await, "bob's own");
+    assert_eq!(runs(&db, "b mine"), 1);
+    // Ann on B: hers, from Redis.
+    assert_eq!(mine(b.client_with_token(&ann).await).await, "ann's own");
+    assert_eq!(runs(&db, "b mine"), 1);
+}
+
 #[tokio::test]
 async fn no_node_serves_data_older_than_another_node_s_reply() {
     let (redis, db) = (Redis::start(), Arc::default());
@@ -197,26 +252,31 @@ async fn no_node_serves_data_older_than_another_node_s_reply() {
 
 #[tokio::test]
 async fn a_node_that_has_not_heard_another_s_reply_yet_does_not_serve_what_it_made_stale() {
-    let (redis, db) = (Redis::start(), Arc::default());
-    let (a, b) = (node(&redis, &db, "a").await, node(&redis, &db, "b").await);
-    // A watcher keeps the context's mirror live on node A; A caches user 2.
-    let mut watcher = a.client().await;
-    let id = watcher
-        .request(json!({"type": "watch", "context": "profile", "params": {"user_id": 2}}))
-        .await;
-    assert!(matches!(watcher.reply(id).await, ServerFrame::Bundle { .. }));
-    let (mut on_a, mut on_b) = (a.client().await, b.client().await);
-    assert_eq!(name(&mut on_a, 2).await.unwrap(), "user2");
-    assert_eq!(name(&mut on_a, 2).await.unwrap(), "user2");
-    // A stops hearing Redis for ~100 ms; B's mutation lands meanwhile. A's
-    // mirror has not heard it, the stream store has: A computes again.
-    cut_subscriber(&redis);
-    renamed(&mut on_b, 2, "two").await;
-    assert_eq!(name(&mut on_a, 2).await.unwrap(), "two");
-    assert_eq!(runs(&db, "a"), 2);
-    // And the watcher hears of it once A is back.
-    let push = tokio::time::timeout(Duration::from_secs(5), watcher.push()).await;
-    assert!(matches!(push, Ok(ServerFrame::Invalidate(_))), "{push:?}");
+    for backend in [BundleCacheBackend::Memory, BundleCacheBackend::Redis] {
+        let (redis, db) = (Redis::start(), Arc::default());
+        let a = node_with(redis_broker(&redis).await, &db, "a", backend).await;
+        let b = node_with(redis_broker(&redis).await, &db, "b", backend).await;
+        // A watcher keeps the context's mirror live on node A; A caches
+        // user 2.
+        let mut watcher = a.client().await;
+        let id = watcher
+            .request(json!({"type": "watch", "context": "profile", "params": {"user_id": 2}}))
+            .await;
+        assert!(matches!(watcher.reply(id).await, ServerFrame::Bundle { .. }));
+        let (mut on_a, mut on_b) = (a.client().await, b.client().await);
+        assert_eq!(name(&mut on_a, 2).await.unwrap(), "user2");
+        assert_eq!(name(&mut on_a, 2).await.unwrap(), "user2");
+        // A stops hearing Redis for ~100 ms; B's mutation lands meanwhile.
+        // A's mirror has not heard it, the stream store has: A computes
+        // again.
+        cut_subscriber(&redis);
+        renamed(&mut on_b, 2, "two").await;
+        assert_eq!(name(&mut on_a, 2).await.unwrap(), "two", "{backend:?}");
+        assert_eq!(runs(&db, "a"), 2, "{backend:?}");
+        // And the watcher hears of it once A is back.
+        let push = tokio::time::timeout(Duration::from_secs(5), watcher.push()).await;
+        assert!(matches!(push, Ok(ServerFrame::Invalidate(_))), "{push:?}");
+    }
 }
 
 /// A Redis broker whose stream store refuses appends while `refuse` is
@@ -299,19 +359,11 @@ async fn an_entry_the_stream_store_did_not_take_is_repaired_by_a_node_that_heard
     let (redis, db) = (Redis::start(), Arc::default());
     let refuse = Arc::new(AtomicBool::new(false));
     let a = node(&redis, &db, "a").await;
-    let b = {
-        let broker = Refusing {
-            inner: redis_broker(&redis).await,
-            refuse: Arc::clone(&refuse),
-        };
-        let builder = mizan::Mizan::builder()
-            .functions([PROFILE_NAME, RENAME])
-            .state(Arc::clone(&db))
-            .state(Arc::new(NodeName("b".to_owned())))
-            .broker(broker)
-            .config(support::config(cache_settings));
-        Server::start(builder).await
+    let broker = Refusing {
+        inner: redis_broker(&redis).await,
+        refuse: Arc::clone(&refuse),
     };
+    let b = node_with(broker, &db, "b", BundleCacheBackend::Redis).await;
     // A listens to the context (a watcher); C does not.
     let c = node(&redis, &db, "c").await;
     let mut watcher = a.client().await;
@@ -404,7 +456,7 @@ async fn versioned_node(redis: &Redis, rev: u32) -> Server {
     let builder = mizan::Mizan::builder()
         .function(read)
         .broker(redis_broker(redis).await)
-        .config(support::config(cache_settings));
+        .config(cache_settings(BundleCacheBackend::Redis));
     Server::start(builder).await
 }
 
