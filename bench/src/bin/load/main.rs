@@ -14,12 +14,15 @@
 //! an invalidation storm, cross-node delivery through Redis and node
 //! loss (watchers re-watching on node B after node A is killed,
 //! `node_loss.rs`), and presence (`presence.rs`: a thousand sockets
-//! joining one topic; `presence_stats` on a topic over two nodes).
+//! joining one topic; `presence_stats` on a topic over two nodes), and the
+//! bundle cache (`cache.rs`: a refetch storm and a cold start, each with
+//! the cache off and on).
 //! Servers (`servers.rs`): Mizan's fixture, the floor (`src/bin/floor.rs`),
 //! Socket.IO 4 and Django Channels 4 (`bench/peers`). Every wait is
 //! bounded; losses, error replies and dropped sockets are reported per row.
 //! Results and the method: `docs/benchmarks.md`.
 
+mod cache;
 mod conn;
 mod dialect;
 mod fanout;
@@ -199,5 +202,7 @@ mod tests {
         assert_eq!(super::slug("node loss"), "node-loss");
         assert_eq!(super::slug("presence join"), "presence-join");
         assert_eq!(super::slug("presence stats"), "presence-stats");
+        assert_eq!(super::slug("refetch storm cached"), "refetch-storm-cached");
+        assert_eq!(super::slug("cold start"), "cold-start");
     }
 }

@@ -274,7 +274,7 @@ async fn watch_all(endpoint: &Endpoint, users: Vec<usize>) -> anyhow::Result<(Ws
 
 /// `fixture_stats` on `client` (request `id`): how many times
 /// `user_profile` has run on that node (0 before its first run).
-async fn computed(client: &mut Ws, id: u64) -> anyhow::Result<u64> {
+pub(crate) async fn computed(client: &mut Ws, id: u64) -> anyhow::Result<u64> {
     let call = format!(r#"{{"type":"call","id":{id},"fn":"fixture_stats","args":{{}}}}"#);
     client.send(Message::text(call)).await?;
     tokio::time::timeout(conn::STEP, async {

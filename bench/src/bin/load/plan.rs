@@ -1,5 +1,6 @@
 //! The comparison: which scenarios run, at which sizes, on which servers.
 
+use crate::cache::{self, ColdStart, RefetchStorm};
 use crate::fanout::{Fanout, Pace, Publisher};
 use crate::idle::Idle;
 use crate::jitter::Jitter;
@@ -33,6 +34,12 @@ pub(crate) enum Scenario {
     /// Mizan only: `presence_stats` on a topic with members on two nodes,
     /// joined through a `redis-server` of the step's own.
     PresenceStats(PresenceStats),
+    /// Mizan only: watchers of one context refetching it on its
+    /// invalidation, the bundle cache off or on.
+    RefetchStorm(RefetchStorm),
+    /// Mizan only: concurrent fetches of a bundle never computed, the
+    /// bundle cache off or on.
+    ColdStart(ColdStart),
 }
 
 /// One row group of the table.
@@ -42,15 +49,18 @@ pub(crate) struct Step {
 }
 
 impl Step {
-    /// Whether `kind` can run it (the storm, cross-node, node-loss and
-    /// presence steps need Mizan's contexts, presence and Redis broker).
+    /// Whether `kind` can run it (the storms, cross-node, node-loss,
+    /// presence and cache steps need Mizan's contexts, presence, Redis
+    /// broker and bundle cache).
     pub(crate) fn applies_to(&self, kind: Kind) -> bool {
         match self.scenario {
             Scenario::Storm(_)
             | Scenario::CrossNode(_)
             | Scenario::NodeLoss(_)
             | Scenario::PresenceJoin(_)
-            | Scenario::PresenceStats(_) => kind == Kind::Mizan,
+            | Scenario::PresenceStats(_)
+            | Scenario::RefetchStorm(_)
+            | Scenario::ColdStart(_) => kind == Kind::Mizan,
             Scenario::Jitter(_) => kind != Kind::Django,
             Scenario::Fanout(_) | Scenario::Idle(_) | Scenario::Rpc(_) => true,
         }
@@ -63,12 +73,27 @@ impl Step {
         !matches!(self.scenario, Scenario::Jitter(_))
     }
 
-    /// The row's label for `kind`: its name, and for the jitter step
-    /// which recovery Socket.IO runs with.
+    /// The row's label for `kind`: its name, for the jitter step which
+    /// recovery Socket.IO runs with, for the cache steps whether the
+    /// cache is on.
     pub(crate) fn label(&self, kind: Kind) -> String {
         match (&self.scenario, kind) {
             (Scenario::Jitter(_), Kind::SocketIo) => format!("{} (connectionStateRecovery)", kind.name()),
-            _ => kind.name().to_owned(),
+            _ => match self.cached() {
+                Some(cached) => format!("{} ({})", kind.name(), cache::label(cached)),
+                None => kind.name().to_owned(),
+            },
+        }
+    }
+
+    /// For the cache steps, whether the server runs with its bundle
+    /// cache on.
+    fn cached(&self) -> Option<bool> {
+        match self.scenario {
+            Scenario::RefetchStorm(RefetchStorm { cached, .. }) | Scenario::ColdStart(ColdStart { cached, .. }) => {
+                Some(cached)
+            }
+            _ => None,
         }
     }
 
@@ -86,6 +111,8 @@ impl Step {
             Scenario::Jitter(j) => j.describe(),
             Scenario::PresenceJoin(p) => p.describe(),
             Scenario::PresenceStats(p) => p.describe(),
+            Scenario::RefetchStorm(r) => r.describe(),
+            Scenario::ColdStart(c) => c.describe(),
         }
     }
 
@@ -122,8 +149,9 @@ impl Step {
             }
             return Ok(outcome);
         }
-        let mut server = match self.scenario {
-            Scenario::Jitter(_) => programs.start_recovering(kind)?,
+        let mut server = match (&self.scenario, self.cached()) {
+            (Scenario::Jitter(_), _) => programs.start_recovering(kind)?,
+            (_, Some(cached)) => programs.start_with_env(kind, &cache::env(cached))?,
             _ => programs.start(kind, None)?,
         };
         let endpoint = servers::endpoint(kind, &server);
@@ -135,6 +163,8 @@ impl Step {
             Scenario::Storm(s) => s.run(&endpoint, &cpu).await?,
             Scenario::Jitter(j) => j.run(&endpoint, kind.recovers()).await?,
             Scenario::PresenceJoin(p) => p.run(&endpoint, &cpu).await?,
+            Scenario::RefetchStorm(r) => r.run(&endpoint, &cpu).await?,
+            Scenario::ColdStart(c) => c.run(&endpoint, &cpu).await?,
             Scenario::CrossNode(_) | Scenario::NodeLoss(_) | Scenario::PresenceStats(_) => {
                 unreachable!("handled above")
             }
@@ -160,7 +190,7 @@ pub(crate) fn steps(smoke: bool, jitter: Jitter) -> Vec<Step> {
         publisher,
         window: 200,
     };
-    vec![
+    let mut steps = vec![
         Step {
             name: "fan-out burst",
             scenario: Scenario::Fanout(fanout(
@@ -264,5 +294,31 @@ pub(crate) fn steps(smoke: bool, jitter: Jitter) -> Vec<Step> {
                 requests: pick(2000, 200),
             }),
         },
-    ]
+    ];
+    for cached in [false, true] {
+        steps.push(Step {
+            name: if cached {
+                "refetch storm cached"
+            } else {
+                "refetch storm"
+            },
+            scenario: Scenario::RefetchStorm(RefetchStorm {
+                watchers: pick(10_000, 50),
+                rounds: pick(5, 2),
+                cached,
+            }),
+        });
+    }
+    for cached in [false, true] {
+        steps.push(Step {
+            name: if cached { "cold start cached" } else { "cold start" },
+            scenario: Scenario::ColdStart(ColdStart {
+                fetches: pick(1000, 100),
+                sockets: pick(100, 10),
+                rounds: pick(5, 2),
+                cached,
+            }),
+        });
+    }
+    steps
 }

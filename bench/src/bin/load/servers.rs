@@ -74,7 +74,13 @@ pub(crate) struct Programs {
 impl Programs {
     /// Starts `kind`; Mizan joins `redis` when given.
     pub(crate) fn start(&self, kind: Kind, redis: Option<&Redis>) -> anyhow::Result<Server> {
-        self.launch(kind, redis, false)
+        self.launch(kind, redis, false, &[])
+    }
+
+    /// Starts `kind` alone with these environment variables besides the
+    /// usual ones (Mizan: settings, such as the bundle cache's size).
+    pub(crate) fn start_with_env(&self, kind: Kind, env: &[(&str, &str)]) -> anyhow::Result<Server> {
+        self.launch(kind, None, false, env)
     }
 
     /// Starts `kind` with its recovery of reconnecting clients on where
@@ -82,11 +88,17 @@ impl Programs {
     /// (`bench/peers/README.md`). Mizan's fixture always keeps its chat
     /// history; the floor and Django keep nothing.
     pub(crate) fn start_recovering(&self, kind: Kind) -> anyhow::Result<Server> {
-        self.launch(kind, None, true)
+        self.launch(kind, None, true, &[])
     }
 
-    fn launch(&self, kind: Kind, redis: Option<&Redis>, recovering: bool) -> anyhow::Result<Server> {
-        let command = match kind {
+    fn launch(
+        &self,
+        kind: Kind,
+        redis: Option<&Redis>,
+        recovering: bool,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        let mut command = match kind {
             Kind::Mizan => {
                 let mut command = Command::new(&self.fixture);
                 command.args(["--port", "0"]);
@@ -150,6 +162,7 @@ impl Programs {
                 command
             }
         };
+        command.envs(env.iter().copied());
         Server::start(kind.name(), command).with_context(|| format!("starting {}", kind.name()))
     }
 }
