@@ -26,8 +26,8 @@
 //! ```
 
 pub use mizan_channels::{
-    Access, AppState, Args, Channel, Cx, Emitted, Emitter, Error, Function, FunctionDecl, History, MemberInfo, NoArgs,
-    User,
+    Access, AppState, Args, Channel, Cx, Emitted, Emitter, Error, FieldKind, Form, Function, FunctionDecl, History,
+    MemberInfo, NoArgs, User,
 };
 pub use mizan_protocol as protocol;
 pub use mizan_server::{

@@ -214,7 +214,7 @@ pub enum BuildError {
     /// Two registrations share a name.
     #[error("{kind} `{name}` is registered twice: at {first} and at {second}; rename one of them")]
     Duplicate {
-        /// "function" or "channel".
+        /// "function", "channel" or "form".
         kind: &'static str,
         /// The clashing name.
         name: String,
@@ -228,7 +228,7 @@ pub enum BuildError {
         "{kind} name `{name}` (at {at}) is not valid: use 1-64 characters of a-z, 0-9 and `_`, starting with a letter"
     )]
     BadName {
-        /// "function" or "channel".
+        /// "function", "channel" or "form".
         kind: &'static str,
         /// The name.
         name: String,

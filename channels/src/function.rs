@@ -63,6 +63,8 @@ pub struct Function {
     broad: bool,
     description: Option<String>,
     rev: u32,
+    /// One of a form's three functions (`<form>.<part>`).
+    form_part: bool,
 }
 
 /// One named argument: a field of the args object, and its JSON Schema
@@ -145,6 +147,7 @@ impl Function {
             broad: false,
             description: None,
             rev: 0,
+            form_part: false,
         }
     }
 
@@ -284,6 +287,24 @@ impl Function {
     /// Whether what it cannot scope is broad on purpose (see [`broad`](Self::broad)).
     pub fn is_broad(&self) -> bool {
         self.broad
+    }
+
+    /// Marks it one of a form's functions, named `<form>.<part>`.
+    pub(crate) fn form_part(mut self) -> Self {
+        self.form_part = true;
+        self
+    }
+
+    /// Whether it is one of a form's functions (see [`crate::Form`]).
+    pub fn is_form_part(&self) -> bool {
+        self.form_part
+    }
+
+    /// Says it was declared at `location` (a form's functions: where the
+    /// form was).
+    pub(crate) fn at(mut self, location: &'static Location<'static>) -> Self {
+        self.declared_at = location;
+        self
     }
 
     /// Its revision (see [`rev`](Self::rev)); 0 unless declared.

@@ -2,7 +2,7 @@
 
 use crate::access::Access;
 use crate::registry::Registry;
-use mizan_protocol::{ChannelManifest, ContextManifest, FunctionManifest, Manifest};
+use mizan_protocol::{ChannelManifest, ContextManifest, FormManifest, FunctionManifest, Manifest};
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
@@ -89,6 +89,23 @@ impl Registry {
                     server_message,
                     presence: channel.presence(),
                     member_info,
+                },
+            );
+        }
+        for (name, form) in self.forms() {
+            let args = manifest.functions[&format!("{name}.submit")].args.clone();
+            let fields = form
+                .fields
+                .iter()
+                .map(|f| serde_json::to_value(f).expect("fields always encode"))
+                .collect();
+            manifest.forms.insert(
+                name.to_owned(),
+                FormManifest {
+                    title: form.title.clone(),
+                    submit_label: form.submit_label.clone(),
+                    fields,
+                    args,
                 },
             );
         }

@@ -5,6 +5,7 @@ use crate::context::{Context, build_contexts};
 use crate::cx::Cx;
 use crate::effects::{Effects, resolve};
 use crate::error::{BuildError, Error};
+use crate::form::{Form, FormSchema};
 use crate::function::Function;
 use mizan_protocol::{Params, Payload};
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ pub struct Registry {
     channels: Arc<HashMap<&'static str, ChannelEntry>>,
     contexts: HashMap<String, Context>,
     effects: HashMap<String, Effects>,
+    forms: Vec<(String, FormSchema)>,
 }
 
 impl Registry {
@@ -85,6 +87,14 @@ impl Registry {
         all
     }
 
+    /// Every form's name and description, sorted by name.
+    pub fn forms(&self) -> Vec<(&str, &FormSchema)> {
+        self.forms
+            .iter()
+            .map(|(name, schema)| (name.as_str(), schema))
+            .collect()
+    }
+
     /// Every function, sorted by name.
     pub fn functions(&self) -> Vec<&Function> {
         let mut all: Vec<_> = self.functions.values().collect();
@@ -115,6 +125,7 @@ impl std::fmt::Debug for ChannelEntry {
 pub struct RegistryBuilder {
     functions: Vec<Function>,
     channels: Vec<ChannelEntry>,
+    forms: Vec<Form>,
 }
 
 impl RegistryBuilder {
@@ -128,6 +139,13 @@ impl RegistryBuilder {
     /// Adds several functions.
     pub fn functions<F: Into<Function>>(mut self, functions: impl IntoIterator<Item = F>) -> Self {
         self.functions.extend(functions.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a form: its three functions `F.schema`, `F.validate`,
+    /// `F.submit` (see [`Form`]).
+    pub fn form(mut self, form: Form) -> Self {
+        self.forms.push(form);
         self
     }
 
@@ -149,8 +167,21 @@ impl RegistryBuilder {
     /// Validates names and builds the registry.
     pub fn build(self) -> Result<Registry, BuildError> {
         let mut registry = Registry::default();
-        for f in self.functions {
-            check_name("function", f.name(), f.declared_at())?;
+        let mut functions = self.functions;
+        for form in self.forms {
+            // A form registered twice: its functions are duplicates.
+            check_name("form", form.name(), form.declared_at())?;
+            let name = form.name().to_owned();
+            let (schema, parts) = form.into_parts();
+            registry.forms.push((name, schema));
+            functions.extend(parts);
+        }
+        registry.forms.sort_by(|a, b| a.0.cmp(&b.0));
+        for f in functions {
+            // A form's functions are `<form>.<part>`, the form's name checked.
+            if !f.is_form_part() {
+                check_name("function", f.name(), f.declared_at())?;
+            }
             if let Some(first) = registry.functions.get(f.name()) {
                 return Err(duplicate("function", f.name(), first.declared_at(), f.declared_at()));
             }

@@ -64,7 +64,7 @@ pub use codes::{CloseCode, ErrorCode};
 pub use depth::exceeds_depth;
 pub use entries::{InvalidateEntry, MergeEntry};
 pub use header::{HeaderEntry, HeaderError, INVALIDATE_HEADER, invalidate_header, parse_invalidate_header};
-pub use manifest::{ChannelManifest, ContextManifest, FunctionManifest, Manifest};
+pub use manifest::{ChannelManifest, ContextManifest, FormManifest, FunctionManifest, Manifest};
 pub use server_frame::ServerFrame;
 pub use text::{MESSAGE_CHARS, QUOTE_CHARS, excerpt, quote, without_position};
 pub use values::{Member, Params, Payload, Position, RequestId, UserInfo};

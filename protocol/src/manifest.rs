@@ -28,6 +28,9 @@ pub struct Manifest {
     pub contexts: BTreeMap<String, ContextManifest>,
     /// Channels by name.
     pub channels: BTreeMap<String, ChannelManifest>,
+    /// Forms by name (section 13); absent when there are none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forms: BTreeMap<String, FormManifest>,
     /// Named schemas the others refer to as `#/definitions/<name>`.
     pub definitions: BTreeMap<String, Value>,
 }
@@ -86,6 +89,22 @@ pub struct ChannelManifest {
     pub member_info: Option<Value>,
 }
 
+/// One form (section 13): its description as `F.schema` answers it, and
+/// the schema of its fields (`F.submit`'s args).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormManifest {
+    /// Its title.
+    pub title: String,
+    /// The submit button's label.
+    pub submit_label: String,
+    /// Its fields in declaration order: `name`, `label`, `kind`,
+    /// `required`, and the rules a client can show (`min_length`,
+    /// `max_length`, `minimum`, `maximum`, `pattern`) and `help`.
+    pub fields: Vec<Value>,
+    /// Schema of the fields object.
+    pub args: Value,
+}
+
 impl Default for Manifest {
     fn default() -> Self {
         Self {
@@ -94,6 +113,7 @@ impl Default for Manifest {
             functions: BTreeMap::new(),
             contexts: BTreeMap::new(),
             channels: BTreeMap::new(),
+            forms: BTreeMap::new(),
             definitions: BTreeMap::new(),
         }
     }

@@ -172,6 +172,13 @@ impl MizanBuilder {
         self
     }
 
+    /// Adds a form: the functions `F.schema`, `F.validate` and `F.submit`
+    /// (PROTOCOL.md section 13, `docs/forms.md`).
+    pub fn form(mut self, form: mizan_channels::Form) -> Self {
+        self.registry = self.registry.form(form);
+        self
+    }
+
     /// Adds a channel.
     #[track_caller]
     pub fn channel<C: Channel>(mut self, channel: C) -> Self {
