@@ -33,7 +33,7 @@ pub use mizan_protocol as protocol;
 pub use mizan_server::{
     ApiKey, AuthError, AuthFuture, Authenticator, BuildError, BundleCacheBackend, CacheSecret, ConfigError, DevToken,
     Endpoint, Identity, InvalidToken, JwksAlgorithm, Jwt, ManifestAccess, Mizan, MizanBuilder, OriginPolicy, Published,
-    Serve, ServerApi, ServerConfig, broker, shutdown_signal,
+    Serve, ServerApi, ServerConfig, View, ViewDecl, broker, shutdown_signal,
 };
 
 /// Declares a server function: an `async fn` whose first parameter is the

@@ -31,7 +31,7 @@ type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 /// The args of a function that takes none: accepts `{}` (and ignores any
 /// fields).
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, serde::Serialize, JsonSchema)]
 pub struct NoArgs {}
 
 /// A server function: a name, an access level, and an async handler from a
@@ -65,6 +65,8 @@ pub struct Function {
     rev: u32,
     /// One of a form's three functions (`<form>.<part>`).
     form_part: bool,
+    /// For a view-path function, its route: served there over HTTP only.
+    route: Option<String>,
 }
 
 /// One named argument: a field of the args object, and its JSON Schema
@@ -148,6 +150,7 @@ impl Function {
             description: None,
             rev: 0,
             form_part: false,
+            route: None,
         }
     }
 
@@ -287,6 +290,21 @@ impl Function {
     /// Whether what it cannot scope is broad on purpose (see [`broad`](Self::broad)).
     pub fn is_broad(&self) -> bool {
         self.broad
+    }
+
+    /// Makes it the declaration of a view-path function served at `route`
+    /// (an axum path, e.g. `/profile/{id}`) by the server's `View`, which
+    /// runs the handler: it is then not callable as a function, and not in
+    /// the manifest's functions.
+    #[must_use]
+    pub fn route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into());
+        self
+    }
+
+    /// Its route, for a view-path function (see [`route`](Self::route)).
+    pub fn route_path(&self) -> Option<&str> {
+        self.route.as_deref()
     }
 
     /// Marks it one of a form's functions, named `<form>.<part>`.

@@ -45,7 +45,7 @@ impl Registry {
         let mut inputs = generator(true);
         let mut outputs = generator(false);
         let mut manifest = Manifest::default();
-        for function in self.functions() {
+        for function in self.functions().into_iter().filter(|f| f.route_path().is_none()) {
             manifest.functions.insert(
                 function.name().to_owned(),
                 FunctionManifest {

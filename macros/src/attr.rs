@@ -1,5 +1,5 @@
 //! The attribute's arguments: `context`, `per_user`, `affects`, `merge`,
-//! `broad`, `auth` and `rev`.
+//! `broad`, `auth`, `rev` and `route`.
 
 use crate::Errors;
 use proc_macro2::Span;
@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
 
 /// The keys the attribute accepts, in the order the docs list them.
-const KEYS: &str = "`context`, `per_user`, `affects`, `merge`, `broad`, `auth`, `rev`";
+const KEYS: &str = "`context`, `per_user`, `affects`, `merge`, `broad`, `auth`, `rev`, `route`";
 
 /// The access levels `auth` accepts as a string.
 const LEVELS: &str = "\"public\", \"user\", \"staff\", \"superuser\"";
@@ -31,6 +31,8 @@ pub(crate) struct FunctionAttr {
     pub(crate) auth: Option<Auth>,
     /// `rev = N`: the function's revision, in the bundle cache's keys.
     pub(crate) rev: Option<syn::LitInt>,
+    /// `route = "/path/{param}"`: a view-path function served there.
+    pub(crate) route: Option<LitStr>,
 }
 
 /// Who may call the function.
@@ -59,6 +61,26 @@ impl FunctionAttr {
                 "`per_user` marks a context function: add `context = \"...\"` (e.g. `context = \"me\", per_user`)",
             ));
         }
+        if let Some(route) = &attr.route {
+            let clash = [
+                (attr.context.as_ref().map(LitStr::span), "`context`"),
+                (attr.per_user, "`per_user`"),
+                (attr.merge.first().map(LitStr::span), "`merge`"),
+                (attr.rev.as_ref().map(syn::LitInt::span), "`rev`"),
+            ];
+            for (span, key) in clash {
+                if let Some(span) = span {
+                    errors.push(syn::Error::new(
+                        span,
+                        format!(
+                            "{key} does not go with `route`: a view-path function answers with a response of its own \
+                             (route = {:?}), not data a context or a merge could hold",
+                            route.value()
+                        ),
+                    ));
+                }
+            }
+        }
         if let (Some(span), true) = (attr.broad, attr.affects.is_empty() && attr.merge.is_empty()) {
             errors.push(syn::Error::new(
                 span,
@@ -75,7 +97,7 @@ impl FunctionAttr {
         };
         if !matches!(
             key.as_str(),
-            "context" | "per_user" | "affects" | "merge" | "broad" | "auth" | "rev"
+            "context" | "per_user" | "affects" | "merge" | "broad" | "auth" | "rev" | "route"
         ) {
             return Err(unknown_key(meta.path()));
         }
@@ -118,6 +140,20 @@ impl FunctionAttr {
             }
             "affects" => self.affects.extend(name_list(&value, "affects")?),
             "merge" => self.merge.extend(name_list(&value, "merge")?),
+            "route" => {
+                let route = string_literal(&value)
+                    .filter(|r| r.value().starts_with('/'))
+                    .ok_or_else(|| {
+                        syn::Error::new_spanned(
+                            &value,
+                            "`route` takes the view's path, starting with `/`: `route = \"/profile/{id}\"`",
+                        )
+                    })?;
+                if self.route.is_some() {
+                    return Err(syn::Error::new(value.span(), "`route` is given twice"));
+                }
+                self.route = Some(route.clone());
+            }
             "rev" => {
                 if self.rev.is_some() {
                     return Err(syn::Error::new(value.span(), "`rev` is given twice"));
@@ -146,6 +182,7 @@ fn example(key: &str) -> String {
         "context" => "`context = \"user\"`".to_owned(),
         "auth" => "`auth = \"user\"`".to_owned(),
         "rev" => "`rev = 2`".to_owned(),
+        "route" => "`route = \"/profile/{id}\"`".to_owned(),
         _ => format!("`{key} = \"user\"` or `{key} = [\"user\", \"notifications\"]`"),
     }
 }

@@ -25,10 +25,16 @@ pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::R
     let vis = &item.vis;
     // Whatever gates the fn gates its declaration too.
     let gates = item.attrs.iter().filter(|a| is_gate(a));
-    let doc = format!(
-        " The Mizan declaration of [`{wire_name}`]: register it with \
-         `Mizan::builder().functions([{decl}])`."
-    );
+    let doc = match attr.route {
+        None => format!(
+            " The Mizan declaration of [`{wire_name}`]: register it with \
+             `Mizan::builder().functions([{decl}])`."
+        ),
+        Some(_) => format!(
+            " The Mizan view of [`{wire_name}`]: register it with \
+             `Mizan::builder().views([{decl}])`."
+        ),
+    };
 
     let fields = args
         .iter()
@@ -54,8 +60,18 @@ pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::R
     // signature makes registry build errors point at the declaration, and
     // its unmet bounds (an output that is not `Serialize`, a future that is
     // not `Send`) at the return type.
-    let new = quote_spanned! {output_span=>
-        ::mizan::__private::mizan_channels::Function::new(#wire_name, #handler)
+    let new = match &attr.route {
+        None => quote_spanned! {output_span=>
+            ::mizan::__private::mizan_channels::Function::new(#wire_name, #handler)
+        },
+        Some(route) => quote_spanned! {output_span=>
+            ::mizan::View::new(#wire_name, #route, #handler)
+        },
+    };
+    // A view's args are also encoded back to JSON: the scope of its affects.
+    let (decl_type, serialize) = match &attr.route {
+        None => (quote!(#channels::FunctionDecl), quote!()),
+        Some(_) => (quote!(::mizan::ViewDecl), quote!(::mizan::__private::serde::Serialize,)),
     };
     let context = attr.context.iter().map(|c| quote!(.context(#c)));
     let per_user = attr.per_user.map(|_| quote!(.per_user()));
@@ -78,8 +94,8 @@ pub(crate) fn expand(attr: FunctionAttr, item: ItemFn, args: Vec<Arg>) -> syn::R
 
         #(#gates)*
         #[doc = #doc]
-        #vis const #decl: #channels::FunctionDecl = #channels::FunctionDecl::new(|| {
-            #[derive(::mizan::__private::serde::Deserialize, ::mizan::__private::schemars::JsonSchema)]
+        #vis const #decl: #decl_type = #decl_type::new(|| {
+            #[derive(::mizan::__private::serde::Deserialize, #serialize ::mizan::__private::schemars::JsonSchema)]
             #[serde(crate = "::mizan::__private::serde")]
             #[schemars(crate = "::mizan::__private::schemars")]
             struct #args_struct {

@@ -133,6 +133,7 @@ impl Mizan {
 #[must_use]
 pub struct MizanBuilder {
     registry: RegistryBuilder,
+    views: Vec<crate::view::Mounted>,
     auth: Option<Arc<dyn Authenticator>>,
     broker: Option<Arc<dyn Broker>>,
     config: ServerConfig,
@@ -163,6 +164,20 @@ impl MizanBuilder {
     pub fn functions<F: Into<Function>>(mut self, functions: impl IntoIterator<Item = F>) -> Self {
         self.registry = self.registry.functions(functions);
         self
+    }
+
+    /// Adds a view-path function (a [`View`](crate::View), or one declared
+    /// with `#[mizan::function(route = "...")]`), served at its route.
+    pub fn view(mut self, view: impl Into<crate::View>) -> Self {
+        let view = view.into();
+        self.views.push(crate::view::Mounted::of(&view));
+        self.registry = self.registry.function(view.decl);
+        self
+    }
+
+    /// Adds several view-path functions.
+    pub fn views<V: Into<crate::View>>(self, views: impl IntoIterator<Item = V>) -> Self {
+        views.into_iter().fold(self, Self::view)
     }
 
     /// Hands `value` to every handler, as `cx.state::<T>()`. One value per
@@ -232,8 +247,10 @@ impl MizanBuilder {
         {
             return Err(BuildError::Insecure(reason));
         }
+        crate::view::check_routes(&self.views, &self.config).map_err(BuildError::Config)?;
         let broker = self.broker.unwrap_or_else(|| Arc::new(MemoryBroker::new()));
         let node = Node::start(registry, broker, auth, self.config, self.state).map_err(BuildError::Config)?;
+        let _ = node.views.set(self.views);
         Ok(Mizan { node })
     }
 }

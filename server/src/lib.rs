@@ -73,6 +73,7 @@ mod serve;
 mod server_api;
 mod signals;
 mod streams;
+mod view;
 mod watchers;
 
 pub use app::{BuildError, Mizan, MizanBuilder};
@@ -87,3 +88,4 @@ pub use serve::Serve;
 pub use server_api::{Published, ServerApi};
 pub use signals::shutdown_signal;
 pub use streams::Streams;
+pub use view::{View, ViewDecl};

@@ -33,16 +33,7 @@ pub(super) async fn call(
         merge: &outcome.merge,
     };
     let mut response = json_response(serde_json::to_string(&reply).map_err(Error::internal)?);
-    if let Some(value) = invalidate_header(&outcome.invalidate, &outcome.merge) {
-        // The codec percent-encodes everything outside RFC 3986's unreserved
-        // set, so the value is always a valid header value.
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(INVALIDATE_HEADER.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
+    name_effects(&mut response, &outcome.invalidate, &outcome.merge);
     Ok(response)
 }
 
@@ -105,6 +96,21 @@ fn cache_control(node: &Node, context: &str) -> Result<HeaderValue, axum::http::
     match node.config.cache_control.get(context) {
         Some(setting) => HeaderValue::from_str(setting),
         None => Ok(HeaderValue::from_static("no-cache")),
+    }
+}
+
+/// Names what a request affected in its response's `X-Mizan-Invalidate`
+/// header (none when it affected nothing).
+pub(super) fn name_effects(response: &mut Response, invalidate: &[InvalidateEntry], merge: &[MergeEntry]) {
+    if let Some(value) = invalidate_header(invalidate, merge) {
+        // The codec percent-encodes everything outside RFC 3986's unreserved
+        // set, so the value is always a valid header value.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(INVALIDATE_HEADER.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
     }
 }
 

@@ -8,16 +8,19 @@
 //! - `ops.rs`: health, readiness, metrics and the manifest.
 //! - `server_api.rs`: `POST {base}/server/publish` and
 //!   `POST {base}/server/invalidate`, when an `api_key` is set.
+//! - `view.rs`: view-path functions, at their own routes.
 
 mod api;
 mod etag;
 mod ops;
 mod request;
 mod server_api;
+mod view;
 
 use crate::connection;
 use crate::node::Node;
 use axum::Router;
+use axum::extract::State;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
@@ -43,6 +46,14 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
     }
     if let Some(path) = config.metrics_path.path() {
         router = router.route(path, get(ops::metrics));
+    }
+    for mounted in node.views.get().into_iter().flatten() {
+        let route = mounted.route.clone();
+        let mounted = Arc::new(mounted.clone());
+        let serve = move |State(node): State<Arc<Node>>, request: request::PageRequest| {
+            view::serve(node, Arc::clone(&mounted), request)
+        };
+        router = router.route(&route, get(serve.clone()).post(serve));
     }
     router.with_state(node)
 }

@@ -24,6 +24,7 @@ impl Node {
         let function = self
             .registry
             .function(name)
+            .filter(|f| f.route_path().is_none())
             .ok_or_else(|| Error::not_found(format!("unknown function `{}`", mizan_protocol::quote(name))))?;
         let caller = cx.user().map(|u| u.id.clone());
         let effects = self.registry.effects(name).filter(|e| !e.is_empty());
@@ -42,24 +43,39 @@ impl Node {
         let result = self.guarded(name, function.call(cx, call_args)).await;
         self.metrics.call(name, started.elapsed());
         let result = result?;
+        let args = parsed.as_ref().and_then(serde_json::Value::as_object);
+        let (invalidate, merge) = self
+            .publish_effects(name, effects, args, &result, caller.as_deref(), emitter.take())
+            .await;
+        Ok(CallOutcome {
+            result,
+            invalidate,
+            merge,
+        })
+    }
+
+    /// Publishes what a successful run of function `name` (or view) with
+    /// `args` affected: its declared `effects`, scoped by `args` and by
+    /// `result` (merges), then what its handler added (`emitted`); each
+    /// entry takes its offset in its context's stream as it is published.
+    /// Returns the entries, with their offsets.
+    pub(crate) async fn publish_effects(
+        self: &Arc<Self>,
+        name: &str,
+        effects: Option<&Effects>,
+        args: Option<&serde_json::Map<String, serde_json::Value>>,
+        result: &Payload,
+        caller: Option<&str>,
+        emitted: mizan_channels::Emitted,
+    ) -> (Vec<InvalidateEntry>, Vec<MergeEntry>) {
         let no_args = Params::new();
-        let (mut invalidate, mut merge) = match effects {
-            Some(effects) => {
-                let args = parsed
-                    .as_ref()
-                    .and_then(serde_json::Value::as_object)
-                    .unwrap_or(&no_args);
-                effects.entries(args, &result, caller.as_deref())
-            }
+        let (mut invalidate, mut merge) = match effects.filter(|e| !e.is_empty()) {
+            Some(effects) => effects.entries(args.unwrap_or(&no_args), result, caller),
             None => (Vec::new(), Vec::new()),
         };
         // What the handler added joins the declared entries.
-        let emitted = emitter.take();
-        let caller = caller.as_deref();
         invalidate.extend(self.checked(emitted.invalidate, caller, name, |e| (&e.context, &mut e.user)));
         merge.extend(self.checked(emitted.merge, caller, name, |e| (&e.context, &mut e.user)));
-        // Each entry takes its offset in its context's stream as it is
-        // published, and the reply's entries carry it.
         for entry in &mut invalidate {
             entry.offset = self
                 .publish_context(&entry.context, |offset| {
@@ -75,11 +91,7 @@ impl Node {
         for (topic, data, keep) in emitted.publish {
             self.publish_message(&topic, data, keep).position().await;
         }
-        Ok(CallOutcome {
-            result,
-            invalidate,
-            merge,
-        })
+        (invalidate, merge)
     }
 
     /// The entries a handler added, for contexts the registry declares

@@ -10,6 +10,7 @@
 //!   context's stream.
 //! - `in_flight.rs`: counting requests in progress, for draining.
 //! - `inbox.rs`: other nodes' events, delivered here.
+//! - `view.rs`: running a view-path function.
 //! - `repair.rs`: a context's stream after an entry the store did not take.
 //! - `mirror.rs`: beside a stream store: listening, filling the mirrors,
 //!   the events heard.
@@ -21,6 +22,7 @@ mod inbox;
 mod mirror;
 mod publish;
 mod repair;
+mod view;
 
 pub(crate) use in_flight::InFlight;
 pub(crate) use publish::Sent;
@@ -58,6 +60,8 @@ pub(crate) struct Node {
     pub(crate) presence: crate::presence::Presence,
     /// The bundle cache (section 12), when configured and possible.
     pub(crate) cache: Option<crate::cache::BundleCache>,
+    /// The view-path functions, set once when the node is built.
+    pub(crate) views: std::sync::OnceLock<Vec<crate::view::Mounted>>,
     /// With a store: one fill at a time per mirror.
     fills: dashmap::DashMap<crate::broker::Subject, Arc<tokio::sync::Mutex<()>>>,
     /// Whether the insecure-setup banner was shown (once, when the node is
@@ -118,6 +122,7 @@ impl Node {
             fills: dashmap::DashMap::new(),
             presence: crate::presence::Presence::new(presence),
             cache,
+            views: std::sync::OnceLock::new(),
             auth,
             insecure_warned: std::sync::atomic::AtomicBool::new(false),
             connections: Arc::default(),
