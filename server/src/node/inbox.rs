@@ -57,7 +57,7 @@ impl Inbox for NodeInbox {
                     },
                 };
                 node.deliver_context(context, &scope, &frame);
-                if node.store.is_some() {
+                if node.store.is_some() && node.registry.context(context).is_some() {
                     // Another node's entry the store did not take.
                     node.repair_context(context, Some(&scope));
                 }
