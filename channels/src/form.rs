@@ -58,7 +58,7 @@ type Check = Arc<dyn Fn(Cx, serde_json::Value) -> BoxFuture<'static, Result<Opti
 /// .submit_label("Send");
 /// let registry = Registry::builder().form(form).build().unwrap();
 /// assert!(registry.function("contact.submit").is_some());
-/// assert_eq!(registry.forms()[0].fields[1].name, "email");
+/// assert_eq!(registry.forms()[0].1.fields[1].name, "email");
 /// ```
 #[must_use]
 pub struct Form {
