@@ -4,7 +4,8 @@
 //! submit's entries reach the watchers of both contexts and their
 //! refetches show the new row, the rules and the server-only check answer
 //! from `sign.validate` and `sign.submit`, two racing submits of one name
-//! let one in, and the data outlives a restart.
+//! let one in, the server-rendered page's views answer with the
+//! `X-Mizan-Invalidate` header, and the data outlives a restart.
 //!
 //! PostgreSQL is `postgres://postgres@127.0.0.1:5432/test` unless
 //! `GUESTBOOK_TEST_POSTGRES` names another server's database to connect
@@ -115,6 +116,46 @@ async fn call(client: &mut Client, function: &str, args: Value) -> Value {
     json_of(&client.call(function, args).await)
 }
 
+/// What the page's `<form method="post">` sends to `/guestbook/sign`.
+async fn post_form(guestbook: &Guestbook, fields: &[(&str, &str)]) -> reqwest::Response {
+    let encode = |text: &str| -> String {
+        let unreserved = |b: &u8| b.is_ascii_alphanumeric() || b"-._~".contains(b);
+        text.bytes()
+            .map(|b| {
+                if unreserved(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    reqwest::Client::new()
+        .post(guestbook.url("/guestbook/sign"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The contexts of the next two pushes, which must be invalidations: what
+/// a watcher of both contexts hears of one signature.
+async fn invalidated(watcher: &mut Client) -> Vec<String> {
+    let mut contexts = Vec::new();
+    for _ in 0..2 {
+        let push = json_of(&watcher.push().await);
+        assert_eq!(push["type"], "invalidate", "{push}");
+        contexts.push(push["context"].as_str().unwrap().to_owned());
+    }
+    contexts.sort();
+    contexts
+}
+
 /// The `details.fields` of an `invalid_args` error frame.
 fn field_errors(frame: &Value) -> &Value {
     assert_eq!(frame["code"], "invalid_args", "{frame}");
@@ -151,14 +192,7 @@ async fn exercise(database_url: &str) {
         .collect();
     assert_eq!(contexts, [&json!("entries"), &json!("entry_count")]);
     // The watcher is told, and its refetches read the new row and count.
-    let mut pushed = Vec::new();
-    for _ in 0..2 {
-        let push = json_of(&watcher.push().await);
-        assert_eq!(push["type"], "invalidate", "{push}");
-        pushed.push(push["context"].as_str().unwrap().to_owned());
-    }
-    pushed.sort();
-    assert_eq!(pushed, ["entries", "entry_count"]);
+    assert_eq!(invalidated(&mut watcher).await, ["entries", "entry_count"]);
     let entries = fetch(&mut watcher, "entries").await;
     assert_eq!(entries.as_array().unwrap().len(), 1);
     assert_eq!(entries[0]["name"], "Ann");
@@ -215,6 +249,7 @@ async fn exercise(database_url: &str) {
     assert_eq!(won.len(), 1, "exactly one gets in: {a} {b}");
     let lost = if a["type"] == "result" { &b } else { &a };
     assert_eq!(field_errors(lost), &json!({"name": [ALREADY_SIGNED]}));
+    assert_eq!(invalidated(&mut watcher).await, ["entries", "entry_count"]);
     assert_eq!(
         fetch(&mut watcher, "entry_count").await,
         json!({"total": 2, "today": 2})
@@ -228,6 +263,57 @@ async fn exercise(database_url: &str) {
         .unwrap();
     assert_eq!(http.status(), 200);
     assert_eq!(http.headers()["x-mizan-invalidate"], "entries, entry_count");
+    assert_eq!(invalidated(&mut watcher).await, ["entries", "entry_count"]);
+
+    // The server-rendered page: its form posts to a view, whose declared
+    // affects are published and named in the header.
+    let page = reqwest::get(guestbook.url("/guestbook")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers().get("x-mizan-invalidate").is_none(),
+        "a GET changes nothing"
+    );
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(r#"<form id="sign-form" method="post" action="/guestbook/sign">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<b class="name">Eve</b>"#), "{page}");
+    let posted = post_form(
+        &guestbook,
+        &[("name", "Fay <i>"), ("message", "from a <form> & no React")],
+    )
+    .await;
+    assert_eq!(posted.status(), 200);
+    assert_eq!(posted.headers()["x-mizan-invalidate"], "entries, entry_count");
+    let thanks = posted.text().await.unwrap();
+    assert!(thanks.contains("Thank you, Fay &lt;i&gt;"), "escaped: {thanks}");
+    // A WebSocket watcher hears of a form post.
+    assert_eq!(invalidated(&mut watcher).await, ["entries", "entry_count"]);
+    let fragment = reqwest::get(guestbook.url("/guestbook/entries"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        fragment.starts_with(r#"<div id="entries"><p class="counts">4 in all · 4 today</p>"#),
+        "{fragment}"
+    );
+    assert!(fragment.contains("from a &lt;form&gt; &amp; no React"), "{fragment}");
+    // Refused by the server-only check: an error, so nothing is published.
+    let refused = post_form(&guestbook, &[("name", "fay <i>"), ("message", "again")]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.headers().get("x-mizan-invalidate").is_none());
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(field_errors(&refused), &json!({"name": [ALREADY_SIGNED]}));
+    let too_long = post_form(&guestbook, &[("name", "x".repeat(41).as_str()), ("message", "")]).await;
+    let too_long: Value = too_long.json().await.unwrap();
+    assert_eq!(
+        field_errors(&too_long).as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["message", "name"]
+    );
+    watcher.assert_silent(QUIET).await;
 
     // A restart: the rows and the counter are read back.
     drop((watcher, signer, other));
@@ -241,8 +327,8 @@ async fn exercise(database_url: &str) {
         .iter()
         .map(|e| e["name"].clone())
         .collect();
-    assert_eq!(names, [json!("Eve"), json!("Dee"), json!("Ann")], "newest first");
-    assert_eq!(fetch(&mut reader, "entry_count").await, json!({"total": 3, "today": 3}));
+    assert_eq!(names, ["Fay <i>", "Eve", "Dee", "Ann"], "newest first");
+    assert_eq!(fetch(&mut reader, "entry_count").await, json!({"total": 4, "today": 4}));
     let still = call(&mut reader, "sign.validate", json!({"name": "ann"})).await;
     assert_eq!(still["result"]["valid"], false, "{still}");
     guestbook.stop();

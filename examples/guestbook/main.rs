@@ -16,6 +16,7 @@ mod cli;
 mod db;
 #[path = "../common/page.rs"]
 mod page;
+mod views;
 
 use clap::Parser;
 
