@@ -92,7 +92,8 @@ const PAGE: &str = r##"<!doctype html>
 <title>Mizan guestbook (server-rendered)</title>
 <style>
 body { font: 15px/1.4 system-ui, sans-serif; max-width: 640px; margin: 0 auto; padding: 16px; color: #1d2330; }
-form { display: flex; flex-direction: column; gap: 6px; }
+form, label { display: flex; flex-direction: column; gap: 6px; }
+button { align-self: flex-start; }
 input, textarea, button { font: inherit; padding: 6px 8px; }
 .counts { color: #6b7280; font-size: 13px; }
 .ok { color: #15803d; }

@@ -6,11 +6,11 @@
 // Prints one line per test and ends with `N passed, N failed`; exits 1 on any
 // failure.
 //
-//   node run.mjs [chat] [todo] [starter]
+//   node run.mjs [chat] [todo] [guestbook] [starter]
 //
 // `starter` (examples/starter, a standalone app outside the workspace) runs
 // only when MIZAN_STARTER_BIN names its built binary (scripts/check-starter
-// does); the default run is chat and todo.
+// does); the default run is chat, todo and guestbook.
 //
 // Environment:
 //   CARGO_TARGET_DIR   where the binaries are: $CARGO_TARGET_DIR/debug/examples/{chat,todo}
@@ -27,13 +27,14 @@ import { fileURLToPath } from "node:url";
 import { CHROMIUM, launchChromium, runScenario } from "./lib.mjs";
 import * as chat from "./chat_two_tabs.mjs";
 import * as todo from "./todo_two_tabs.mjs";
+import * as guestbook from "./guestbook_form.mjs";
 import * as starter from "./starter_polls.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const targetDir = path.resolve(root, process.env.CARGO_TARGET_DIR || "/var/tmp/mizan-target");
 const artifacts = path.resolve(here, process.env.MIZAN_E2E_ARTIFACTS || "artifacts");
-const all = [chat, todo, starter];
+const all = [chat, todo, guestbook, starter];
 // A scenario's binary: an example of the workspace, or one named by an
 // environment variable (`binEnv`), for an app built elsewhere.
 const binOf = (s) => (s.binEnv ? process.env[s.binEnv] || null : path.join(targetDir, "debug", "examples", s.example));
@@ -49,8 +50,9 @@ if (wanted.length && scenarios.length !== wanted.length) {
  * same one), `stop(signal)` (waits for the process to exit).
  */
 class ExampleServer {
-  constructor(name, bin, logFile) {
+  constructor(name, bin, logFile, env = {}) {
     this.bin = bin;
+    this.env = env;
     this.example = name;
     this.log = createWriteStream(logFile, { flags: "w" });
     this.port = 0;
@@ -75,7 +77,7 @@ class ExampleServer {
       this.log.write(`--- starting ${this.bin} --port ${this.port}\n`);
       const proc = spawn(this.bin, ["--host", "127.0.0.1", "--port", String(this.port)], {
         // A quick graceful stop: in-flight requests get 1 s, sockets are closed within 0.3 s.
-        env: { ...process.env, MIZAN_SHUTDOWN_GRACE: "1s", MIZAN_DRAIN_WINDOW: "300ms", RUST_LOG: process.env.RUST_LOG ?? "info" },
+        env: { ...process.env, ...this.env, MIZAN_SHUTDOWN_GRACE: "1s", MIZAN_DRAIN_WINDOW: "300ms", RUST_LOG: process.env.RUST_LOG ?? "info" },
         stdio: ["ignore", "pipe", "pipe"],
       });
       let out = "";
@@ -167,7 +169,9 @@ try {
   for (const scenario of scenarios) {
     const dir = path.join(artifacts, scenario.name);
     mkdirSync(dir, { recursive: true });
-    const server = new ExampleServer(scenario.name, binOf(scenario), path.join(artifacts, `${scenario.name}-server.log`));
+    // A scenario's `env(artifacts)`: variables for its server (the guestbook's database).
+    const env = scenario.env?.(artifacts) ?? {};
+    const server = new ExampleServer(scenario.name, binOf(scenario), path.join(artifacts, `${scenario.name}-server.log`), env);
     servers.push(server);
     let r;
     try {
