@@ -16,7 +16,7 @@ pub(crate) enum Shape {
     /// `integer`: a number with `.int()` in Zod.
     Integer(Bounds),
     Number(Bounds),
-    String(Bounds),
+    String(Text),
     /// `const`, or a one-value `enum`.
     Literal(Value),
     /// A named definition (`#/definitions/X`).
@@ -39,6 +39,25 @@ pub(crate) enum Shape {
 pub(crate) struct Bounds {
     pub(crate) min: Option<serde_json::Number>,
     pub(crate) max: Option<serde_json::Number>,
+}
+
+/// What a `string` schema asks of its value: `minLength`/`maxLength`, a
+/// `format` the browser can check, a `pattern`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Text {
+    pub(crate) bounds: Bounds,
+    pub(crate) format: Option<Format>,
+    /// An ECMA-262 regular expression (JSON Schema's dialect), not anchored.
+    pub(crate) pattern: Option<String>,
+}
+
+/// The string `format`s checked in the browser; any other is only a note.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Format {
+    /// `email`.
+    Email,
+    /// `uri` or `url`.
+    Url,
 }
 
 /// An object's properties and what it says about other keys.
@@ -162,7 +181,7 @@ impl Parser<'_> {
             "boolean" => Shape::Boolean,
             "integer" => Shape::Integer(bounds(map, "minimum", "maximum")),
             "number" => Shape::Number(bounds(map, "minimum", "maximum")),
-            "string" => Shape::String(bounds(map, "minLength", "maxLength")),
+            "string" => Shape::String(text(map)),
             "array" => self.parse_array(map)?,
             "object" => Shape::Object(self.parse_object(map)?),
             other => return Err(format!("unknown type `{other}`")),
@@ -238,6 +257,19 @@ fn bounds(map: &Map<String, Value>, min: &str, max: &str) -> Bounds {
     }
 }
 
+fn text(map: &Map<String, Value>) -> Text {
+    let format = match map.get("format").and_then(Value::as_str) {
+        Some("email") => Some(Format::Email),
+        Some("uri" | "url") => Some(Format::Url),
+        _ => None,
+    };
+    Text {
+        bounds: bounds(map, "minLength", "maxLength"),
+        format,
+        pattern: map.get("pattern").and_then(Value::as_str).map(str::to_owned),
+    }
+}
+
 /// OpenAPI's `nullable: true`.
 fn nullable(map: &Map<String, Value>, shape: Shape) -> Shape {
     if map.get("nullable") == Some(&Value::Bool(true)) {
@@ -302,14 +334,14 @@ mod tests {
 
     #[test]
     fn scalars_and_nullables() {
-        assert_eq!(parse(json!({"type": "string"})), Shape::String(Bounds::default()));
+        assert_eq!(parse(json!({"type": "string"})), Shape::String(Text::default()));
         assert_eq!(
             parse(json!({"type": "integer", "format": "int64"})),
             Shape::Integer(Bounds::default())
         );
         assert_eq!(
             parse(json!({"type": ["string", "null"]})),
-            Shape::Union(vec![Shape::String(Bounds::default()), Shape::Null])
+            Shape::Union(vec![Shape::String(Text::default()), Shape::Null])
         );
         assert_eq!(
             parse(json!({"anyOf": [{"$ref": "#/definitions/Order"}, {"type": "null"}]})),
@@ -317,6 +349,30 @@ mod tests {
         );
         assert_eq!(parse(json!(true)), Shape::Unknown);
         assert_eq!(parse(json!({})), Shape::Unknown);
+    }
+
+    #[test]
+    fn string_rules() {
+        assert_eq!(
+            parse(json!({"type": "string", "format": "email", "minLength": 3})),
+            Shape::String(Text {
+                bounds: Bounds {
+                    min: Some(3.into()),
+                    max: None
+                },
+                format: Some(Format::Email),
+                pattern: None,
+            })
+        );
+        let Shape::String(url) = parse(json!({"type": "string", "format": "uri", "pattern": "^h"})) else {
+            panic!()
+        };
+        assert_eq!((url.format, url.pattern.as_deref()), (Some(Format::Url), Some("^h")));
+        // Formats the browser does not check are only notes.
+        assert_eq!(
+            parse(json!({"type": "string", "format": "date-time"})),
+            Shape::String(Text::default())
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `Shape` -> Zod schema expression (Zod 3.23+ and 4).
 
-use crate::names::property_key;
-use crate::shape::{Bounds, ObjectShape, Rest, Shape};
+use crate::names::{property_key, string_literal};
+use crate::shape::{Bounds, Format, ObjectShape, Rest, Shape, Text};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -22,7 +22,7 @@ impl ZodWriter<'_> {
             Shape::Boolean => "z.boolean()".into(),
             Shape::Integer(b) => format!("z.number().int(){}", bounds(b)),
             Shape::Number(b) => format!("z.number(){}", bounds(b)),
-            Shape::String(b) => format!("z.string(){}", bounds(b)),
+            Shape::String(t) => format!("z.string(){}", text(t)),
             Shape::Literal(v) => literal(v),
             Shape::Ref(name) => format!("z.lazy(() => {})", self.schemas[name]),
             Shape::Array { items, bounds: b } => format!("z.array({}){}", self.render(items, indent), bounds(b)),
@@ -105,6 +105,22 @@ fn literal(v: &Value) -> String {
     }
 }
 
+/// A string's rules: its bounds (Zod counts UTF-16 code units, JSON Schema
+/// code points: they differ only beyond the Basic Multilingual Plane), then
+/// its format and its pattern.
+fn text(t: &Text) -> String {
+    let mut out = bounds(&t.bounds);
+    match t.format {
+        Some(Format::Email) => out.push_str(".email()"),
+        Some(Format::Url) => out.push_str(".url()"),
+        None => {}
+    }
+    if let Some(p) = &t.pattern {
+        out.push_str(&format!(".regex(new RegExp({}))", string_literal(p)));
+    }
+    out
+}
+
 fn bounds(b: &Bounds) -> String {
     let mut out = String::new();
     if let Some(min) = &b.min {
@@ -139,6 +155,20 @@ mod tests {
         assert_eq!(zod(json!({"type": "string", "minLength": 1})), "z.string().min(1)");
         assert_eq!(zod(json!({"type": "number"})), "z.number()");
         assert_eq!(zod(json!({"type": "boolean"})), "z.boolean()");
+    }
+
+    #[test]
+    fn string_formats_and_patterns() {
+        assert_eq!(
+            zod(json!({"type": "string", "format": "email", "maxLength": 254})),
+            "z.string().max(254).email()"
+        );
+        assert_eq!(zod(json!({"type": "string", "format": "uri"})), "z.string().url()");
+        assert_eq!(
+            zod(json!({"type": "string", "pattern": "^[A-Z]{2}\\d\"$"})),
+            "z.string().regex(new RegExp(\"^[A-Z]{2}\\\\d\\\"$\"))"
+        );
+        assert_eq!(zod(json!({"type": "string", "format": "date-time"})), "z.string()");
     }
 
     #[test]
