@@ -5,6 +5,7 @@
  * - `client.ts`: `MizanClient`, which composes the rest
  * - `cache.ts`: the shared context cache (watch, invalidate, merge, hydrate)
  * - `channels.ts`: channel joins
+ * - `form.ts`: forms (checked in the browser, then `F.validate`, `F.submit`)
  * - `presence.ts`: presence lists (who is in a topic)
  * - `http.ts`: calls and fetches over HTTP (server rendering)
  * - `status.ts`: the status words of contexts, calls, channels and the connection
@@ -25,6 +26,20 @@ export {
 export { MizanClient, createClient, type CallOptions, type ClientOptions } from "./client.js";
 export { fetchBundle, getDefaultClient, invoke, joinChannel, setDefaultClient, type InvokeOptions } from "./default-client.js";
 export { MizanError, isMizanError, type ClientErrorCode, type ErrorCode, type ServerErrorCode } from "./errors.js";
+export {
+  FormController,
+  REQUIRED_MESSAGE,
+  isEmptyValue,
+  type FieldKind,
+  type FieldName,
+  type FormDefinition,
+  type FormErrors,
+  type FormFieldSpec,
+  type FormOptions,
+  type FormSchemaLike,
+  type FormState,
+  type FormValues,
+} from "./form.js";
 export type {
   Bundle,
   CallReply,
@@ -54,7 +69,7 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./socket.js";
-export type { CallStatus, ChannelStatus, ConnectionStatus, ContextStatus } from "./status.js";
+export type { CallStatus, ChannelStatus, ConnectionStatus, ContextStatus, FormStatus } from "./status.js";
 export { Listeners, ValueStore, type Store } from "./store.js";
 export { resolveToken, type TokenProvider, type TokenSource } from "./token.js";
 export { DEFAULT_BASE_PATH, endpoints, type Endpoints } from "./url.js";

@@ -77,3 +77,20 @@ export type ChannelStatus = "pending" | "joined" | "error" | "revoked" | "left";
  * - `failed`: the client cannot connect at all (no WebSocket implementation); `reconnect()` retries.
  */
 export type ConnectionStatus = "idle" | "connecting" | "open" | "reconnecting" | "closed" | "failed";
+
+/**
+ * Where a form (`FormController`, `useForm`) is:
+ * - `idle`: not submitted yet (or `reset()`), nothing asked of the server;
+ * - `validating`: a server check (`F.validate`) of fields that passed the
+ *   browser's is waiting for its debounce or its answer;
+ * - `submitting`: `F.submit` is on its way;
+ * - `success`: the last submit returned; `result` is its answer;
+ * - `error`: the last submit failed: fields invalid (in the browser, then
+ *   nothing was sent, or on the server: `errors`), or `error` (a
+ *   `MizanError`) says why. Never submitted again by itself.
+ *
+ * `submitting` comes before `validating`, which comes before the last
+ * submit's outcome: editing after a submit shows `validating`, then the
+ * outcome again until the next `submit()` or `reset()`.
+ */
+export type FormStatus = "idle" | "validating" | "submitting" | "success" | "error";
