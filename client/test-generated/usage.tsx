@@ -24,6 +24,9 @@ import {
 // The Zod schemas are imported on their own: the index leaves Zod out.
 import { channelMessages, functionArgs } from "../../codegen/tests/snapshots/fixture/schemas.js";
 import * as Everything from "../../codegen/tests/snapshots/fixture/index.js";
+// Forms: the hooks (and Zod) come from forms.js, not the index.
+import { contactForm, useContactForm } from "../../codegen/tests/snapshots/fixture/forms.js";
+import { useSignUpForm } from "../../codegen/tests/snapshots/shapes/forms.js";
 // A presence channel with member info (codegen/tests/manifests/shapes.json).
 import { joinDocumentChannel, useDocumentPresence, type DocumentMemberInfo } from "../../codegen/tests/snapshots/shapes/index.js";
 import { channelMessages as shapeMessages } from "../../codegen/tests/snapshots/shapes/schemas.js";
@@ -34,6 +37,12 @@ void Everything.functionArgs;
 void Everything.useOrderDetail;
 // @ts-expect-error: `alerts` does not track presence: no presence hook
 void Everything.useAlertsPresence;
+// @ts-expect-error: the index does not carry the forms' hooks (they check with Zod)
+void Everything.useContactForm;
+// @ts-expect-error: a form's functions get no call hook beside the form's
+void Everything.useContactSubmit;
+// But they can be called without React.
+void Everything.callContactSubmit;
 
 export async function calls(): Promise<string> {
   const echoed = await callEcho({ text: "hi" });
@@ -107,10 +116,59 @@ function Profile(props: { userId: number }) {
   );
 }
 
+function Contact() {
+  const form = useContactForm({ debounceMs: 500, initialValues: { name: "Ann" } });
+  const { name, email, message } = form.fields;
+  const sent: boolean | undefined = form.result?.sent;
+  const nameValue: string | undefined = form.values.name;
+  const emailErrors: readonly string[] | undefined = form.errors.email;
+  form.set("message", null);
+  // @ts-expect-error: `name` is a string
+  form.set("name", 5);
+  // @ts-expect-error: no such field
+  form.set("phone", "1");
+  name.set("Bo");
+  void form.submit().then((r) => r?.sent);
+  void [sent, nameValue, emailErrors, contactForm.fields[0]?.label];
+  return (
+    <form onSubmit={form.handleSubmit}>
+      <h2>{form.definition.title}</h2>
+      <label htmlFor={name.input.id}>{name.label}</label>
+      <input {...name.input} />
+      {name.touched && name.error !== undefined && <p>{name.error}</p>}
+      <input {...email.input} required={email.required} />
+      <textarea {...message.input} />
+      <input value={name.value ?? ""} onChange={name.onChange} onBlur={name.onBlur} />
+      {form.fieldList.map((f) => <p key={f.name}>{f.label}: {f.errors.join(", ")}</p>)}
+      <button disabled={form.status === "submitting"}>{form.definition.submit_label}</button>
+      <button type="button" onClick={() => form.reset()}>{form.status}</button>
+    </form>
+  );
+}
+
+function SignUp() {
+  const form = useSignUpForm({ validateOn: "blur", serverValidation: false });
+  const id: number | undefined = form.result?.user_id;
+  const { terms, age } = form.fields;
+  const old: number | null | undefined = age.value;
+  terms.set(true);
+  // @ts-expect-error: `terms` is a bool
+  terms.set("yes");
+  void [id, old];
+  return (
+    <>
+      <input {...terms.input} />
+      <input {...age.input} />
+    </>
+  );
+}
+
 export function App() {
   return (
     <MizanProvider url="/api/mizan" token={async () => "jwt"}>
       <Profile userId={5} />
+      <Contact />
+      <SignUp />
     </MizanProvider>
   );
 }

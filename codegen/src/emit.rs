@@ -2,14 +2,15 @@
 //!
 //! | file | holds | imports |
 //! | --- | --- | --- |
-//! | `types.ts` | a type per definition; `<Context>ContextParams`/`<Context>ContextData`; `<Channel>MemberInfo` | nothing |
-//! | `schemas.ts` | a Zod schema per definition; `functionArgs`, `contextParams`, `channelMessages` | `zod` |
+//! | `types.ts` | a type per definition; `<Context>ContextParams`/`<Context>ContextData`; `<Channel>MemberInfo`; `<Form>FormFields`/`<Form>FormResult` | nothing |
+//! | `schemas.ts` | a Zod schema per definition; `functionArgs`, `contextParams`, `channelMessages`; `formFields` (with forms) | `zod` |
 //! | `api.ts` | `call<Fn>`, `fetch<Context>Context`, `join<Channel>Channel` | `@mizan/client` |
 //! | `hooks.ts` | `use<Context>`, `use<Channel>Channel`, `use<Channel>Presence`, `use<Fn>`; re-exports `MizanProvider` | `@mizan/client/react` |
-//! | `index.ts` | all of the above but the schemas (so that Zod is only in bundles that import `schemas.ts`), and `manifestVersion` | |
+//! | `forms.ts` | only for a manifest with forms: `<form>Form` (the form's description and Zod schema) and `use<Form>Form` | `@mizan/client/react`, `schemas.ts` |
+//! | `index.ts` | all of the above but the schemas and the forms (so that Zod is only in bundles that import `schemas.ts`), and `manifestVersion` | |
 
 use crate::names::{property_key, string_literal};
-use crate::plan::{Arg, ChannelPlan, ContextPlan, Plan};
+use crate::plan::{Arg, ChannelPlan, ContextPlan, FormPlan, Plan};
 use crate::shape::Shape;
 use crate::typescript::{TypeWriter, doc_comment};
 use crate::zod::ZodWriter;
@@ -23,13 +24,20 @@ pub struct OutputFile {
     pub contents: String,
 }
 
-/// Writes every module of `plan`, in a fixed order.
+/// Writes every module of `plan`, in a fixed order (`forms.ts` only when
+/// there are forms, so that an application without any gets no new file).
 pub(crate) fn emit(plan: &Plan<'_>) -> Vec<OutputFile> {
-    vec![
-        OutputFile {
-            name: "api.ts",
-            contents: api(plan),
-        },
+    let mut files = vec![OutputFile {
+        name: "api.ts",
+        contents: api(plan),
+    }];
+    if !plan.forms.is_empty() {
+        files.push(OutputFile {
+            name: "forms.ts",
+            contents: forms(plan),
+        });
+    }
+    files.extend([
         OutputFile {
             name: "hooks.ts",
             contents: hooks(plan),
@@ -46,7 +54,8 @@ pub(crate) fn emit(plan: &Plan<'_>) -> Vec<OutputFile> {
             name: "types.ts",
             contents: types(plan),
         },
-    ]
+    ]);
+    files
 }
 
 fn header(plan: &Plan<'_>, what: &str) -> String {
@@ -108,6 +117,29 @@ fn types(plan: &Plan<'_>) -> String {
         };
         out.push_str(&doc_comment(&doc, 0));
         out.push_str(&format!("export type {ty} = {};\n\n", local.render(shape, 0)));
+    }
+    for f in &plan.forms {
+        out.push_str(&doc_comment(
+            &format!("The fields of the `{}` form (what `{}.submit` takes).", f.name, f.name),
+            0,
+        ));
+        out.push_str(&format!(
+            "export type {} = {};\n\n",
+            f.fields_type,
+            local.render(&f.fields, 0)
+        ));
+        out.push_str(&doc_comment(
+            &format!(
+                "What a submit of the `{}` form answers (`{}.submit`'s result).",
+                f.name, f.name
+            ),
+            0,
+        ));
+        out.push_str(&format!(
+            "export type {} = {};\n\n",
+            f.result_type,
+            local.render(&f.result, 0)
+        ));
     }
     finish(out)
 }
@@ -175,6 +207,13 @@ fn schemas(plan: &Plan<'_>) -> String {
         ));
     }
     out.push_str("} as const;\n");
+    if !plan.forms.is_empty() {
+        out.push_str("\n/** The fields of every form, by form name (what `<form>.submit` takes). */\nexport const formFields = {\n");
+        for f in &plan.forms {
+            out.push_str(&format!("  {}: {},\n", property_key(f.name), top(&f.fields, 2)));
+        }
+        out.push_str("} as const;\n");
+    }
     out
 }
 
@@ -328,6 +367,103 @@ fn hooks(plan: &Plan<'_>) -> String {
     finish(out)
 }
 
+fn forms(plan: &Plan<'_>) -> String {
+    let mut out = header(
+        plan,
+        "Forms: each form's description and its `use<Form>Form` hook. The hooks check\n\
+         // fields with the Zod schemas of `./schemas.js`, so the index leaves this\n\
+         // module out: import it where a page shows a form.",
+    );
+    out.push_str(
+        "import * as M from \"@mizan/client/react\";\nimport { formFields } from \"./schemas.js\";\nimport type * as T from \"./types.js\";\n\n",
+    );
+    for f in &plan.forms {
+        form(&mut out, f);
+    }
+    finish(out)
+}
+
+fn form(out: &mut String, f: &FormPlan<'_>) {
+    let m = f.manifest;
+    out.push_str(&doc_comment(
+        &format!(
+            "The `{}` form: its title, submit label and fields as\n`{}.schema` answers them (a page renders it without asking), and\nthe Zod schema of its fields.",
+            f.name, f.name
+        ),
+        0,
+    ));
+    out.push_str(&format!(
+        "export const {}: M.FormDefinition<T.{}> = {{\n  name: {},\n  title: {},\n  submit_label: {},\n  fields: [\n",
+        f.definition_ident,
+        f.fields_type,
+        string_literal(f.name),
+        string_literal(&m.title),
+        string_literal(&m.submit_label)
+    ));
+    for field in &m.fields {
+        out.push_str(&format!("    {},\n", field_literal(field)));
+    }
+    out.push_str(&format!(
+        "  ],\n  schema: formFields{},\n}};\n\n",
+        slot_access_dot(f.name)
+    ));
+    out.push_str(&doc_comment(
+        &format!(
+            "The `{name}` form ({title}) in a component:\n\
+             `{{ values, errors, fields, status, result, set, submit, reset }}`. A field\n\
+             is checked in the browser (Zod) as it changes, then, once it passes, by\n\
+             `{name}.validate` (debounced); `submit()` checks every field and sends\n\
+             `{name}.submit`{notes}.",
+            name = f.name,
+            title = string_literal(&m.title),
+            notes = function_notes(f.submit)
+        ),
+        0,
+    ));
+    let types = format!("T.{}, T.{}", f.fields_type, f.result_type);
+    out.push_str(&format!(
+        "export function {}(options?: M.FormOptions<T.{}>): M.FormResult<{types}> {{\n  return M.useForm<{types}>({}, options);\n}}\n\n",
+        f.hook_ident, f.fields_type, f.definition_ident
+    ));
+}
+
+/// One field description as an object literal on one line: `name`,
+/// `label`, `kind` and `required` first, then the rest as the manifest has them.
+fn field_literal(field: &serde_json::Value) -> String {
+    let Some(map) = field.as_object() else {
+        return value_literal(field);
+    };
+    const FIRST: [&str; 4] = ["name", "label", "kind", "required"];
+    let first = FIRST.iter().filter_map(|k| map.get_key_value(*k));
+    let rest = map.iter().filter(|(k, _)| !FIRST.contains(&k.as_str()));
+    let parts: Vec<String> = first
+        .chain(rest)
+        .map(|(k, v)| format!("{}: {}", property_key(k), value_literal(v)))
+        .collect();
+    format!("{{ {} }}", parts.join(", "))
+}
+
+/// A JSON value as a TypeScript literal.
+fn value_literal(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => string_literal(s),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(value_literal).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Object(map) if map.is_empty() => "{}".to_owned(),
+        Value::Object(map) => {
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", property_key(k), value_literal(v)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => v.to_string(),
+    }
+}
+
 /// The doc comment of function `name`, if it has one.
 fn description<'p>(plan: &'p Plan<'_>, name: &str) -> Option<&'p str> {
     plan.functions
@@ -381,12 +517,15 @@ fn context_hooks(out: &mut String, c: &ContextPlan<'_>, t: &TypeWriter<'_>) {
 }
 
 fn index(plan: &Plan<'_>) -> String {
-    let mut out = header(
-        plan,
+    let mut what = String::from(
         "Types, calls and hooks. The Zod schemas are in `./schemas.js`, imported on\n\
          // their own, so that a bundle carries Zod only where a page validates with it;\n\
          // `./api.js` alone leaves React out too.",
     );
+    if !plan.forms.is_empty() {
+        what.push_str(" The forms' hooks (`./forms.js`) check with Zod,\n// so they are imported on their own too.");
+    }
+    let mut out = header(plan, &what);
     out.push_str("export * from \"./api.js\";\nexport * from \"./hooks.js\";\nexport type * from \"./types.js\";\n\n");
     out.push_str("/** The version of the manifest this code was generated from (`GET /api/mizan/manifest`). */\n");
     out.push_str(&format!(
@@ -439,6 +578,12 @@ fn function_notes(f: &mizan_protocol::FunctionManifest) -> String {
 fn slot_access(slot: &str) -> String {
     let key = property_key(slot);
     if key.starts_with('"') { format!("[{key}]") } else { key }
+}
+
+/// `.name`, or `["odd name"]`.
+fn slot_access_dot(name: &str) -> String {
+    let key = slot_access(name);
+    if key.starts_with('[') { key } else { format!(".{key}") }
 }
 
 /// One blank line at the end, not two.

@@ -17,7 +17,7 @@
 //! - `typescript`, `zod`: `Shape` -> type text, -> Zod expression
 //! - `names`: case rules, safe identifiers, collision checks
 //! - `plan`: every name of the output, decided once
-//! - `emit`: the five modules
+//! - `emit`: the five modules (six with forms)
 
 mod emit;
 mod error;

@@ -19,7 +19,6 @@ pub(crate) fn pascal(name: &str) -> String {
 }
 
 /// `update_profile` -> `updateProfile`.
-#[cfg(test)]
 pub(crate) fn camel(name: &str) -> String {
     let p = pascal(name);
     let mut chars = p.chars();

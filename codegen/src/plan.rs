@@ -1,9 +1,9 @@
 //! What to generate and under which names, decided once for all modules.
 
 use crate::Error;
-use crate::names::{Namespace, identifier, pascal};
+use crate::names::{Namespace, camel, identifier, pascal};
 use crate::shape::{Parser, Shape};
-use mizan_protocol::{FunctionManifest, Manifest};
+use mizan_protocol::{FormManifest, FunctionManifest, Manifest};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The context whose slots get hooks of their own (`useCurrentUser`).
@@ -38,9 +38,10 @@ pub(crate) struct FunctionPlan<'m> {
     pub(crate) output: Shape,
     pub(crate) arg: Arg,
     pub(crate) call_ident: String,
-    /// `use<Fn>` (a `useCall` hook), for functions outside any context:
-    /// a context's read functions are read through its hook, and a
-    /// "mutation" hook beside it would only mislead.
+    /// `use<Fn>` (a `useCall` hook), for functions outside any context and
+    /// any form: a context's read functions are read through its hook, a
+    /// form's through `use<Form>Form`, and a "mutation" hook beside them
+    /// would only mislead.
     pub(crate) hook_ident: Option<String>,
 }
 
@@ -83,6 +84,29 @@ pub(crate) struct PresencePlan {
     pub(crate) member_info_description: Option<String>,
 }
 
+/// One form (PROTOCOL.md section 13): the functions `F.schema`,
+/// `F.validate` and `F.submit`, used through one hook.
+pub(crate) struct FormPlan<'m> {
+    pub(crate) name: &'m str,
+    pub(crate) manifest: &'m FormManifest,
+    /// `F.submit`, whose output is the form's result.
+    pub(crate) submit: &'m FunctionManifest,
+    /// The fields (`args`).
+    pub(crate) fields: Shape,
+    /// `F.submit`'s output.
+    pub(crate) result: Shape,
+    /// `<Form>FormFields`, `<Form>FormResult`.
+    pub(crate) fields_type: String,
+    pub(crate) result_type: String,
+    /// `use<Form>Form`.
+    pub(crate) hook_ident: String,
+    /// `<form>Form`: its description and Zod schema, for the hook.
+    pub(crate) definition_ident: String,
+}
+
+/// The functions a form registers, by the form's name.
+pub(crate) const FORM_PARTS: [&str; 3] = ["schema", "validate", "submit"];
+
 /// Everything the module writers need.
 pub(crate) struct Plan<'m> {
     pub(crate) version: &'m str,
@@ -95,6 +119,7 @@ pub(crate) struct Plan<'m> {
     pub(crate) functions: Vec<FunctionPlan<'m>>,
     pub(crate) contexts: Vec<ContextPlan<'m>>,
     pub(crate) channels: Vec<ChannelPlan<'m>>,
+    pub(crate) forms: Vec<FormPlan<'m>>,
 }
 
 impl<'m> Plan<'m> {
@@ -217,6 +242,38 @@ impl<'m> Plan<'m> {
                 });
             }
         }
+        // Forms: `use<Form>Form` before the functions' hooks (which give way with `Call`).
+        let mut forms = Vec::new();
+        for (name, form) in &m.forms {
+            let owner = format!("form `{name}`");
+            let part = |part: &str| {
+                let f = format!("{name}.{part}");
+                m.functions.get(&f).ok_or_else(|| Error::Schema {
+                    place: owner.clone(),
+                    reason: format!("its function `{f}` is not in the manifest's functions"),
+                })
+            };
+            part("validate")?;
+            let submit = part("submit")?;
+            let p = pascal(name);
+            forms.push(FormPlan {
+                name,
+                manifest: form,
+                submit,
+                fields: parse(&form.args, format!("form `{name}` args"))?,
+                result: parse(&submit.output, format!("function `{name}.submit` output"))?,
+                fields_type: ns.claim_free(&format!("{p}FormFields"), &owner),
+                result_type: ns.claim_free(&format!("{p}FormResult"), &owner),
+                hook_ident: ns.claim(&format!("use{p}Form"), &owner)?,
+                definition_ident: ns.claim(&identifier(&format!("{}Form", camel(name))), &owner)?,
+            });
+        }
+        // A form's own functions are used through its hook: a call hook
+        // beside it (`useContactSubmit`) would only mislead.
+        let form_part = |f: &str| {
+            f.rsplit_once('.')
+                .is_some_and(|(form, part)| m.forms.contains_key(form) && FORM_PARTS.contains(&part))
+        };
         let mut functions = Vec::new();
         for (name, f) in &m.functions {
             let owner = format!("function `{name}`");
@@ -227,6 +284,7 @@ impl<'m> Plan<'m> {
             let plain = format!("use{p}");
             let hook_ident = match f.context {
                 Some(_) => None,
+                None if form_part(name) => None,
                 None if ns.is_taken(&plain) => Some(ns.claim(&format!("use{p}Call"), &owner)?),
                 None => Some(ns.claim(&plain, &owner)?),
             };
@@ -263,6 +321,7 @@ impl<'m> Plan<'m> {
             functions,
             contexts,
             channels,
+            forms,
         })
     }
 }

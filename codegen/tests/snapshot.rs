@@ -144,3 +144,103 @@ fn presence_hooks_and_their_names() {
         "context `room_presence` and channel `room` both generate `useRoomPresence`: rename one of them on the server"
     );
 }
+
+/// A form gets `use<Form>Form` and `<form>Form` in `forms.ts`, its types in
+/// `types.ts` and `formFields.<form>`; its three functions get calls but no
+/// call hooks; a manifest without forms gets no `forms.ts` at all.
+#[test]
+fn forms_and_their_names() {
+    let part = |args: &str, output: &str| {
+        format!(
+            r#"{{"args":{args},"output":{output},"auth":"public","context":null,"affects":[],"merge":[],"transport":["ws","http"]}}"#
+        )
+    };
+    let manifest = |forms: &str, functions: &[(&str, String)]| -> mizan_protocol::Manifest {
+        let functions: Vec<String> = functions.iter().map(|(n, f)| format!(r#""{n}":{f}"#)).collect();
+        serde_json::from_str(&format!(
+            r#"{{"protocol":1,"version":"x","functions":{{{}}},"contexts":{{}},"channels":{{}},"forms":{{{forms}}},"definitions":{{}}}}"#,
+            functions.join(",")
+        ))
+        .unwrap()
+    };
+    let file = |files: &[mizan_codegen::OutputFile], name: &str| {
+        files.iter().find(|f| f.name == name).map(|f| f.contents.clone())
+    };
+    let fields =
+        r#"{"type":"object","properties":{"code":{"type":"string","pattern":"^[0-9]{4}$"}},"required":["code"]}"#;
+    let form = format!(
+        r#""pin":{{"title":"PIN","submit_label":"Go","fields":[{{"required":true,"name":"code","kind":"text","label":"Code","pattern":"^[0-9]{{4}}$"}}],"args":{fields}}}"#
+    );
+    let parts = [
+        ("pin.schema", part("true", "true")),
+        ("pin.validate", part(r#"{"type":"object"}"#, "true")),
+        ("pin.submit", part(fields, r#"{"type":"boolean"}"#)),
+    ];
+    let files = generate(&manifest(&form, &parts)).unwrap();
+    let forms = file(&files, "forms.ts").unwrap();
+    assert!(
+        forms.contains("export function usePinForm(options?: M.FormOptions<T.PinFormFields>): M.FormResult<T.PinFormFields, T.PinFormResult> {"),
+        "{forms}"
+    );
+    // The field description in a fixed order, whatever the manifest's.
+    assert!(
+        forms.contains(r#"{ name: "code", label: "Code", kind: "text", required: true, pattern: "^[0-9]{4}$" },"#),
+        "{forms}"
+    );
+    assert!(forms.contains("  schema: formFields.pin,\n"), "{forms}");
+    // Args written inline (not a `$ref`) are a schema of their own in `formFields`.
+    let schemas = file(&files, "schemas.ts").unwrap();
+    assert!(
+        schemas.contains("  pin: z.object({\n    code: z.string().regex(new RegExp(\"^[0-9]{4}$\")),\n  }),\n"),
+        "{schemas}"
+    );
+    let types = file(&files, "types.ts").unwrap();
+    assert!(
+        types.contains("export type PinFormFields = {\n  code: string;\n};"),
+        "{types}"
+    );
+    assert!(types.contains("export type PinFormResult = boolean;"), "{types}");
+    let hooks = file(&files, "hooks.ts").unwrap();
+    assert!(
+        !hooks.contains("usePinSubmit") && !hooks.contains("usePinValidate"),
+        "{hooks}"
+    );
+    assert!(
+        file(&files, "api.ts")
+            .unwrap()
+            .contains("export function callPinSubmit(")
+    );
+    assert!(file(&files, "index.ts").unwrap().contains("`./forms.js`"));
+
+    // Without forms: the five files, and no word of forms in them.
+    let files = generate(&manifest("", &parts)).unwrap();
+    assert_eq!(files.len(), 5);
+    assert!(file(&files, "index.ts").is_some_and(|i| !i.contains("forms")));
+    assert!(file(&files, "hooks.ts").unwrap().contains("usePinSubmit"));
+
+    // A form without its submit function cannot be generated.
+    let err = generate(&manifest(&form, &parts[..2])).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "form `pin`: its function `pin.submit` is not in the manifest's functions"
+    );
+    // A function hook of the same name gives way (`Call`); a context is a clash.
+    let mut with_fn = parts.to_vec();
+    with_fn.push(("pin_form", part("true", "true")));
+    let files = generate(&manifest(&form, &with_fn)).unwrap();
+    assert!(
+        file(&files, "hooks.ts")
+            .unwrap()
+            .contains("export function usePinFormCall(")
+    );
+    let mut m = manifest(&form, &parts);
+    m.contexts.insert(
+        "pin_form".into(),
+        serde_json::from_str(r#"{"params":{"type":"object"},"functions":[],"auth":"public","per_user":false}"#)
+            .unwrap(),
+    );
+    assert_eq!(
+        generate(&m).unwrap_err().to_string(),
+        "context `pin_form` and form `pin` both generate `usePinForm`: rename one of them on the server"
+    );
+}

@@ -6,6 +6,15 @@
 import * as M from "@mizan/client";
 import type * as T from "./types.js";
 
+/**
+ * Not a form's: no form is called `audit`, so it is an ordinary function.
+ *
+ * Calls `audit.submit`.
+ */
+export function callAuditSubmit(args: { [key: string]: unknown } = {}, options?: M.InvokeOptions): Promise<unknown> {
+  return M.invoke<unknown>("audit.submit", args, options);
+}
+
 /** Calls `get_page` (access: user; reads for context `feed`). */
 export function callGetPage(args: {
   cursor?: string | null;
@@ -27,6 +36,31 @@ export function callSetStatus(args: T.SetStatus, options?: M.InvokeOptions): Pro
 /** Calls `settings` (reads for context `global`). */
 export function callSettings(args: { [key: string]: never } = {}, options?: M.InvokeOptions): Promise<{ [key: string]: string }> {
   return M.invoke<{ [key: string]: string }>("settings", args, options);
+}
+
+/** Calls `sign-up.schema`. */
+export function callSignUpSchema(args: { [key: string]: unknown } = {}, options?: M.InvokeOptions): Promise<unknown> {
+  return M.invoke<unknown>("sign-up.schema", args, options);
+}
+
+/** Calls `sign-up.submit` (affects `me`). */
+export function callSignUpSubmit(args: T.SignUp, options?: M.InvokeOptions): Promise<{
+  user_id: number;
+}> {
+  return M.invoke<{
+  user_id: number;
+}>("sign-up.submit", args, options);
+}
+
+/** Calls `sign-up.validate`. */
+export function callSignUpValidate(args: { [key: string]: unknown } = {}, options?: M.InvokeOptions): Promise<{
+  errors: { [key: string]: string[] };
+  valid: boolean;
+}> {
+  return M.invoke<{
+  errors: { [key: string]: string[] };
+  valid: boolean;
+}>("sign-up.validate", args, options);
 }
 
 /** Calls `tree`. */

@@ -80,6 +80,15 @@ export function usePresenceChannel(options?: M.UseChannelOptions<{
 }>("presence", {}, options);
 }
 
+/**
+ * Not a form's: no form is called `audit`, so it is an ordinary function.
+ *
+ * `audit.submit` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }`.
+ */
+export function useAuditSubmit(options?: M.CallOptions): M.CallResult<{ [key: string]: unknown }, unknown> {
+  return M.useCall<{ [key: string]: unknown }, unknown>("audit.submit", options);
+}
+
 /** `set_status` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }` (access: staff; affects `feed`). */
 export function useSetStatus(options?: M.CallOptions): M.CallResult<T.SetStatus, T.Status> {
   return M.useCall<T.SetStatus, T.Status>("set_status", { transport: "http", ...options });

@@ -44,6 +44,16 @@ export const SetStatusSchema: z.ZodType<T.SetStatus> = z.object({
   status: z.lazy(() => StatusSchema),
 });
 
+export const SignUpSchema: z.ZodType<T.SignUp> = z.object({
+  about: z.string().max(1000).nullable().optional(),
+  age: z.number().int().min(13).max(130).nullable().optional(),
+  email: z.string().email(),
+  homepage: z.string().url().nullable().optional(),
+  password: z.string().min(8),
+  terms: z.boolean(),
+  user_name: z.string().min(2).max(40).regex(new RegExp("^[a-z][a-z0-9_]*$")),
+});
+
 /** A tagged enum: unit variants as strings, data variants as objects. */
 export const StatusSchema: z.ZodType<T.Status> = z.union([z.literal("online"), z.literal("away"), z.object({
   busy: z.object({
@@ -62,6 +72,7 @@ export const TreeSchema: z.ZodType<T.Tree> = z.object({
 
 /** The args of every function, by function name. */
 export const functionArgs = {
+  "audit.submit": z.record(z.string(), z.unknown()),
   get_page: z.object({
     cursor: z.string().nullable().optional(),
     limit: z.number().int().min(0).optional(),
@@ -69,6 +80,9 @@ export const functionArgs = {
   me: z.record(z.string(), z.unknown()),
   set_status: SetStatusSchema,
   settings: z.object({}).strict(),
+  "sign-up.schema": z.record(z.string(), z.unknown()),
+  "sign-up.submit": SignUpSchema,
+  "sign-up.validate": z.record(z.string(), z.unknown()),
   tree: z.object({
     depth: z.number().int(),
   }),
@@ -108,4 +122,9 @@ export const channelMessages = {
       user: z.string(),
     }),
   },
+} as const;
+
+/** The fields of every form, by form name (what `<form>.submit` takes). */
+export const formFields = {
+  "sign-up": SignUpSchema,
 } as const;

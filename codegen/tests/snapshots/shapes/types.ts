@@ -43,6 +43,17 @@ export type SetStatus = {
   status: Status;
 };
 
+export type SignUp = {
+  about?: string | null;
+  age?: number | null;
+  email: string;
+  homepage?: string | null;
+  password: string;
+  terms: boolean;
+  /** What to call you. */
+  user_name: string;
+};
+
 /** A tagged enum: unit variants as strings, data variants as objects. */
 export type Status = "online" | "away" | {
   busy: {
@@ -95,4 +106,12 @@ export type DocumentMemberInfo = {
   color: "red" | "green" | "blue";
   cursor?: number | null;
   name: string;
+};
+
+/** The fields of the `sign-up` form (what `sign-up.submit` takes). */
+export type SignUpFormFields = SignUp;
+
+/** What a submit of the `sign-up` form answers (`sign-up.submit`'s result). */
+export type SignUpFormResult = {
+  user_id: number;
 };
