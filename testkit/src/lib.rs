@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod cluster;
+pub use cluster::RedisCluster;
+
 /// How long a process may take to start.
 pub const START: Duration = Duration::from_secs(10);
 
@@ -29,6 +32,9 @@ pub fn free_port() -> u16 {
 pub struct Redis {
     port: u16,
     binary: String,
+    /// Arguments beyond the port, bind and persistence ones (a cluster
+    /// node's).
+    extra: Vec<String>,
     child: Option<Child>,
     log: Log,
 }
@@ -43,9 +49,16 @@ impl Redis {
     /// Starts `binary` (a `redis-server`) on a free port and waits until it
     /// answers `PING`.
     pub fn try_start(binary: &str) -> Result<Self, String> {
+        Self::start_with(binary, free_port(), Vec::new())
+    }
+
+    /// Starts `binary` on `port` with `extra` arguments, and waits until it
+    /// answers `PING`.
+    pub(crate) fn start_with(binary: &str, port: u16, extra: Vec<String>) -> Result<Self, String> {
         let mut redis = Self {
-            port: free_port(),
+            port,
             binary: binary.to_owned(),
+            extra,
             child: None,
             log: Log::default(),
         };
@@ -61,6 +74,11 @@ impl Redis {
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether it runs (it was not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Kills it (SIGKILL: no goodbye to its clients, like a crash).
@@ -92,6 +110,7 @@ impl Redis {
             ])
             .arg("--dir")
             .arg(std::env::temp_dir())
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -129,7 +148,7 @@ impl Redis {
             .unwrap_or_else(|e| panic!("redis {args:?} failed: {e}"))
     }
 
-    fn try_command(&self, args: &[&str]) -> std::io::Result<Resp> {
+    pub(crate) fn try_command(&self, args: &[&str]) -> std::io::Result<Resp> {
         let stream = TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_secs(2))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         stream.set_write_timeout(Some(Duration::from_secs(5)))?;
