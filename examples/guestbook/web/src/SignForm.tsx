@@ -1,94 +1,62 @@
 import { useState, type FormEvent } from "react";
 import { describe } from "../../../common/web/page.js";
-import { useSignSubmit, useSignValidate } from "./generated/hooks.js";
-import { SignSchema } from "./generated/schemas.js";
+import { useSignForm } from "./generated/forms.js";
 import type { Entry } from "./generated/types.js";
 
-type Field = "name" | "message";
-type Errors = Partial<Record<Field, string[]>>;
-
 /**
- * The `sign` form. Its rules are checked in the browser first (the Zod
- * schema generated from the server's `garde` attributes: nothing is sent
- * while they fail), then by `sign.validate` (the server-only check: has
- * this name signed today?), then `sign.submit` writes the entry.
+ * The `sign` form, through the generated `useSignForm()`. A field is
+ * checked in the browser as it changes (the Zod schema generated from the
+ * server's `garde` attributes: nothing is sent while it fails), then by
+ * `sign.validate` (the server-only check: has this name signed today?);
+ * Sign checks every field and sends `sign.submit`, which writes the entry.
+ * Errors show once a field was left, or after Sign.
  */
 export function SignForm() {
-  const validate = useSignValidate();
-  const submit = useSignSubmit();
-  const [values, setValues] = useState({ name: "", message: "" });
-  const [errors, setErrors] = useState<Errors>({});
+  const form = useSignForm();
   const [done, setDone] = useState<Entry | null>(null);
-  const [failed, setFailed] = useState<string | null>(null);
+  const { name, message } = form.fields;
 
   const onSubmit = async (e: FormEvent) => {
     e.preventDefault();
     setDone(null);
-    setFailed(null);
-    const local = SignSchema.safeParse(values);
-    if (!local.success) {
-      const found: Errors = {};
-      for (const issue of local.error.issues) {
-        const field = issue.path[0] as Field;
-        (found[field] ??= []).push(issue.message);
-      }
-      setErrors(found);
-      return;
-    }
-    try {
-      const checked = await validate.mutateAsync(values);
-      if (!checked.valid) {
-        setErrors(checked.errors as Errors);
-        return;
-      }
-      setErrors({});
-      setDone(await submit.mutateAsync(values));
-      setValues({ name: values.name, message: "" });
-    } catch (err) {
-      const fields = (err as { details?: { fields?: Errors } }).details?.fields;
-      if (fields) setErrors(fields);
-      else setFailed(describe(err));
+    const entry = await form.submit();
+    if (entry !== undefined) {
+      setDone(entry);
+      form.reset({ name: form.values.name }); // ready for the next one
     }
   };
 
-  const input = (field: Field) => ({
-    id: field,
-    name: field,
-    value: values[field],
-    "aria-invalid": errors[field] ? true : undefined,
-    onChange: (e: { target: { value: string } }) => setValues({ ...values, [field]: e.target.value }),
-  });
+  // Any other failure (`internal`, `timeout`, …); field errors show by their field.
+  const failed = form.error !== undefined && form.error.code !== "invalid_args" ? describe(form.error) : null;
   return (
     <form id="sign-form" className="pane" onSubmit={onSubmit} noValidate>
-      <h2>Sign the guestbook</h2>
+      <h2>{form.definition.title}</h2>
       <div className="field">
-        <label htmlFor="name">Your name</label>
-        <input type="text" autoComplete="nickname" {...input("name")} />
-        <FieldErrors field="name" errors={errors} />
+        <label htmlFor="name">{name.label}</label>
+        <input {...name.input} id="name" autoComplete="nickname" />
+        {name.touched && name.error && (
+          <p id="name-error" className="field-error">
+            {name.errors.join(" ")}
+          </p>
+        )}
       </div>
       <div className="field">
-        <label htmlFor="message">Message</label>
-        <textarea {...input("message")} />
-        <FieldErrors field="message" errors={errors} />
+        <label htmlFor="message">{message.label}</label>
+        <textarea {...message.input} id="message" />
+        {message.touched && message.error && (
+          <p id="message-error" className="field-error">
+            {message.errors.join(" ")}
+          </p>
+        )}
       </div>
       <div className="actions">
-        <button id="sign" type="submit" disabled={submit.status === "pending"}>
-          Sign
+        <button id="sign" type="submit" disabled={form.status === "submitting"}>
+          {form.definition.submit_label}
         </button>
         <span id="sign-result" className={failed ? "error" : done ? "ok" : ""}>
           {failed ?? (done ? `Thank you, ${done.name}: you are entry #${done.id}.` : "")}
         </span>
       </div>
     </form>
-  );
-}
-
-function FieldErrors({ field, errors }: { field: Field; errors: Errors }) {
-  const messages = errors[field];
-  if (!messages) return null;
-  return (
-    <p id={`${field}-error`} className="field-error">
-      {messages.join(" ")}
-    </p>
   );
 }

@@ -3,7 +3,8 @@
 //
 // Types, calls and hooks. The Zod schemas are in `./schemas.js`, imported on
 // their own, so that a bundle carries Zod only where a page validates with it;
-// `./api.js` alone leaves React out too.
+// `./api.js` alone leaves React out too. The forms' hooks (`./forms.js`) check with Zod,
+// so they are imported on their own too.
 
 export * from "./api.js";
 export * from "./hooks.js";

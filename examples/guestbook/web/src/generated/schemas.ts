@@ -84,3 +84,8 @@ export const contextParams = {
 /** Every channel's params, what clients send (`client`) and what subscribers receive (`server`). */
 export const channelMessages = {
 } as const;
+
+/** The fields of every form, by form name (what `<form>.submit` takes). */
+export const formFields = {
+  sign: SignSchema,
+} as const;

@@ -99,3 +99,9 @@ export type EntryCountContextData = {
   /** How many entries there are, in all and today. */
   entry_count: Count;
 };
+
+/** The fields of the `sign` form (what `sign.submit` takes). */
+export type SignFormFields = Sign;
+
+/** What a submit of the `sign` form answers (`sign.submit`'s result). */
+export type SignFormResult = Entry;
