@@ -39,10 +39,9 @@ void Everything.useOrderDetail;
 void Everything.useAlertsPresence;
 // @ts-expect-error: the index does not carry the forms' hooks (they check with Zod)
 void Everything.useContactForm;
-// @ts-expect-error: a form's functions get no call hook beside the form's
-void Everything.useContactSubmit;
-// But they can be called without React.
+// A form's functions can also be called and used one by one.
 void Everything.callContactSubmit;
+void Everything.useContactValidate;
 
 export async function calls(): Promise<string> {
   const echoed = await callEcho({ text: "hi" });

@@ -38,10 +38,11 @@ pub(crate) struct FunctionPlan<'m> {
     pub(crate) output: Shape,
     pub(crate) arg: Arg,
     pub(crate) call_ident: String,
-    /// `use<Fn>` (a `useCall` hook), for functions outside any context and
-    /// any form: a context's read functions are read through its hook, a
-    /// form's through `use<Form>Form`, and a "mutation" hook beside them
-    /// would only mislead.
+    /// `use<Fn>` (a `useCall` hook), for functions outside any context:
+    /// a context's read functions are read through its hook, and a
+    /// "mutation" hook beside it would only mislead. A form's functions
+    /// (`contact.submit`) keep theirs (`useContactSubmit`), for a page that
+    /// drives them itself; `use<Form>Form` is the form's own.
     pub(crate) hook_ident: Option<String>,
 }
 
@@ -103,9 +104,6 @@ pub(crate) struct FormPlan<'m> {
     /// `<form>Form`: its description and Zod schema, for the hook.
     pub(crate) definition_ident: String,
 }
-
-/// The functions a form registers, by the form's name.
-pub(crate) const FORM_PARTS: [&str; 3] = ["schema", "validate", "submit"];
 
 /// Everything the module writers need.
 pub(crate) struct Plan<'m> {
@@ -268,12 +266,6 @@ impl<'m> Plan<'m> {
                 definition_ident: ns.claim(&identifier(&format!("{}Form", camel(name))), &owner)?,
             });
         }
-        // A form's own functions are used through its hook: a call hook
-        // beside it (`useContactSubmit`) would only mislead.
-        let form_part = |f: &str| {
-            f.rsplit_once('.')
-                .is_some_and(|(form, part)| m.forms.contains_key(form) && FORM_PARTS.contains(&part))
-        };
         let mut functions = Vec::new();
         for (name, f) in &m.functions {
             let owner = format!("function `{name}`");
@@ -284,7 +276,6 @@ impl<'m> Plan<'m> {
             let plain = format!("use{p}");
             let hook_ident = match f.context {
                 Some(_) => None,
-                None if form_part(name) => None,
                 None if ns.is_taken(&plain) => Some(ns.claim(&format!("use{p}Call"), &owner)?),
                 None => Some(ns.claim(&plain, &owner)?),
             };

@@ -94,6 +94,31 @@ export function useSetStatus(options?: M.CallOptions): M.CallResult<T.SetStatus,
   return M.useCall<T.SetStatus, T.Status>("set_status", { transport: "http", ...options });
 }
 
+/** `sign-up.schema` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }`. */
+export function useSignUpSchema(options?: M.CallOptions): M.CallResult<{ [key: string]: unknown }, unknown> {
+  return M.useCall<{ [key: string]: unknown }, unknown>("sign-up.schema", options);
+}
+
+/** `sign-up.submit` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }` (affects `me`). */
+export function useSignUpSubmit(options?: M.CallOptions): M.CallResult<T.SignUp, {
+  user_id: number;
+}> {
+  return M.useCall<T.SignUp, {
+  user_id: number;
+}>("sign-up.submit", options);
+}
+
+/** `sign-up.validate` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }`. */
+export function useSignUpValidate(options?: M.CallOptions): M.CallResult<{ [key: string]: unknown }, {
+  errors: { [key: string]: string[] };
+  valid: boolean;
+}> {
+  return M.useCall<{ [key: string]: unknown }, {
+  errors: { [key: string]: string[] };
+  valid: boolean;
+}>("sign-up.validate", options);
+}
+
 /** `tree` as a call hook: `{ mutate, mutateAsync, data, error, status, reset }`. */
 export function useTree(options?: M.CallOptions): M.CallResult<{
   depth: number;
