@@ -13,7 +13,8 @@ struct Args {
     /// (an origin or the mount alone is enough).
     #[arg(long, value_name = "FILE|URL")]
     manifest: String,
-    /// The directory to write `types.ts`, `schemas.ts`, `api.ts`, `hooks.ts` and `index.ts` into.
+    /// The directory to write `types.ts`, `schemas.ts`, `api.ts`, `hooks.ts` and `index.ts` into
+    /// (and `forms.ts` when the server has forms).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
