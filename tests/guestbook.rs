@@ -14,6 +14,11 @@
 
 mod support;
 
+// The example's sqlx code, for the unique index a race needs.
+#[allow(dead_code)]
+#[path = "../examples/guestbook/db.rs"]
+mod db;
+
 use mizan_testkit::{Log, START};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -332,6 +337,20 @@ async fn exercise(database_url: &str) {
     let still = call(&mut reader, "sign.validate", json!({"name": "ann"})).await;
     assert_eq!(still["result"]["valid"], false, "{still}");
     guestbook.stop();
+
+    // The unique index itself, without the form's check in front (which
+    // the race above may or may not have got past): the second insert of
+    // a name on one day is refused, and its transaction leaves the
+    // counter alone.
+    let db = db::Db::open(database_url).await.expect("the database opens");
+    assert!(db.sign("Gil", "once").await.is_ok());
+    assert!(matches!(
+        db.sign(" GIL ", "twice").await,
+        Err(db::SignError::AlreadySigned)
+    ));
+    let count = db.count().await.unwrap();
+    assert_eq!((count.total, count.today), (5, 5));
+    db.pool.close().await;
 }
 
 /// A name no other run uses: the process id and the time.

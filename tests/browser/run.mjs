@@ -13,7 +13,7 @@
 // does); the default run is chat, todo and guestbook.
 //
 // Environment:
-//   CARGO_TARGET_DIR   where the binaries are: $CARGO_TARGET_DIR/debug/examples/{chat,todo}
+//   CARGO_TARGET_DIR   where the binaries are: $CARGO_TARGET_DIR/debug/examples/{chat,todo,guestbook}
 //                      (default /var/tmp/mizan-target, as scripts/test)
 //   MIZAN_E2E_BUILD    0: use the binaries as they are; otherwise `cargo build --examples` first
 //   MIZAN_STARTER_BIN  the built examples/starter binary (adds the `starter` scenario)
