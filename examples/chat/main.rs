@@ -161,15 +161,6 @@ async fn bot(api: mizan::ServerApi, every: Duration) {
     }
 }
 
-/// The built page, `web/dist/` (docs/client.md, "The example pages").
-fn page() -> page::Page {
-    page::Page {
-        index_html: include_str!("web/dist/index.html"),
-        index_js: include_str!("web/dist/assets/index.js"),
-        index_css: include_str!("web/dist/assets/index.css"),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -182,6 +173,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let banner = |addr| format!("chat: open http://{addr}/ in two browser tabs");
     args.serve
-        .serve(3000, app.clone(), |app| page().route(app.router()), banner)
+        .serve(
+            3000,
+            app.clone(),
+            |app| page::embedded!("chat").route(app.router()),
+            banner,
+        )
         .await
 }

@@ -1,5 +1,5 @@
 //! Serving an example's built web page (`web/dist/`, embedded at compile
-//! time with `include_str!` by the example itself).
+//! time with `include_str!` by the example itself: `page::embedded!("todo")`).
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse};
@@ -38,3 +38,31 @@ impl Page {
             )
     }
 }
+
+/// The built page of example `$name` (`examples/$name/web/dist/`,
+/// docs/client.md, "The example pages"), embedded at compile time.
+macro_rules! embedded {
+    ($name:literal) => {
+        page::Page {
+            index_html: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/examples/",
+                $name,
+                "/web/dist/index.html"
+            )),
+            index_js: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/examples/",
+                $name,
+                "/web/dist/assets/index.js"
+            )),
+            index_css: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/examples/",
+                $name,
+                "/web/dist/assets/index.css"
+            )),
+        }
+    };
+}
+pub(crate) use embedded;

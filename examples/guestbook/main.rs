@@ -31,15 +31,6 @@ struct Args {
     serve: cli::ServeArgs,
 }
 
-/// The built page, `web/dist/` (docs/client.md, "The example pages").
-fn page() -> page::Page {
-    page::Page {
-        index_html: include_str!("web/dist/index.html"),
-        index_js: include_str!("web/dist/assets/index.js"),
-        index_css: include_str!("web/dist/assets/index.css"),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -54,6 +45,11 @@ async fn main() -> anyhow::Result<()> {
     let app = app::builder(db).config(config).build()?;
     let banner = |addr| format!("guestbook: open http://{addr}/ in two browser tabs");
     args.serve
-        .serve(3002, app.clone(), |app| page().route(app.router()), banner)
+        .serve(
+            3002,
+            app.clone(),
+            |app| page::embedded!("guestbook").route(app.router()),
+            banner,
+        )
         .await
 }

@@ -25,21 +25,17 @@ struct Args {
     serve: cli::ServeArgs,
 }
 
-/// The built page, `web/dist/` (docs/client.md, "The example pages").
-fn page() -> page::Page {
-    page::Page {
-        index_html: include_str!("web/dist/index.html"),
-        index_js: include_str!("web/dist/assets/index.js"),
-        index_css: include_str!("web/dist/assets/index.css"),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let app = app::builder().config(args.serve.settings()?).build()?;
     let banner = |addr| format!("todo: open http://{addr}/ in two browser tabs");
     args.serve
-        .serve(3001, app.clone(), |app| page().route(app.router()), banner)
+        .serve(
+            3001,
+            app.clone(),
+            |app| page::embedded!("todo").route(app.router()),
+            banner,
+        )
         .await
 }
