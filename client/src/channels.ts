@@ -166,6 +166,14 @@ class Join {
 /** The channel joins of one client. */
 export class Channels {
   private readonly joins = new Map<string, Join>();
+  /**
+   * Topics left while another join of their channel had a subscribe in
+   * flight, by topic, with their channel: that join may land on the same
+   * topic (two param sets, one group), and an `unsubscribe` sent now would
+   * reach the server after its `subscribe`, leaving it for both. Settled
+   * once the channel has no subscribe in flight (`settleLeaves`).
+   */
+  private readonly leaving = new Map<string, string>();
   private readonly kernel: SocketKernel;
   private readonly options: ChannelOptions;
 
@@ -386,6 +394,7 @@ export class Channels {
         if (reply.type !== "subscribed" || this.joins.get(j.key) !== j) {
           j.inflight = false;
           j.held = [];
+          this.settleLeaves(j.channel);
           return;
         }
         const recovered = since !== undefined && reply.recovered === true;
@@ -406,11 +415,13 @@ export class Channels {
         for (const m of held) if (m.topic === reply.topic) this.deliver(j, m);
         if (gap) j.gaps.emit();
         this.askPresence(j);
+        this.settleLeaves(j.channel);
       },
       (error: unknown) => {
         j.sent = false;
         j.inflight = false;
         j.held = [];
+        this.settleLeaves(j.channel);
         const err = error instanceof MizanError ? error : new MizanError("internal", String(error));
         if (err.code === "disconnected") return; // re-joined on reconnect
         if (this.joins.get(j.key) !== j) return; // left or revoked meanwhile: keep saying so
@@ -432,6 +443,8 @@ export class Channels {
   }
 
   private onOpen(reconnected: boolean): void {
+    // A new connection has joined nothing: nothing is left to leave.
+    if (reconnected) this.leaving.clear();
     for (const j of [...this.joins.values()]) {
       if (reconnected) {
         j.sent = false;
@@ -481,10 +494,30 @@ export class Channels {
     // Two param sets with the same group share one topic: leave it only when no join uses it.
     const shared = topic !== undefined && [...this.joins.values()].some((o) => o.state.topic === topic);
     if (unsubscribe && j.sent && topic !== undefined && !shared && this.kernel.isOpen) {
-      this.kernel.request({ type: "unsubscribe", topic }).catch(() => undefined);
+      if (this.subscribing(j.channel)) this.leaving.set(topic, j.channel);
+      else this.kernel.request({ type: "unsubscribe", topic }).catch(() => undefined);
     }
     j.sent = false;
     this.setState(j, { status: "left", topic: undefined, error: undefined, gap: j.state.gap });
+  }
+
+  /** Whether a join of `channel` has a subscribe in flight. */
+  private subscribing(channel: string): boolean {
+    return [...this.joins.values()].some((o) => o.channel === channel && o.inflight);
+  }
+
+  /**
+   * Once no subscribe of `channel` is in flight, leaves the topics
+   * `leaving` holds for it that no join landed on.
+   */
+  private settleLeaves(channel: string): void {
+    if (this.leaving.size === 0 || this.subscribing(channel)) return;
+    for (const [topic, of] of [...this.leaving]) {
+      if (of !== channel) continue;
+      this.leaving.delete(topic);
+      const used = [...this.joins.values()].some((o) => o.state.topic === topic);
+      if (!used && this.kernel.isOpen) this.kernel.request({ type: "unsubscribe", topic }).catch(() => undefined);
+    }
   }
 
   private setState(j: Join, state: ChannelState): void {

@@ -36,6 +36,10 @@ export interface Stub {
   held: (() => void)[];
   /** Sends refusals only after the reply to the next `auth` (a server that answers out of order). */
   refuseAfterAuth: boolean;
+  /** Delays the reply to every `subscribe` until its function in `held` is called. */
+  holdSubscribes: boolean;
+  /** The topic a `subscribe` joins (default `<channel>:<params as JSON>`): a group that several param sets share. */
+  topicOf?: (request: Received) => string;
   /** Extra fields of each `subscribed` reply (a position, `recovered`), by connection index (0-based). */
   subscribed?: (request: Received, connection: number) => Record<string, unknown>;
   close(): Promise<void>;
@@ -61,6 +65,7 @@ export async function stub(): Promise<Stub> {
     perUser: new Set(),
     refuse: new Map(),
     holdFetches: false,
+    holdSubscribes: false,
     held: [],
     refuseAfterAuth: false,
     close: () =>
@@ -103,7 +108,10 @@ export async function stub(): Promise<Stub> {
         send({ type: "result", id: f.id, result: {}, invalidate: [], merge: [] });
       } else if (f.type === "subscribe") {
         const extra = s.subscribed?.(f, s.received.indexOf(got)) ?? {};
-        send({ type: "subscribed", id: f.id, topic: `${f.channel}:${JSON.stringify(f.params)}`, ...extra });
+        const topic = s.topicOf?.(f) ?? `${f.channel}:${JSON.stringify(f.params)}`;
+        const reply = (): void => send({ type: "subscribed", id: f.id, topic, ...extra });
+        if (s.holdSubscribes) s.held.push(reply);
+        else reply();
       } else {
         send({ type: "ok", id: f.id });
       }
