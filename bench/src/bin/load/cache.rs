@@ -7,14 +7,16 @@
 //! - `refetch storm` (`refetch.rs`): sockets watching one `user` context
 //!   refetch it on the `invalidate` push of one `update_profile`, as the
 //!   generated client does; `user_profile` runs per round, the time to the
-//!   last push and to the last socket holding the new name.
+//!   last push and to the last socket holding the new name. Also over
+//!   two nodes joined through Redis (`refetch storm redis`, `… cached`),
+//!   the cache with its Redis backend: `user_profile` runs on each node.
 //! - `cold start` (`cold_start.rs`): concurrent `fetch`es of a bundle
 //!   never computed before; `user_profile` runs and the time to the last
 //!   answer.
 //!
 //! `user_profile` runs are read from the fixture's `fixture_stats` (after
 //! minus before each round), on a socket of their own; the cache's hits
-//! and misses from the server's `GET /metrics` (the same).
+//! and misses from the server's `GET /metrics` (the same), on each node.
 
 mod cold_start;
 mod refetch;
@@ -30,11 +32,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const SETTING: &str = "MIZAN_BUNDLE_CACHE_BYTES";
 /// 64 MiB: docs/caching.md's example; the steps' bundles need a few KiB.
 const BYTES: &str = "67108864";
+/// The key secret of nodes sharing bundles through Redis: the same on
+/// every node (or they never share one), 32 bytes or more (a shorter one,
+/// or none, gets the development default and its warning).
+const SECRET: &str = "load-generator-cache-secret-not-a-default";
 
 /// The environment a step's server is started with: the cache on or off
-/// (off set explicitly, whatever the generator's own environment says).
-pub(crate) fn env(cached: bool) -> [(&'static str, &'static str); 1] {
-    [(SETTING, if cached { BYTES } else { "0" })]
+/// (off set explicitly, whatever the generator's own environment says);
+/// with `shared`, nodes joined through Redis, its Redis backend and the
+/// nodes' common key secret (which do nothing with the cache off: set
+/// anyway, so that the two variants differ in the size alone).
+pub(crate) fn env(cached: bool, shared: bool) -> Vec<(&'static str, &'static str)> {
+    let mut env = vec![(SETTING, if cached { BYTES } else { "0" })];
+    if shared {
+        env.extend([("MIZAN_BUNDLE_CACHE_BACKEND", "redis"), ("MIZAN_CACHE_SECRET", SECRET)]);
+    }
+    env
 }
 
 /// `cache on` or `cache off`, for rows and descriptions.
@@ -46,8 +59,12 @@ pub(crate) fn label(cached: bool) -> &'static str {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Counters {
     hits: u64,
+    /// Taken from the shared (Redis) tier: another node's computation.
+    shared_hits: u64,
     misses: u64,
     refused: u64,
+    /// Failed or timed-out Redis reads and writes (each a computation).
+    errors: u64,
 }
 
 impl Counters {
@@ -75,8 +92,10 @@ impl Counters {
         };
         Self {
             hits: value("mizan_bundle_cache_hits_total"),
+            shared_hits: value("mizan_bundle_cache_shared_hits_total"),
             misses: value("mizan_bundle_cache_misses_total"),
             refused: value("mizan_bundle_cache_refused_total"),
+            errors: value("mizan_bundle_cache_errors_total"),
         }
     }
 
@@ -84,8 +103,10 @@ impl Counters {
     fn plus(self, other: Self) -> Self {
         Self {
             hits: self.hits + other.hits,
+            shared_hits: self.shared_hits + other.shared_hits,
             misses: self.misses + other.misses,
             refused: self.refused + other.refused,
+            errors: self.errors + other.errors,
         }
     }
 
@@ -93,8 +114,10 @@ impl Counters {
     fn since(self, before: Self) -> Self {
         Self {
             hits: self.hits.saturating_sub(before.hits),
+            shared_hits: self.shared_hits.saturating_sub(before.shared_hits),
             misses: self.misses.saturating_sub(before.misses),
             refused: self.refused.saturating_sub(before.refused),
+            errors: self.errors.saturating_sub(before.errors),
         }
     }
 }
@@ -117,20 +140,29 @@ mod tests {
 
     #[test]
     fn the_cache_is_set_either_way() {
-        assert_eq!(env(true), [("MIZAN_BUNDLE_CACHE_BYTES", "67108864")]);
-        assert_eq!(env(false), [("MIZAN_BUNDLE_CACHE_BYTES", "0")]);
+        assert_eq!(env(true, false), [("MIZAN_BUNDLE_CACHE_BYTES", "67108864")]);
+        assert_eq!(env(false, false), [("MIZAN_BUNDLE_CACHE_BYTES", "0")]);
+        let shared = env(true, true);
+        assert_eq!(shared[1], ("MIZAN_BUNDLE_CACHE_BACKEND", "redis"));
+        assert!(
+            shared[2].1.len() >= 32,
+            "the server refuses a shorter secret in production"
+        );
+        assert_eq!(env(false, true)[0], ("MIZAN_BUNDLE_CACHE_BYTES", "0"));
         assert_eq!(median_max(vec![5.0, 1.0, 3.0]), (3.0, 5.0));
         assert!(median_max(vec![f64::NAN, 1.0]).1.is_nan());
         assert!(contains(br#"{"name":"r1"}"#, br#""name":"r1""#));
         assert!(!contains(br#"{"name":"r10"}"#, br#""name":"r1""#));
-        let body = "# TYPE mizan_bundle_cache_hits_total counter\nmizan_bundle_cache_hits_total 9999\nmizan_bundle_cache_misses_total 1\nmizan_bundle_cache_refused_total 0\n";
+        let body = "# TYPE mizan_bundle_cache_hits_total counter\nmizan_bundle_cache_hits_total 9999\nmizan_bundle_cache_shared_hits_total 2\nmizan_bundle_cache_misses_total 1\nmizan_bundle_cache_refused_total 0\nmizan_bundle_cache_errors_total 3\n";
         let counters = Counters::parse(body);
         assert_eq!(
             counters,
             Counters {
                 hits: 9999,
+                shared_hits: 2,
                 misses: 1,
-                refused: 0
+                refused: 0,
+                errors: 3,
             }
         );
         assert_eq!(counters.since(counters), Counters::default());

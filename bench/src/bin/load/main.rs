@@ -16,7 +16,8 @@
 //! `node_loss.rs`), and presence (`presence.rs`: a thousand sockets
 //! joining one topic; `presence_stats` on a topic over two nodes), and the
 //! bundle cache (`cache.rs`: a refetch storm and a cold start, each with
-//! the cache off and on).
+//! the cache off and on; the refetch storm also over two nodes joined
+//! through Redis, the cache's Redis backend).
 //! Servers (`servers.rs`): Mizan's fixture, the floor (`src/bin/floor.rs`),
 //! Socket.IO 4 and Django Channels 4 (`bench/peers`). Every wait is
 //! bounded; losses, error replies and dropped sockets are reported per row.
@@ -203,6 +204,7 @@ mod tests {
         assert_eq!(super::slug("presence join"), "presence-join");
         assert_eq!(super::slug("presence stats"), "presence-stats");
         assert_eq!(super::slug("refetch storm cached"), "refetch-storm-cached");
+        assert_eq!(super::slug("refetch storm redis cached"), "refetch-storm-redis-cached");
         assert_eq!(super::slug("cold start"), "cold-start");
     }
 }

@@ -10,7 +10,7 @@ use crate::report::Outcome;
 use crate::rpc::Rpc;
 use crate::servers::{self, Cpu, Kind, Programs};
 use crate::storm::Storm;
-use mizan_bench::process::Redis;
+use mizan_bench::process::{Redis, Server};
 use std::time::Duration;
 
 /// What a step measures.
@@ -35,7 +35,8 @@ pub(crate) enum Scenario {
     /// joined through a `redis-server` of the step's own.
     PresenceStats(PresenceStats),
     /// Mizan only: watchers of one context refetching it on its
-    /// invalidation, the bundle cache off or on.
+    /// invalidation, the bundle cache off or on; on one node, or on two
+    /// joined through a `redis-server` of the step's own.
     RefetchStorm(RefetchStorm),
     /// Mizan only: concurrent fetches of a bundle never computed, the
     /// bundle cache off or on.
@@ -116,8 +117,9 @@ impl Step {
         }
     }
 
-    /// Starts a fresh `kind` (or, for cross-node, node loss and presence
-    /// stats, Redis and two nodes), runs the step against it, and stops it.
+    /// Starts a fresh `kind` (or, for cross-node, node loss, presence
+    /// stats and the two-node refetch storms, Redis and two nodes), runs
+    /// the step against it, and stops it.
     pub(crate) async fn run(&self, kind: Kind, programs: &Programs, redis_server: &str) -> anyhow::Result<Outcome> {
         if let Scenario::NodeLoss(node_loss) = &self.scenario {
             let redis = Redis::try_start(redis_server).map_err(anyhow::Error::msg)?;
@@ -142,16 +144,26 @@ impl Step {
             let (on_a, on_b) = (servers::endpoint(kind, &a), servers::endpoint(kind, &b));
             let mut outcome = stats.run(&on_a, &on_b, &cpu).await?;
             drop(cpu);
-            for (name, node) in [("A", &mut a), ("B", &mut b)] {
-                if let Some(status) = node.exited() {
-                    outcome.problem(format!("node {name} exited: {status}"));
-                }
-            }
+            exits(&mut outcome, [&mut a, &mut b]);
+            return Ok(outcome);
+        }
+        if let Scenario::RefetchStorm(storm) = &self.scenario
+            && storm.two_nodes
+        {
+            let redis = Redis::try_start(redis_server).map_err(anyhow::Error::msg)?;
+            let env = cache::env(storm.cached, true);
+            let mut a = programs.start_with_env(kind, Some(&redis), &env)?;
+            let mut b = programs.start_with_env(kind, Some(&redis), &env)?;
+            let cpu = Cpu(vec![&a, &b]);
+            let endpoints = [servers::endpoint(kind, &a), servers::endpoint(kind, &b)];
+            let mut outcome = storm.run(&endpoints, &cpu).await?;
+            drop(cpu);
+            exits(&mut outcome, [&mut a, &mut b]);
             return Ok(outcome);
         }
         let mut server = match (&self.scenario, self.cached()) {
             (Scenario::Jitter(_), _) => programs.start_recovering(kind)?,
-            (_, Some(cached)) => programs.start_with_env(kind, &cache::env(cached))?,
+            (_, Some(cached)) => programs.start_with_env(kind, None, &cache::env(cached, false))?,
             _ => programs.start(kind, None)?,
         };
         let endpoint = servers::endpoint(kind, &server);
@@ -163,7 +175,7 @@ impl Step {
             Scenario::Storm(s) => s.run(&endpoint, &cpu).await?,
             Scenario::Jitter(j) => j.run(&endpoint, kind.recovers()).await?,
             Scenario::PresenceJoin(p) => p.run(&endpoint, &cpu).await?,
-            Scenario::RefetchStorm(r) => r.run(&endpoint, &cpu).await?,
+            Scenario::RefetchStorm(r) => r.run(std::slice::from_ref(&endpoint), &cpu).await?,
             Scenario::ColdStart(c) => c.run(&endpoint, &cpu).await?,
             Scenario::CrossNode(_) | Scenario::NodeLoss(_) | Scenario::PresenceStats(_) => {
                 unreachable!("handled above")
@@ -175,6 +187,15 @@ impl Step {
             outcome.problem(format!("the server exited: {status}"));
         }
         Ok(outcome)
+    }
+}
+
+/// Notes a problem for each of nodes A and B that has exited.
+fn exits(outcome: &mut Outcome, nodes: [&mut Server; 2]) {
+    for (name, node) in ["A", "B"].into_iter().zip(nodes) {
+        if let Some(status) = node.exited() {
+            outcome.problem(format!("node {name} exited: {status}"));
+        }
     }
 }
 
@@ -295,17 +316,19 @@ pub(crate) fn steps(smoke: bool, jitter: Jitter) -> Vec<Step> {
             }),
         },
     ];
-    for cached in [false, true] {
+    for (two_nodes, cached, name) in [
+        (false, false, "refetch storm"),
+        (false, true, "refetch storm cached"),
+        (true, false, "refetch storm redis"),
+        (true, true, "refetch storm redis cached"),
+    ] {
         steps.push(Step {
-            name: if cached {
-                "refetch storm cached"
-            } else {
-                "refetch storm"
-            },
+            name,
             scenario: Scenario::RefetchStorm(RefetchStorm {
                 watchers: pick(10_000, 50),
                 rounds: pick(5, 2),
                 cached,
+                two_nodes,
             }),
         });
     }

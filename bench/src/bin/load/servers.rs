@@ -77,10 +77,16 @@ impl Programs {
         self.launch(kind, redis, false, &[])
     }
 
-    /// Starts `kind` alone with these environment variables besides the
-    /// usual ones (Mizan: settings, such as the bundle cache's size).
-    pub(crate) fn start_with_env(&self, kind: Kind, env: &[(&str, &str)]) -> anyhow::Result<Server> {
-        self.launch(kind, None, false, env)
+    /// Starts `kind` with these environment variables besides the usual
+    /// ones (Mizan: settings, such as the bundle cache's size); Mizan
+    /// joins `redis` when given.
+    pub(crate) fn start_with_env(
+        &self,
+        kind: Kind,
+        redis: Option<&Redis>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        self.launch(kind, redis, false, env)
     }
 
     /// Starts `kind` with its recovery of reconnecting clients on where
