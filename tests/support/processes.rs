@@ -14,7 +14,7 @@ use super::Client;
 // Each test file uses part of these.
 use mizan_testkit::{Log, START};
 #[allow(unused_imports)]
-pub use mizan_testkit::{Redis, Resp, free_port};
+pub use mizan_testkit::{Redis, RedisCluster, Resp, free_port};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -59,6 +59,7 @@ impl Node {
             .envs(LOOPBACK_ENV.iter().copied())
             .envs(env.iter().copied())
             .env_remove("MIZAN_REDIS_URL")
+            .env_remove("MIZAN_REDIS_CLUSTER")
             .env_remove("MIZAN_REDIS_PREFIX")
             .env_remove("MIZAN_REDIS_PUBLISH_BUFFER")
             .env(
@@ -86,6 +87,15 @@ impl Node {
     pub fn with_redis(redis: &Redis, args: &[&str]) -> Self {
         let url = redis.url();
         let mut all = vec!["--redis", url.as_str()];
+        all.extend_from_slice(args);
+        Self::start(&all)
+    }
+
+    /// A node joined through `cluster` (`--redis-cluster` with its
+    /// seeds), with more fixture arguments.
+    pub fn with_cluster(cluster: &RedisCluster, args: &[&str]) -> Self {
+        let seeds = cluster.seeds().join(",");
+        let mut all = vec!["--redis-cluster", seeds.as_str()];
         all.extend_from_slice(args);
         Self::start(&all)
     }

@@ -3,9 +3,9 @@
 //! so that Redis forgets it after the cache's TTL (and may evict it
 //! earlier under `maxmemory`: a miss, never an error).
 
+use super::Shared;
 use super::connection::within;
 use super::scripts::{failed, millis, unreachable};
-use super::{Shared, wire};
 use crate::broker::bundles::BundleStore;
 use crate::broker::store::StoreError;
 use bytes::Bytes;
@@ -26,7 +26,7 @@ impl RedisBundles {
 
 impl BundleStore for RedisBundles {
     fn get(&self, key: &str) -> BoxFuture<'static, Result<Option<Bytes>, StoreError>> {
-        let key = wire::bundle_key(&self.shared.config.prefix, key);
+        let key = self.shared.names.bundle_key(key);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let mut conn = shared.commands().ok_or_else(unreachable)?;
@@ -39,7 +39,7 @@ impl BundleStore for RedisBundles {
     }
 
     fn put(&self, key: &str, value: Bytes, ttl: Duration) -> BoxFuture<'static, Result<(), StoreError>> {
-        let key = wire::bundle_key(&self.shared.config.prefix, key);
+        let key = self.shared.names.bundle_key(key);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let mut conn = shared.commands().ok_or_else(unreachable)?;

@@ -11,6 +11,8 @@
 //!   pipelines over one multiplexed connection.
 //! - `subscriber.rs`: the subscriber task: one pub/sub connection,
 //!   reconciled with the node's interest, delivering to the node's inbox.
+//! - `shards.rs`: the subscriber task on a Redis Cluster: one cluster
+//!   connection (a connection per master) with sharded subscriptions.
 //! - `streams.rs`: the stream store (offsets, history, epochs) in Redis
 //!   keys, one Lua script per publish and per read.
 //! - `presence.rs`: the presence store (each node's members, heartbeats,
@@ -28,6 +30,7 @@ mod connection;
 mod presence;
 mod publisher;
 mod scripts;
+mod shards;
 mod streams;
 mod subscriber;
 mod wire;
@@ -37,7 +40,7 @@ pub use config::{RedisBrokerError, RedisConfig};
 use super::presence::PresenceStore;
 use super::store::{StoreError, StreamStore};
 use super::{Broker, BrokerStats, Event, Inbox, Subject};
-use ::redis::aio::MultiplexedConnection;
+use connection::{Conn, Target};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -102,6 +105,8 @@ struct Handle {
 /// State shared by the broker's methods and its two tasks.
 struct Shared {
     config: RedisConfig,
+    /// How channels and keys are named (one Redis, or a cluster).
+    names: wire::Names,
     /// This node's id as written in envelopes, once attached.
     node: OnceLock<Arc<str>>,
     inbox: OnceLock<Arc<dyn Inbox>>,
@@ -119,7 +124,7 @@ struct Shared {
     redis_lost: Notify,
     /// The publishing connection while it works, for the stream scripts
     /// (a multiplexed connection: clones share it).
-    commands: Mutex<Option<MultiplexedConnection>>,
+    commands: Mutex<Option<Conn>>,
     /// The channels the pub/sub connection is subscribed to now, and a
     /// wake-up whenever that changes (`StreamStore::listening`).
     heard: Mutex<HashSet<String>>,
@@ -128,6 +133,25 @@ struct Shared {
     /// or [`NEVER`]).
     last_drop_log: AtomicU64,
     born: Instant,
+}
+
+/// What the subscriber task takes: its wake-ups and the stop signal.
+struct SubscriberEnds {
+    wake: mpsc::Receiver<()>,
+    stop: watch::Receiver<()>,
+}
+
+/// Settings every broker needs.
+fn check(config: &RedisConfig) -> Result<(), RedisBrokerError> {
+    if config.prefix.is_empty() {
+        return Err(RedisBrokerError::Config("the prefix must not be empty"));
+    }
+    if config.publish_buffer == 0 || config.publish_batch == 0 {
+        return Err(RedisBrokerError::Config(
+            "the publish buffer and batch must hold at least one event",
+        ));
+    }
+    Ok(())
 }
 
 /// `Shared::last_drop_log` before the first warning.
@@ -204,12 +228,12 @@ impl Shared {
     }
 
     /// The publishing connection, while it works.
-    fn commands(&self) -> Option<MultiplexedConnection> {
+    fn commands(&self) -> Option<Conn> {
         self.commands.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Sets (or, `None`, clears) the publishing connection.
-    fn set_commands(&self, conn: Option<MultiplexedConnection>) {
+    fn set_commands(&self, conn: Option<Conn>) {
         *self.commands.lock().unwrap_or_else(PoisonError::into_inner) = conn;
     }
 
@@ -237,25 +261,71 @@ impl RedisBroker {
     /// a setting is bad or Redis cannot be reached within
     /// [`RedisConfig::connect_timeout`]; once connected, later outages are
     /// survived. Must be called within a Tokio runtime.
+    ///
+    /// `redis+cluster://host:port,host:port,…` joins a Redis Cluster
+    /// through those seed nodes instead: see [`connect_cluster`].
+    ///
+    /// [`connect_cluster`]: Self::connect_cluster
     pub async fn connect(url: &str, config: RedisConfig) -> Result<Self, RedisBrokerError> {
-        if config.prefix.is_empty() {
-            return Err(RedisBrokerError::Config("the prefix must not be empty"));
+        if let Some(seeds) = connection::cluster_url(url) {
+            return Self::connect_cluster(&seeds, config).await;
         }
-        if config.publish_buffer == 0 || config.publish_batch == 0 {
+        check(&config)?;
+        let client = connection::client(url)?;
+        let target = Target::Single(client.clone());
+        let publishing = publisher::connect(&target, &config).await?;
+        let subscribing = subscriber::connect(&client, &config).await?;
+        let names = wire::Names::new(&config.prefix, false);
+        let (handle, rx) = Self::start(config, names, publishing, target);
+        tokio::spawn(subscriber::run(
+            Arc::clone(&handle.shared),
+            client,
+            subscribing,
+            rx.wake,
+            rx.stop,
+        ));
+        Ok(Self {
+            handle: Arc::new(handle),
+        })
+    }
+
+    /// Joins a Redis Cluster (Redis 7 or later) through `seeds`
+    /// (`host:port` or `redis://[user:password@]host:port`; one live node
+    /// is enough, the others are found from it), and starts the publisher
+    /// and subscriber tasks, as [`connect`](Self::connect) does for one
+    /// Redis. Channels are shard channels (`SPUBLISH`/`SSUBSCRIBE`), and
+    /// every key and channel of one stream shares a hash tag
+    /// (`docs/scaling.md`, "Redis Cluster"); all nodes of an app must join
+    /// the same way. The prefix must not hold `{` or `}`.
+    pub async fn connect_cluster(seeds: &[String], config: RedisConfig) -> Result<Self, RedisBrokerError> {
+        check(&config)?;
+        if config.prefix.contains(['{', '}']) {
             return Err(RedisBrokerError::Config(
-                "the publish buffer and batch must hold at least one event",
+                "on a Redis Cluster the prefix must not hold `{` or `}`",
             ));
         }
-        let client = connection::client(url)?;
-        let publishing = publisher::connect(&client, &config).await?;
-        let subscribing = subscriber::connect(&client, &config).await?;
+        let seeds = connection::cluster_seeds(seeds)?;
+        let target = Target::Cluster(seeds.clone());
+        let publishing = publisher::connect(&target, &config).await?;
+        let names = wire::Names::new(&config.prefix, true);
+        let subscribing = shards::connect(&seeds, &config, &names).await?;
+        let (handle, rx) = Self::start(config, names, publishing, target);
+        tokio::spawn(shards::run(Arc::clone(&handle.shared), subscribing, rx.wake, rx.stop));
+        Ok(Self {
+            handle: Arc::new(handle),
+        })
+    }
 
+    /// The shared state and the publisher's and appender's tasks; the
+    /// subscriber's ends of the channels.
+    fn start(config: RedisConfig, names: wire::Names, publishing: Conn, target: Target) -> (Handle, SubscriberEnds) {
         let (queue, queue_rx) = mpsc::channel(config.publish_buffer);
         let (appends, appends_rx) = mpsc::channel(config.publish_buffer);
         let (wake, wake_rx) = mpsc::channel(1);
         let (stop, stop_rx) = watch::channel(());
         let shared = Arc::new(Shared {
             config,
+            names,
             node: OnceLock::new(),
             inbox: OnceLock::new(),
             interest: Mutex::default(),
@@ -274,33 +344,31 @@ impl RedisBroker {
         });
         tokio::spawn(publisher::run(
             Arc::clone(&shared),
-            client.clone(),
+            target,
             publishing,
             queue_rx,
             stop_rx.clone(),
         ));
         tokio::spawn(streams::run_appender(Arc::clone(&shared), appends_rx, stop_rx.clone()));
-        tokio::spawn(subscriber::run(
-            Arc::clone(&shared),
-            client,
-            subscribing,
-            wake_rx,
-            stop_rx,
-        ));
-        Ok(Self {
-            handle: Arc::new(Handle {
-                shared,
-                queue,
-                appends,
-                wake,
-                _stop: stop,
-            }),
-        })
+        let handle = Handle {
+            shared,
+            queue,
+            appends,
+            wake,
+            _stop: stop,
+        };
+        (
+            handle,
+            SubscriberEnds {
+                wake: wake_rx,
+                stop: stop_rx,
+            },
+        )
     }
 
     fn set_interest(&self, subject: &Subject, wanted: bool) {
         let shared = &self.handle.shared;
-        let channel = wire::channel_name(&shared.config.prefix, subject);
+        let channel = shared.names.channel(subject);
         let wanted = wanted.then(|| Wanted::Events(subject.clone()));
         shared.want(&self.handle.wake, channel, wanted);
     }

@@ -33,9 +33,7 @@ use tokio::sync::mpsc;
 /// KEYS: nodes, own members. ARGV: node, key TTL (ms), deadline (ms from
 /// now), channel, envelope, `r` (reset) or `d`, seq, joins, then
 /// (session, member) per join, then the sessions that left.
-static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+const UPDATE_SOURCE: &str = r"
 local nodes, members = KEYS[1], KEYS[2]
 if ARGV[6] == 'r' then redis.call('DEL', members) end
 local i = 9
@@ -60,16 +58,17 @@ else
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
-",
-    )
-});
+";
+
+static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_SOURCE));
+
+/// [`UPDATE`] on a cluster: the channel is `KEYS[3]`, `SPUBLISH`ed.
+static UPDATE_SHARDED: LazyLock<Script> = LazyLock::new(|| scripts::sharded(UPDATE_SOURCE, "'PUBLISH', ARGV[4],"));
 
 /// KEYS: nodes, own members. ARGV: node, key TTL, deadline, channel,
 /// origin line, members key prefix, members key suffix, `1` when the node
 /// has members here. Returns 0 when they vanished.
-static REFRESH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
+const REFRESH_SOURCE: &str = r#"
 local nodes, members = KEYS[1], KEYS[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -89,9 +88,12 @@ for _, node in ipairs(redis.call('ZRANGEBYSCORE', nodes, '-inf', now)) do
   redis.call('PUBLISH', ARGV[4], ARGV[5] .. '{"kind":"gone","node":"' .. node .. '"}')
 end
 return kept
-"#,
-    )
-});
+"#;
+
+static REFRESH: LazyLock<Script> = LazyLock::new(|| Script::new(REFRESH_SOURCE));
+
+/// [`REFRESH`] on a cluster: the channel is `KEYS[3]`, `SPUBLISH`ed.
+static REFRESH_SHARDED: LazyLock<Script> = LazyLock::new(|| scripts::sharded(REFRESH_SOURCE, "'PUBLISH', ARGV[4],"));
 
 /// KEYS: nodes. ARGV: members key prefix and suffix. Returns (node,
 /// [field, value]*)*.
@@ -127,7 +129,7 @@ impl RedisPresence {
     }
 
     fn update_call(&self, update: &Update, ttl: Duration) -> Option<Cmd> {
-        let keys = wire::presence_keys(&self.shared.config.prefix, &update.topic);
+        let keys = self.shared.names.presence_keys(&update.topic);
         let (node, origin) = self.origin();
         let (ttl, deadline) = times(ttl);
         let envelope = format!("{origin}{}", serde_json::to_string(&update.news).ok()?);
@@ -136,7 +138,12 @@ impl RedisPresence {
             News::Reset { seq, members } => ("r", *seq, members, &[]),
             News::Gone { .. } => return None,
         };
-        let mut call = scripts::call(&UPDATE, &[&keys.nodes, &keys.members_of(&node)]);
+        let members = keys.members_of(&node);
+        let mut call = if self.shared.names.cluster() {
+            scripts::call(&UPDATE_SHARDED, &[&keys.nodes, &members, &keys.channel])
+        } else {
+            scripts::call(&UPDATE, &[&keys.nodes, &members])
+        };
         call.arg(node)
             .arg(ttl)
             .arg(deadline)
@@ -181,7 +188,12 @@ impl PresenceStore for RedisPresence {
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let calls = calls.ok_or_else(|| StoreError("an update was not a diff or a reset".to_owned()))?;
-            let answers = scripts::pipeline(&shared, &UPDATE, &calls).await?;
+            let script = if shared.names.cluster() {
+                &*UPDATE_SHARDED
+            } else {
+                &*UPDATE
+            };
+            let answers = scripts::pipeline(&shared, script, &calls).await?;
             Ok(answers.into_iter().map(|a| flag(a).map(drop)).collect())
         })
     }
@@ -196,8 +208,13 @@ impl PresenceStore for RedisPresence {
         let calls: Vec<Cmd> = topics
             .iter()
             .map(|(topic, own)| {
-                let keys = wire::presence_keys(&self.shared.config.prefix, topic);
-                let mut call = scripts::call(&REFRESH, &[&keys.nodes, &keys.members_of(&node)]);
+                let keys = self.shared.names.presence_keys(topic);
+                let members = keys.members_of(&node);
+                let mut call = if self.shared.names.cluster() {
+                    scripts::call(&REFRESH_SHARDED, &[&keys.nodes, &members, &keys.channel])
+                } else {
+                    scripts::call(&REFRESH, &[&keys.nodes, &members])
+                };
                 call.arg(&node)
                     .arg(ttl)
                     .arg(deadline)
@@ -211,13 +228,18 @@ impl PresenceStore for RedisPresence {
             .collect();
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
-            let answers = scripts::pipeline(&shared, &REFRESH, &calls).await?;
+            let script = if shared.names.cluster() {
+                &*REFRESH_SHARDED
+            } else {
+                &*REFRESH
+            };
+            let answers = scripts::pipeline(&shared, script, &calls).await?;
             Ok(answers.into_iter().map(|a| flag(a).unwrap_or(true)).collect())
         })
     }
 
     fn read(&self, topic: &str) -> BoxFuture<'static, Result<Vec<NodeMembers>, StoreError>> {
-        let keys = wire::presence_keys(&self.shared.config.prefix, topic);
+        let keys = self.shared.names.presence_keys(topic);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let mut conn = shared.commands().ok_or_else(unreachable)?;
@@ -234,14 +256,14 @@ impl PresenceStore for RedisPresence {
     }
 
     fn listen(&self, topic: &Arc<str>) -> BoxFuture<'static, Result<(), StoreError>> {
-        let channel = wire::presence_keys(&self.shared.config.prefix, topic).channel;
+        let channel = self.shared.names.presence_keys(topic).channel;
         let wanted = Wanted::Presence(Arc::clone(topic));
         self.shared.want(&self.wake, channel.clone(), Some(wanted));
         Box::pin(self.shared.heard_soon(channel))
     }
 
     fn unlisten(&self, topic: &Arc<str>) {
-        let channel = wire::presence_keys(&self.shared.config.prefix, topic).channel;
+        let channel = self.shared.names.presence_keys(topic).channel;
         self.shared.want(&self.wake, channel, None);
     }
 }

@@ -11,11 +11,10 @@
 //! refetch what they missed.
 
 use super::backoff::Backoff;
-use super::connection::{Failure, pause, within};
+use super::connection::{self, Conn, Failure, Target, pause, within};
 use super::{RedisConfig, Shared, wire};
 use crate::broker::Event;
-use ::redis::aio::MultiplexedConnection;
-use ::redis::{AsyncConnectionConfig, Client};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -26,21 +25,67 @@ use tokio::time::Instant;
 const NOTICE_EVERY: Duration = Duration::from_secs(1);
 
 /// Opens the publishing connection, within the configured timeouts.
-pub(super) async fn connect(client: &Client, config: &RedisConfig) -> Result<MultiplexedConnection, Failure> {
-    let options = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(config.connect_timeout))
-        .set_response_timeout(Some(config.command_timeout));
-    within(
-        config.connect_timeout + config.command_timeout,
-        client.get_multiplexed_async_connection_with_config(&options),
-    )
-    .await
+pub(super) async fn connect(target: &Target, config: &RedisConfig) -> Result<Conn, Failure> {
+    connection::open(target, config).await
+}
+
+/// `PUBLISH` (one Redis) or `SPUBLISH` (a cluster's shard channel).
+pub(super) fn publish(names: &wire::Names, channel: &str, payload: Vec<u8>) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd(if names.cluster() { "SPUBLISH" } else { "PUBLISH" });
+    cmd.arg(channel).arg(payload);
+    cmd
+}
+
+/// Sends `commands` (each with the channel or key it is routed by), their
+/// answers ignored: one pipeline on one Redis; on a cluster, a pipeline
+/// per hash tag (a pipeline may not span slots), all at once, each in
+/// order. Answers how many commands failed, and the first failure.
+pub(super) async fn send_all(
+    conn: &mut Conn,
+    names: &wire::Names,
+    limit: Duration,
+    commands: Vec<(String, ::redis::Cmd)>,
+) -> Option<(u64, Failure)> {
+    if !names.cluster() {
+        let count = commands.len() as u64;
+        let mut pipe = ::redis::pipe();
+        for (_, cmd) in commands {
+            pipe.add_command(cmd).ignore();
+        }
+        return within(limit, pipe.exec_async(conn)).await.err().map(|e| (count, e));
+    }
+    let mut groups: Vec<(::redis::Pipeline, u64)> = Vec::new();
+    let mut by_tag: HashMap<Vec<u8>, usize> = HashMap::new();
+    for (key, cmd) in commands {
+        let at = *by_tag
+            .entry(wire::hash_tag(key.as_bytes()).to_vec())
+            .or_insert_with(|| {
+                groups.push((::redis::pipe(), 0));
+                groups.len() - 1
+            });
+        groups[at].0.add_command(cmd).ignore();
+        groups[at].1 += 1;
+    }
+    let sends = groups.into_iter().map(|(pipe, count)| {
+        let mut conn = conn.clone();
+        async move { (count, within(limit, pipe.exec_async(&mut conn)).await) }
+    });
+    let mut failed: Option<(u64, Failure)> = None;
+    for (count, result) in futures_util::future::join_all(sends).await {
+        if let Err(e) = result {
+            match failed.as_mut() {
+                Some((n, _)) => *n += count,
+                None => failed = Some((count, e)),
+            }
+        }
+    }
+    failed
 }
 
 struct Publisher {
     shared: Arc<Shared>,
-    client: Client,
-    conn: Option<MultiplexedConnection>,
+    target: Target,
+    conn: Option<Conn>,
     backoff: Backoff,
     /// Redis channel of this node's resync notices.
     control: String,
@@ -53,18 +98,18 @@ struct Publisher {
 /// Runs until the broker is dropped.
 pub(super) async fn run(
     shared: Arc<Shared>,
-    client: Client,
-    conn: MultiplexedConnection,
+    target: Target,
+    conn: Conn,
     mut queue: mpsc::Receiver<Event>,
     mut stop: watch::Receiver<()>,
 ) {
     let config = &shared.config;
     let mut publisher = Publisher {
         backoff: Backoff::new(config.backoff_min, config.backoff_max),
-        control: wire::control_channel(&config.prefix),
+        control: shared.names.control(),
         batch: Vec::with_capacity(config.publish_batch.min(1024)),
         shared: Arc::clone(&shared),
-        client,
+        target,
         conn: Some(conn),
         last_notice: None,
         last_ok: Instant::now(),
@@ -123,31 +168,26 @@ impl Publisher {
         }
         let origin = self.origin();
         let notice = self.take_notice();
-        let mut pipe = ::redis::pipe();
+        let names = &self.shared.names;
+        let mut commands = Vec::with_capacity(self.batch.len() + 1);
         if notice {
-            pipe.cmd("PUBLISH")
-                .arg(&self.control)
-                .arg(wire::encode_notice(&origin, wire::RESYNC_NOTICE))
-                .ignore();
+            let payload = wire::encode_notice(&origin, wire::RESYNC_NOTICE);
+            commands.push((self.control.clone(), publish(names, &self.control, payload)));
         }
         let count = self.batch.len() as u64;
         for event in self.batch.drain(..) {
-            pipe.cmd("PUBLISH")
-                .arg(wire::channel_name(&self.shared.config.prefix, &event.subject))
-                .arg(wire::encode(
-                    &origin,
-                    event.position.as_ref(),
-                    event.scope.as_deref(),
-                    &event.frame,
-                ))
-                .ignore();
+            let channel = names.channel(&event.subject);
+            let payload = wire::encode(&origin, event.position.as_ref(), event.scope.as_deref(), &event.frame);
+            let cmd = publish(names, &channel, payload);
+            commands.push((channel, cmd));
         }
         let Some(conn) = self.conn.as_mut() else {
             self.shared.drop_events(count, "Redis is unreachable");
             return;
         };
-        match within(self.shared.config.command_timeout, pipe.exec_async(conn)).await {
-            Ok(()) => {
+        let failed = send_all(conn, names, self.shared.config.command_timeout, commands).await;
+        match failed {
+            None => {
                 tracing::trace!(events = count, notice, "published a pipeline");
                 self.shared.published.fetch_add(count, Ordering::Relaxed);
                 self.last_ok = Instant::now();
@@ -155,8 +195,11 @@ impl Publisher {
                     self.last_notice = Some(self.last_ok);
                 }
             }
-            Err(e) => {
-                self.shared.drop_events(count, "publishing to Redis failed");
+            Some((failed, e)) => {
+                // The notice, when it failed, is not an event.
+                let failed = failed.min(count);
+                self.shared.published.fetch_add(count - failed, Ordering::Relaxed);
+                self.shared.drop_events(failed.max(1), "publishing to Redis failed");
                 self.lost(notice, &e);
             }
         }
@@ -173,7 +216,7 @@ impl Publisher {
             let payload = wire::encode_notice(&origin, wire::RESYNC_NOTICE);
             within(
                 limit,
-                ::redis::cmd("PUBLISH").arg(&self.control).arg(payload).exec_async(conn),
+                publish(&self.shared.names, &self.control, payload).exec_async(conn),
             )
             .await
         } else {
@@ -208,7 +251,7 @@ impl Publisher {
                 return false;
             }
             attempts += 1;
-            match connect(&self.client, &self.shared.config).await {
+            match connect(&self.target, &self.shared.config).await {
                 Ok(conn) => {
                     self.shared.set_commands(Some(conn.clone()));
                     self.conn = Some(conn);

@@ -35,9 +35,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// hears "nothing missed" within it. Contexts' positions never expire.
 const TOPIC_POSITION_TTL: Duration = Duration::from_secs(24 * 3600);
 
-static APPEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+/// The append script; its cluster variant (`APPEND_SHARDED`) takes the
+/// channel as `KEYS[3]` and `SPUBLISH`es.
+const APPEND_SOURCE: &str = r"
 local meta, hist = KEYS[1], KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
 local last = 0
@@ -63,9 +63,11 @@ if tonumber(ARGV[8]) > 0 then
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. epoch .. ' ' .. offset .. '\n' .. ARGV[3] .. '\n' .. frame)
 return {epoch, offset}
-",
-    )
-});
+";
+
+static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_SOURCE));
+
+static APPEND_SHARDED: LazyLock<Script> = LazyLock::new(|| scripts::sharded(APPEND_SOURCE, "'PUBLISH', ARGV[1],"));
 
 static READ: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -129,7 +131,7 @@ impl RedisStreams {
     }
 
     /// The publishing connection, or why there is none.
-    fn conn(&self) -> Result<::redis::aio::MultiplexedConnection, StoreError> {
+    fn conn(&self) -> Result<super::connection::Conn, StoreError> {
         self.shared.commands().ok_or_else(unreachable)
     }
 }
@@ -164,7 +166,12 @@ pub(super) async fn run_appender(
 /// Sends `batch` as one pipeline and answers every append in it.
 async fn send_batch(shared: &Shared, batch: &mut Vec<Queued>) {
     let calls: Vec<::redis::Cmd> = batch.iter().map(|queued| queued.call.clone()).collect();
-    let answers = match scripts::pipeline(shared, &APPEND, &calls).await {
+    let script = if shared.names.cluster() {
+        &*APPEND_SHARDED
+    } else {
+        &*APPEND
+    };
+    let answers = match scripts::pipeline(shared, script, &calls).await {
         Ok(answers) => answers,
         Err(e) => {
             for queued in batch.drain(..) {
@@ -197,11 +204,15 @@ fn new_epoch() -> String {
 
 impl StreamStore for RedisStreams {
     fn append(&self, append: Append) -> BoxFuture<'static, Result<Position, StoreError>> {
-        let prefix = &self.shared.config.prefix;
-        let [meta, hist] = wire::stream_keys(prefix, &append.subject);
-        let channel = wire::channel_name(prefix, &append.subject);
+        let names = &self.shared.names;
+        let [meta, hist] = names.stream_keys(&append.subject);
+        let channel = names.channel(&append.subject);
         let origin = self.shared.node.get().map_or_else(String::new, |n| format!("{n}\n"));
-        let mut call = scripts::call(&APPEND, &[&meta, &hist]);
+        let mut call = if names.cluster() {
+            scripts::call(&APPEND_SHARDED, &[&meta, &hist, &channel])
+        } else {
+            scripts::call(&APPEND, &[&meta, &hist])
+        };
         call.arg(channel)
             .arg(origin)
             .arg(wire::scope_line(append.scope.as_deref()))
@@ -231,7 +242,7 @@ impl StreamStore for RedisStreams {
     }
 
     fn read(&self, read: Read) -> BoxFuture<'static, Result<Snapshot, StoreError>> {
-        let keys = wire::stream_keys(&self.shared.config.prefix, &read.subject);
+        let keys = self.shared.names.stream_keys(&read.subject);
         let limit = self.shared.config.command_timeout;
         let conn = self.conn();
         let shared = Arc::clone(&self.shared);
@@ -257,7 +268,7 @@ impl StreamStore for RedisStreams {
     }
 
     fn listening(&self, subject: &Subject) -> BoxFuture<'static, Result<(), StoreError>> {
-        let channel = wire::channel_name(&self.shared.config.prefix, subject);
+        let channel = self.shared.names.channel(subject);
         Box::pin(self.shared.heard_soon(channel))
     }
 }

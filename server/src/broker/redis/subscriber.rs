@@ -57,16 +57,18 @@ enum End {
     Lost(String),
 }
 
-struct Subscriber {
-    shared: Arc<Shared>,
-    control: String,
+/// What a subscriber connection (here, or a cluster's in `shards.rs`)
+/// keeps, and how it hands messages on.
+pub(super) struct Subscriber {
+    pub(super) shared: Arc<Shared>,
+    pub(super) control: String,
     /// What the connection is subscribed to (or about to be), by channel;
     /// messages on any other channel are ignored.
-    active: HashMap<String, Wanted>,
+    pub(super) active: HashMap<String, Wanted>,
     origins: HashMap<Box<str>, Arc<str>>,
     last_resync: Option<Instant>,
     /// A resync asked for too soon after the last one waits until then.
-    resync_at: Option<Instant>,
+    pub(super) resync_at: Option<Instant>,
 }
 
 /// Runs until the broker is dropped.
@@ -79,14 +81,7 @@ pub(super) async fn run(
 ) {
     let config = &shared.config;
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-    let mut subscriber = Subscriber {
-        control: wire::control_channel(&config.prefix),
-        shared: Arc::clone(&shared),
-        active: HashMap::new(),
-        origins: HashMap::new(),
-        last_resync: None,
-        resync_at: None,
-    };
+    let mut subscriber = Subscriber::new(Arc::clone(&shared));
     let mut connection = Some(first);
     let mut lost_before = false;
     let mut attempts = 0u32;
@@ -149,6 +144,17 @@ pub(super) async fn run(
 }
 
 impl Subscriber {
+    pub(super) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            control: shared.names.control(),
+            shared,
+            active: HashMap::new(),
+            origins: HashMap::new(),
+            last_resync: None,
+            resync_at: None,
+        }
+    }
+
     /// On a fresh connection: subscribes to every subject the node wants.
     async fn subscribe_all(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
         let wanted: Vec<(String, Wanted)> = {
@@ -252,7 +258,7 @@ impl Subscriber {
     }
 
     /// One message from Redis.
-    fn handle(&mut self, message: &::redis::Msg) {
+    pub(super) fn handle(&mut self, message: &::redis::Msg) {
         let channel = message.get_channel_name();
         let Ok((origin, rest)) = wire::decode(message.get_payload_bytes()) else {
             tracing::debug!(channel, "ignored a Redis message that is not a Mizan envelope");
@@ -324,7 +330,7 @@ impl Subscriber {
         }
     }
 
-    fn resync(&mut self) {
+    pub(super) fn resync(&mut self) {
         self.resync_at = None;
         self.last_resync = Some(Instant::now());
         if let Some(inbox) = self.shared.inbox.get() {
@@ -334,7 +340,7 @@ impl Subscriber {
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.
-async fn sleep_until_some(at: Option<Instant>) {
+pub(super) async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

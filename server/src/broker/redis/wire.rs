@@ -28,6 +28,111 @@
 use crate::broker::{Scope, Subject};
 use mizan_protocol::Position;
 
+/// How the broker spells its Redis names: for one Redis, the names above;
+/// on a Redis Cluster, every name of one subject carries the same hash tag
+/// (`{t:<topic>}`, `{c:<context>}`, `{p:<topic>}` for presence) so that a
+/// stream's keys and its shard channel live in one slot and one script can
+/// touch them and `SPUBLISH` together:
+///
+/// - a subject's channel `{prefix}:{t:<topic>}` / `{prefix}:{c:<context>}`,
+///   its stream `{prefix}:m:{c:<context>}` and `{prefix}:h:{c:<context>}`;
+/// - a presence topic's `{prefix}:pn:{p:<topic>}`,
+///   `{prefix}:pm:<node>:{p:<topic>}` and channel `{prefix}:p:{p:<topic>}`;
+/// - the control channel `{prefix}:{ctl}` (one shard channel);
+/// - a cached bundle `{prefix}:b:<key>`, in whatever slot it hashes to.
+///
+/// The tag is everything between the first `{` and the next `}`: a name
+/// holding a `}` cuts it short, the same way for each of the subject's
+/// names, which stay together.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    prefix: String,
+    cluster: bool,
+}
+
+impl Names {
+    pub(crate) fn new(prefix: &str, cluster: bool) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            cluster,
+        }
+    }
+
+    /// Whether the names are a cluster's (hash-tagged, sharded channels).
+    pub(crate) fn cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The channel of `subject`.
+    pub(crate) fn channel(&self, subject: &Subject) -> String {
+        if self.cluster {
+            tagged(&self.prefix, "", subject)
+        } else {
+            channel_name(&self.prefix, subject)
+        }
+    }
+
+    /// The keys of `subject`'s stream: its position hash and its events.
+    pub(crate) fn stream_keys(&self, subject: &Subject) -> [String; 2] {
+        if self.cluster {
+            [tagged(&self.prefix, "m:", subject), tagged(&self.prefix, "h:", subject)]
+        } else {
+            stream_keys(&self.prefix, subject)
+        }
+    }
+
+    /// A presence topic's keys and channel.
+    pub(crate) fn presence_keys(&self, topic: &str) -> PresenceKeys {
+        if self.cluster {
+            let prefix = &self.prefix;
+            PresenceKeys {
+                nodes: format!("{prefix}:pn:{{p:{topic}}}"),
+                members_before: format!("{prefix}:pm:"),
+                members_after: format!(":{{p:{topic}}}"),
+                channel: format!("{prefix}:p:{{p:{topic}}}"),
+            }
+        } else {
+            presence_keys(&self.prefix, topic)
+        }
+    }
+
+    /// The channel of the brokers' notices.
+    pub(crate) fn control(&self) -> String {
+        if self.cluster {
+            format!("{}:{{ctl}}", self.prefix)
+        } else {
+            control_channel(&self.prefix)
+        }
+    }
+
+    /// The key of a cached bundle.
+    pub(crate) fn bundle_key(&self, key: &str) -> String {
+        bundle_key(&self.prefix, key)
+    }
+}
+
+/// `{prefix}:{what}{{kind}:{name}}`.
+fn tagged(prefix: &str, what: &str, subject: &Subject) -> String {
+    let (kind, name) = match subject {
+        Subject::Topic(topic) => ("t", &**topic),
+        Subject::Context(context) => ("c", &**context),
+    };
+    format!("{prefix}:{what}{{{kind}:{name}}}")
+}
+
+/// The part of `key` Redis Cluster hashes to pick its slot: between the
+/// first `{` and the next `}` when that is not empty, else all of it. Two
+/// keys with the same tag are in the same slot.
+pub(crate) fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&b| b == b'{')
+        && let Some(len) = key[open + 1..].iter().position(|&b| b == b'}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
 /// The Redis channel of `subject` under `prefix`.
 pub(crate) fn channel_name(prefix: &str, subject: &Subject) -> String {
     key(prefix, "", subject)
@@ -230,6 +335,42 @@ mod tests {
             channel_name("p", &Subject::Topic("x".into())),
             channel_name("p", &Subject::Context("x".into()))
         );
+    }
+
+    #[test]
+    fn cluster_names_share_a_hash_tag_per_subject() {
+        let names = Names::new("mizan", true);
+        let user = Subject::Context("user".into());
+        assert_eq!(names.channel(&user), "mizan:{c:user}");
+        assert_eq!(names.stream_keys(&user), ["mizan:m:{c:user}", "mizan:h:{c:user}"]);
+        assert_eq!(names.control(), "mizan:{ctl}");
+        let presence = names.presence_keys("chat:lobby");
+        assert_eq!(
+            [presence.nodes.as_str(), &presence.members_of("n1"), &presence.channel],
+            [
+                "mizan:pn:{p:chat:lobby}",
+                "mizan:pm:n1:{p:chat:lobby}",
+                "mizan:p:{p:chat:lobby}"
+            ]
+        );
+        for topic in ["chat:lobby", "a}b", "}", "{x}"] {
+            let subject = Subject::Topic(topic.into());
+            let [meta, hist] = names.stream_keys(&subject);
+            let channel = names.channel(&subject);
+            assert_eq!(hash_tag(meta.as_bytes()), hash_tag(channel.as_bytes()), "{topic}");
+            assert_eq!(hash_tag(hist.as_bytes()), hash_tag(channel.as_bytes()), "{topic}");
+            assert!(!hash_tag(channel.as_bytes()).is_empty());
+            let presence = names.presence_keys(topic);
+            let tag = hash_tag(presence.channel.as_bytes());
+            assert_eq!(hash_tag(presence.nodes.as_bytes()), tag);
+            assert_eq!(hash_tag(presence.members_of("n").as_bytes()), tag);
+        }
+        assert_eq!(hash_tag(b"plain"), b"plain");
+        assert_eq!(hash_tag(b"a{}b"), b"a{}b");
+        // One Redis keeps today's names.
+        let single = Names::new("mizan", false);
+        assert_eq!(single.channel(&user), "mizan:c:user");
+        assert_eq!(single.control(), "mizan:ctl");
     }
 
     #[test]

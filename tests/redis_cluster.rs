@@ -1,0 +1,188 @@
+//! Nodes joined through a Redis Cluster (issue 20; docs/scaling.md,
+//! "Redis Cluster"): fixture nodes as separate processes started with
+//! `--redis-cluster`, on a cluster of each test's own (three masters, a
+//! replica each: `mizan_testkit::RedisCluster`). Channel messages and
+//! context invalidations cross three nodes, offsets stay consecutive
+//! whoever publishes, each subject's shard channel is subscribed on the
+//! master that serves its slot.
+//!
+//! Needs `redis-server` and `redis-cli` on the PATH and the fixture example
+//! built (see tests/redis_nodes.rs).
+
+mod support;
+
+use mizan::protocol::ServerFrame;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::Client;
+use support::processes::{Node, RedisCluster};
+use support::streams::{next_message, send_many, subscribe};
+
+/// A cluster of three masters with a replica each. A node's bus port is
+/// its port + 10000, which a free port does not promise is free too: a
+/// start that collided is tried again.
+fn start_cluster() -> RedisCluster {
+    let mut last = String::new();
+    for _ in 0..10 {
+        match RedisCluster::try_start(3, 1) {
+            Ok(cluster) => return cluster,
+            Err(e) => last = e,
+        }
+    }
+    panic!("no cluster started in ten attempts: {last}")
+}
+
+/// How long a node may take to subscribe on the cluster.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Watches `context` with `params`; fails on anything but a bundle.
+async fn watch(client: &mut Client, context: &str, params: Value) {
+    let id = client
+        .request(json!({"type": "watch", "context": context, "params": params}))
+        .await;
+    let bundle = client.reply(id).await;
+    assert!(matches!(bundle, ServerFrame::Bundle { .. }), "{bundle:?}");
+}
+
+/// `PUBSUB SHARDCHANNELS` (shard channels subscribed on that node; `PUBSUB
+/// CHANNELS` does not show them) on the node at `port`.
+fn shard_channels(port: u16) -> Vec<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "PUBSUB", "SHARDCHANNELS"])
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits until `condition` holds, within [`SETTLE`].
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + SETTLE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The shard channel of the fixture's chat `topic` (wire.rs, cluster names).
+fn topic_channel(topic: &str) -> String {
+    format!("mizan:{{t:{topic}}}")
+}
+
+#[tokio::test]
+async fn messages_and_invalidations_cross_three_nodes_with_consecutive_offsets() {
+    let cluster = start_cluster();
+    let nodes = [
+        Node::with_cluster(&cluster, &[]),
+        Node::with_cluster(&cluster, &[]),
+        Node::with_cluster(&cluster, &[]),
+    ];
+    for node in &nodes {
+        assert_eq!(node.readyz().await, 200, "{}", node.log());
+    }
+    let mut reader = nodes[0].client().await;
+    let (topic, start, _) = subscribe(&mut reader, "many", json!({})).await;
+    assert_eq!(start.offset, 0);
+    let mut senders = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let mut sender = node.client().await;
+        subscribe(&mut sender, "many", json!({})).await;
+        senders.push(send_many(sender, &topic, &format!("{n}-"), 20));
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let mut offsets = Vec::new();
+    let mut from = [0; 3];
+    for _ in 0..60 {
+        let (offset, text) = next_message(&mut reader).await;
+        offsets.push(offset);
+        from[usize::from(text.as_bytes()[0] - b'0')] += 1;
+    }
+    assert_eq!(
+        offsets,
+        (1..=60).collect::<Vec<_>>(),
+        "consecutive, in order, none twice"
+    );
+    assert_eq!(from, [20, 20, 20], "every node's messages arrived");
+    reader.assert_silent(Duration::from_millis(200)).await;
+
+    // A mutation on one node invalidates watchers on the two others.
+    let mut five_b = nodes[1].client().await;
+    let mut five_c = nodes[2].client().await;
+    watch(&mut five_b, "user", json!({"user_id": 5})).await;
+    watch(&mut five_c, "user", json!({"user_id": 5})).await;
+    let mut notes = nodes[2].client().await;
+    watch(&mut notes, "notifications", json!({})).await;
+    let mut caller = nodes[0].client().await;
+    let reply = caller
+        .call("update_profile", json!({"user_id": 5, "name": "Ann"}))
+        .await;
+    assert!(matches!(reply, ServerFrame::Result { .. }), "{reply:?}");
+    for watcher in [&mut five_b, &mut five_c] {
+        assert_eq!(
+            support::without_offsets(&watcher.push().await.encode()),
+            r#"{"type":"invalidate","context":"user","params":{"user_id":5}}"#
+        );
+    }
+    let reply = caller.call("post_note", json!({"text": "hi"})).await;
+    assert!(matches!(reply, ServerFrame::Result { .. }), "{reply:?}");
+    assert_eq!(
+        support::without_offsets(&notes.push().await.encode()),
+        r#"{"type":"invalidate","context":"notifications"}"#
+    );
+    five_b.assert_silent(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn each_subject_is_subscribed_on_the_master_of_its_slot() {
+    let cluster = start_cluster();
+    let a = Node::with_cluster(&cluster, &[]);
+    let mut client = a.client().await;
+    let mut channels = Vec::new();
+    for room in ["lobby", "kitchen", "garden", "attic", "cellar", "porch"] {
+        let (topic, _, _) = subscribe(&mut client, room, json!({})).await;
+        channels.push(topic_channel(&topic));
+    }
+    watch(&mut client, "user", json!({"user_id": 1})).await;
+    channels.push("mizan:{c:user}".to_owned());
+    let masters = cluster.masters();
+    assert_eq!(masters.len(), 3);
+    let mut used = std::collections::HashSet::new();
+    for channel in &channels {
+        let owner = cluster.master_of(channel);
+        used.insert(owner);
+        eventually(&format!("{channel} is subscribed on its master {owner}"), || {
+            shard_channels(owner).contains(channel)
+        })
+        .await;
+        for other in masters.iter().filter(|&&m| m != owner) {
+            assert!(
+                !shard_channels(*other).contains(channel),
+                "{channel} is subscribed on {other}, not its master {owner}"
+            );
+        }
+    }
+    assert!(used.len() >= 2, "the subjects spread over the shards: {used:?}");
+    // The control channel is one shard channel too.
+    let control = "mizan:{ctl}";
+    assert!(shard_channels(cluster.master_of(control)).iter().any(|c| c == control));
+
+    // Leaving a topic leaves its shard channel.
+    let id = client
+        .request(
+            json!({"type": "unsubscribe", "topic": channels[0].trim_start_matches("mizan:{t:").trim_end_matches('}')}),
+        )
+        .await;
+    let _ = client.reply(id).await;
+    let owner = cluster.master_of(&channels[0]);
+    eventually("the topic's shard channel is left", || {
+        !shard_channels(owner).contains(&channels[0])
+    })
+    .await;
+}
