@@ -306,11 +306,18 @@ impl RedisBroker {
         }
         let seeds = connection::cluster_seeds(seeds)?;
         let target = Target::Cluster(seeds.clone());
+        // The subscriber reconnects with them too.
         let publishing = publisher::connect(&target, &config).await?;
         let names = wire::Names::new(&config.prefix, true);
         let subscribing = shards::connect(&seeds, &config, &names).await?;
         let (handle, rx) = Self::start(config, names, publishing, target);
-        tokio::spawn(shards::run(Arc::clone(&handle.shared), subscribing, rx.wake, rx.stop));
+        tokio::spawn(shards::run(
+            Arc::clone(&handle.shared),
+            seeds,
+            subscribing,
+            rx.wake,
+            rx.stop,
+        ));
         Ok(Self {
             handle: Arc::new(handle),
         })

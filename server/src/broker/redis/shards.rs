@@ -11,13 +11,15 @@
 //! When a node's connection closes (the crate pushes a disconnection) or
 //! the cluster takes a subscribed channel away (a `sunsubscribe` push we
 //! did not ask for: its slot moved, its master failed over), the task
-//! counts the broker as not connected, subscribes again to everything
+//! counts the broker as not connected, opens a fresh cluster connection
+//! (the cluster's slot map as it is now) and subscribes it to everything
 //! (with backoff, until every channel's current master accepted it), and
 //! then has the node catch up from the streams, as on one Redis: what was
 //! published meanwhile is read back, and what the failover lost shows as a
 //! new epoch or an offset gone back, never as a silent gap. (The crate
 //! also resubscribes by itself after it reconnects or learns a new slot
-//! map; subscribing again is harmless, and tells us when it is done.)
+//! map, but does not say when it is done, and subscriptions it moved were
+//! seen to go quiet: a fresh connection is the one the node can trust.)
 
 use super::backoff::Backoff;
 use super::connection::{self, Failure, pause, within};
@@ -86,6 +88,7 @@ async fn each(
 /// Runs until the broker is dropped.
 pub(super) async fn run(
     shared: Arc<Shared>,
+    seeds: Vec<ConnectionInfo>,
     shards: Shards,
     mut wake: mpsc::Receiver<()>,
     mut stop: watch::Receiver<()>,
@@ -94,7 +97,7 @@ pub(super) async fn run(
     let limit = config.command_timeout;
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     let mut subscriber = Subscriber::new(Arc::clone(&shared));
-    let Shards { conn, mut pushes } = shards;
+    let Shards { mut conn, mut pushes } = shards;
     let mut healthy = true;
     let mut attempts = 0u32;
     loop {
@@ -103,14 +106,16 @@ pub(super) async fn run(
                 return;
             }
             attempts += 1;
-            // Pushes that came meanwhile tell of the same loss.
-            while let Ok(push) = pushes.try_recv() {
-                if push.kind == PushKind::SMessage
-                    && let Some(message) = Msg::from_push_info(push)
-                {
-                    subscriber.handle(&message);
+            // A fresh connection, with the cluster's slot map as it is now
+            // (the old one's subscriptions may sit on a node that is gone).
+            let fresh = match connect(&seeds, config, &shared.names).await {
+                Ok(fresh) => fresh,
+                Err(error) => {
+                    tracing::debug!(%error, attempts, "the Redis Cluster is still unreachable");
+                    continue;
                 }
-            }
+            };
+            (conn, pushes) = (fresh.conn, fresh.pushes);
             match subscribe_all(&mut subscriber, &conn, limit).await {
                 Ok(()) => {
                     healthy = true;
