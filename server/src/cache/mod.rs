@@ -35,6 +35,7 @@ use crate::broker::store::StoreError;
 use key::{Key, Keys};
 use mizan_channels::Context;
 use mizan_protocol::{Payload, Position};
+use moka::ops::compute::Op;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -49,7 +50,8 @@ pub(crate) struct Cached {
 /// The cache's counters, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct CacheCounts {
-    /// Served from the node's memory.
+    /// Served from the node's memory (or from another request's
+    /// computation it waited for).
     pub(crate) hits: u64,
     /// Served from the shared store (and kept in memory).
     pub(crate) shared_hits: u64,
@@ -149,7 +151,7 @@ impl BundleCache {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(Some(hit.data.clone()));
             }
-            self.entries.invalidate(&key).await;
+            self.drop_if_still(key, &hit).await;
         }
         let ran = AtomicBool::new(false);
         let value = self
@@ -167,14 +169,33 @@ impl BundleCache {
             .await?;
         // Computed (or checked) for this request, after it began: current
         // for it.
-        if ran.load(Ordering::Relaxed) || self.checked(valid(value.position.clone()).await) {
+        if ran.load(Ordering::Relaxed) {
+            return Ok(Some(value.data.clone()));
+        }
+        // Waited for another request's computation: a hit when current.
+        if self.checked(valid(value.position.clone()).await) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(value.data.clone()));
         }
         // Shared a computation that began before an entry this request
         // must see: drop it, and compute afresh outside the cache.
         self.refused.fetch_add(1, Ordering::Relaxed);
-        self.entries.invalidate(&key).await;
+        self.drop_if_still(key, &value).await;
         Ok(None)
+    }
+
+    /// Drops the value under `key` if it is still `stale`: a check that
+    /// failed may finish after another request stored a fresh value there,
+    /// which must stay.
+    async fn drop_if_still(&self, key: Key, stale: &Arc<Cached>) {
+        let stale = Arc::clone(stale);
+        self.entries
+            .entry(key)
+            .and_compute_with(|current| {
+                let same = current.is_some_and(|entry| Arc::ptr_eq(entry.value(), &stale));
+                std::future::ready(if same { Op::Remove } else { Op::Nop })
+            })
+            .await;
     }
 
     /// A validity check's answer; one that could not be made counts as an

@@ -93,6 +93,52 @@ async fn a_waiter_refuses_a_shared_value_too_old_for_it() {
 }
 
 #[tokio::test]
+async fn a_failed_check_never_drops_a_fresher_value_stored_meanwhile() {
+    let cache = Arc::new(cache());
+    let key = key(&cache);
+    cache
+        .get_or_compute(key, |_| async { Ok(true) }, value(1, "old"))
+        .await
+        .unwrap();
+    // A request finds the old value and checks it slowly (a round trip to
+    // Redis); meanwhile another finds it stale at once and stores a fresh one.
+    let checking = Arc::new(tokio::sync::Notify::new());
+    let slow = {
+        let (cache, checking) = (Arc::clone(&cache), Arc::clone(&checking));
+        tokio::spawn(async move {
+            // Its first check (of the old value) is the slow one.
+            let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let valid = move |p: Position| {
+                let (checking, first) = (Arc::clone(&checking), Arc::clone(&first));
+                async move {
+                    if first.swap(false, Ordering::SeqCst) {
+                        checking.notified().await;
+                    }
+                    Ok(p.offset >= 2)
+                }
+            };
+            cache.get_or_compute(key, valid, value(9, "slow")).await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let fresh = cache
+        .get_or_compute(key, |p: Position| async move { Ok(p.offset >= 2) }, value(2, "fresh"))
+        .await
+        .unwrap();
+    assert_eq!(fresh.unwrap().get(), r#""fresh""#);
+    checking.notify_one();
+    // The slow request's check of the old value fails: it must not drop the
+    // fresh one (it then shares or checks that instead).
+    assert_eq!(slow.await.unwrap().unwrap().get(), r#""fresh""#);
+    let again = cache
+        .get_or_compute(key, |p: Position| async move { Ok(p.offset >= 2) }, value(3, "third"))
+        .await
+        .unwrap();
+    assert_eq!(again.unwrap().get(), r#""fresh""#, "still cached");
+    assert_eq!(cache.counts().misses, 2, "old and fresh, nothing after");
+}
+
+#[tokio::test]
 async fn concurrent_requests_share_one_computation() {
     let cache = Arc::new(cache());
     let key = key(&cache);
