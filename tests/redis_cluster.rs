@@ -4,8 +4,10 @@
 //! replica each: `mizan_testkit::RedisCluster`). Channel messages and
 //! context invalidations cross three nodes, offsets stay consecutive
 //! whoever publishes, each subject's shard channel is subscribed on the
-//! master that serves its slot, and a killed master fails over with
-//! delivery back within 10 s and no silent gap.
+//! master that serves its slot, presence is shared (its keys in one
+//! slot), a node joins through the `redis+cluster://` URL form too, and a
+//! killed master fails over with delivery back within 10 s and no silent
+//! gap.
 //!
 //! Needs `redis-server` and `redis-cli` on the PATH and the fixture example
 //! built (see tests/redis_nodes.rs).
@@ -14,6 +16,7 @@ mod support;
 
 use mizan::protocol::ServerFrame;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::Client;
@@ -78,10 +81,12 @@ fn topic_channel(topic: &str) -> String {
 #[tokio::test]
 async fn messages_and_invalidations_cross_three_nodes_with_consecutive_offsets() {
     let cluster = start_cluster();
+    // The third joins through the URL form instead of the seed list.
+    let url = format!("redis+cluster://{}", cluster.seeds().join(","));
     let nodes = [
         Node::with_cluster(&cluster, &[]),
         Node::with_cluster(&cluster, &[]),
-        Node::with_cluster(&cluster, &[]),
+        Node::start(&["--redis", &url]),
     ];
     for node in &nodes {
         assert_eq!(node.readyz().await, 200, "{}", node.log());
@@ -186,6 +191,55 @@ async fn each_subject_is_subscribed_on_the_master_of_its_slot() {
         !shard_channels(owner).contains(&channels[0])
     })
     .await;
+}
+
+/// The sessions `presence` lists for the fixture's chat `topic`.
+async fn members(client: &mut Client, topic: &str) -> BTreeSet<String> {
+    let id = client.request(json!({"type": "presence", "topic": topic})).await;
+    match client.reply(id).await {
+        ServerFrame::Presence { members, .. } => members.into_iter().map(|m| m.session).collect(),
+        other => panic!("expected presence, got {other:?}"),
+    }
+}
+
+fn session(client: &Client) -> String {
+    match &client.hello {
+        ServerFrame::Hello { session, .. } => session.clone(),
+        other => panic!("no hello: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn presence_works_across_nodes_on_a_cluster() {
+    let cluster = start_cluster();
+    let (a, b) = (Node::with_cluster(&cluster, &[]), Node::with_cluster(&cluster, &[]));
+    let mut on_a = a.client().await.with_presence();
+    let mut on_b = b.client().await.with_presence();
+    let topic = on_a.join("chat", json!({"room": "lobby"})).await;
+    on_b.join("chat", json!({"room": "lobby"})).await;
+    let want: BTreeSet<String> = [session(&on_a), session(&on_b)].into_iter().collect();
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let now = members(&mut on_a, &topic).await;
+        if now == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "members on a stayed {now:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The presence keys share the topic's `{p:…}` tag on one master.
+    let nodes_key = format!("mizan:pn:{{p:{topic}}}");
+    let owner = cluster.master_of(&nodes_key);
+    let out = Command::new("redis-cli")
+        .args(["-p", &owner.to_string(), "ZCARD", &nodes_key])
+        .output()
+        .expect("redis-cli runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2",
+        "both nodes in {nodes_key}"
+    );
+    assert!(shard_channels(owner).contains(&format!("mizan:p:{{p:{topic}}}")));
 }
 
 /// Sends `text` on `topic` without insisting it succeeds (during a
