@@ -23,18 +23,9 @@ use support::Client;
 use support::processes::{Node, RedisCluster};
 use support::streams::{next_message, say, send_many, subscribe};
 
-/// A cluster of three masters with a replica each. A node's bus port is
-/// its port + 10000, which a free port does not promise is free too: a
-/// start that collided is tried again.
+/// A cluster of three masters with a replica each.
 fn start_cluster() -> RedisCluster {
-    let mut last = String::new();
-    for _ in 0..10 {
-        match RedisCluster::try_start(3, 1) {
-            Ok(cluster) => return cluster,
-            Err(e) => last = e,
-        }
-    }
-    panic!("no cluster started in ten attempts: {last}")
+    RedisCluster::start(3, 1)
 }
 
 /// How long a node may take to subscribe on the cluster.

@@ -29,7 +29,7 @@ impl RedisCluster {
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
         let mut nodes = Vec::new();
         for _ in 0..masters * (1 + replicas) {
-            let port = free_port();
+            let port = free_node_port();
             // A directory each: a replica's full sync writes an RDB file
             // there, which nodes sharing one would overwrite.
             let own = dir.join(port.to_string());
@@ -195,6 +195,20 @@ impl RedisCluster {
             .collect();
         ports.sort_unstable();
         ports
+    }
+}
+
+/// A free port whose cluster bus port (the port + 10000) is free too (when
+/// asked: another process may take either a moment later).
+fn free_node_port() -> u16 {
+    loop {
+        let port = free_port();
+        let bus = u32::from(port) + 10_000;
+        if let Ok(bus) = u16::try_from(bus)
+            && std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok()
+        {
+            return port;
+        }
     }
 }
 
