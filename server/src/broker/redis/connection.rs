@@ -154,7 +154,7 @@ pub(super) fn cluster_url(url: &str) -> Option<Vec<String>> {
 pub(super) fn cluster_client(
     seeds: &[::redis::ConnectionInfo],
     config: &super::RedisConfig,
-    push: Option<tokio::sync::mpsc::UnboundedSender<::redis::PushInfo>>,
+    push: Option<impl ::redis::aio::AsyncPushSender>,
 ) -> Result<::redis::cluster::ClusterClient, Failure> {
     let mut builder = ::redis::cluster::ClusterClientBuilder::new(seeds.to_vec())
         .use_protocol(::redis::ProtocolVersion::RESP3)
@@ -180,7 +180,8 @@ pub(super) async fn open(target: &Target, config: &super::RedisConfig) -> Result
                 .map(Conn::Single)
         }
         Target::Cluster(seeds) => {
-            let client = cluster_client(seeds, config, None)?;
+            // Commands only: no push messages.
+            let client = cluster_client(seeds, config, None::<fn(::redis::PushInfo) -> Result<(), ()>>)?;
             within(limit, client.get_async_connection()).await.map(Conn::Cluster)
         }
     }

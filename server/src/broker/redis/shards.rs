@@ -29,16 +29,23 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{ConnectionInfo, Msg, PushInfo, PushKind, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
 
 /// Shard subscriptions sent at once, at most.
 const IN_FLIGHT: usize = 256;
 
+/// Push messages queued for the task, at most. Past it they are dropped,
+/// and the task treats the connection as lost: a fresh one, and the node
+/// catches up from the streams.
+const PUSHES_QUEUED: usize = 65_536;
+
 /// The cluster connection of the subscriber and its push messages.
 pub(super) struct Shards {
     conn: ClusterConnection,
-    pushes: mpsc::UnboundedReceiver<PushInfo>,
+    pushes: mpsc::Receiver<PushInfo>,
+    /// Pushes were dropped: the queue was full.
+    overflowed: Arc<AtomicBool>,
 }
 
 /// Opens the subscriber's cluster connection and subscribes it to the
@@ -48,15 +55,30 @@ pub(super) async fn connect(
     config: &RedisConfig,
     names: &wire::Names,
 ) -> Result<Shards, Failure> {
-    let (tx, pushes) = mpsc::unbounded_channel();
-    let client = connection::cluster_client(seeds, config, Some(tx))?;
+    let (tx, pushes) = mpsc::channel(PUSHES_QUEUED);
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let full = Arc::clone(&overflowed);
+    // The crate's sender must never block: a full queue drops the push.
+    let sender = move |push: PushInfo| match tx.try_send(push) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            full.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    };
+    let client = connection::cluster_client(seeds, config, Some(sender))?;
     let mut conn = within(
         config.connect_timeout + config.command_timeout,
         client.get_async_connection(),
     )
     .await?;
     within(config.command_timeout, conn.ssubscribe(names.control())).await?;
-    Ok(Shards { conn, pushes })
+    Ok(Shards {
+        conn,
+        pushes,
+        overflowed,
+    })
 }
 
 /// `SSUBSCRIBE` (`join`) or `SUNSUBSCRIBE` each of `channels`, a command
@@ -97,7 +119,11 @@ pub(super) async fn run(
     let limit = config.command_timeout;
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     let mut subscriber = Subscriber::new(Arc::clone(&shared));
-    let Shards { mut conn, mut pushes } = shards;
+    let Shards {
+        mut conn,
+        mut pushes,
+        mut overflowed,
+    } = shards;
     let mut healthy = true;
     let mut attempts = 0u32;
     loop {
@@ -115,7 +141,7 @@ pub(super) async fn run(
                     continue;
                 }
             };
-            (conn, pushes) = (fresh.conn, fresh.pushes);
+            (conn, pushes, overflowed) = (fresh.conn, fresh.pushes, fresh.overflowed);
             match subscribe_all(&mut subscriber, &conn, limit).await {
                 Ok(()) => {
                     healthy = true;
@@ -147,6 +173,9 @@ pub(super) async fn run(
             _ = stop.changed() => return,
             push = pushes.recv() => match push {
                 None => return,
+                Some(_) if overflowed.load(Ordering::Relaxed) => {
+                    Some(format!("more than {PUSHES_QUEUED} push messages waited: some were dropped"))
+                }
                 Some(push) => on_push(&mut subscriber, push),
             },
             woken = wake.recv() => match woken {
