@@ -24,7 +24,7 @@
 use super::backoff::Backoff;
 use super::connection::{self, Failure, pause, within};
 use super::subscriber::{Subscriber, sleep_until_some};
-use super::{RedisConfig, Shared, Wanted, wire};
+use super::{RedisConfig, Shared, wire};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{ConnectionInfo, Msg, PushInfo, PushKind, Value};
 use std::collections::HashSet;
@@ -230,24 +230,11 @@ async fn subscribe_all(
     conn: &ClusterConnection,
     limit: std::time::Duration,
 ) -> Result<(), Failure> {
-    let shared = Arc::clone(&subscriber.shared);
-    let wanted: Vec<(String, Wanted)> = {
-        let mut interest = shared.interest();
-        interest.dirty.clear();
-        interest
-            .desired
-            .iter()
-            .map(|(channel, wanted)| (channel.clone(), wanted.clone()))
-            .collect()
-    };
-    subscriber.active.clear();
-    shared.heard(HashSet::clear);
+    let wanted = subscriber.restart();
     let mut channels: Vec<String> = wanted.iter().map(|(channel, _)| channel.clone()).collect();
     channels.push(subscriber.control.clone());
-    // Accepted while they are being subscribed.
-    subscriber.active.extend(wanted);
     each(conn, limit, &channels, true).await?;
-    shared.heard(|heard| heard.extend(subscriber.active.keys().cloned()));
+    subscriber.joined(wanted);
     Ok(())
 }
 
@@ -258,32 +245,10 @@ async fn reconcile(
     conn: &ClusterConnection,
     limit: std::time::Duration,
 ) -> Result<(), Failure> {
-    let shared = Arc::clone(&subscriber.shared);
-    let mut joins = Vec::new();
-    let mut leaves = Vec::new();
-    {
-        let mut interest = shared.interest();
-        let dirty = std::mem::take(&mut interest.dirty);
-        for channel in dirty {
-            match (interest.desired.get(&channel), subscriber.active.contains_key(&channel)) {
-                (Some(wanted), false) => joins.push((channel, wanted.clone())),
-                (None, true) => leaves.push(channel),
-                _ => {}
-            }
-        }
-    }
-    for channel in &leaves {
-        subscriber.active.remove(channel);
-    }
-    shared.heard(|heard| {
-        for channel in &leaves {
-            heard.remove(channel);
-        }
-    });
+    let (joins, leaves) = subscriber.changes();
     each(conn, limit, &leaves, false).await?;
     let channels: Vec<String> = joins.iter().map(|(channel, _)| channel.clone()).collect();
-    subscriber.active.extend(joins);
     each(conn, limit, &channels, true).await?;
-    shared.heard(|heard| heard.extend(channels));
+    subscriber.joined(joins);
     Ok(())
 }

@@ -157,7 +157,35 @@ impl Subscriber {
 
     /// On a fresh connection: subscribes to every subject the node wants.
     async fn subscribe_all(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
-        let wanted: Vec<(String, Wanted)> = {
+        let wanted = self.restart();
+        let channels: Vec<&str> = wanted.iter().map(|(channel, _)| channel.as_str()).collect();
+        for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
+            within(self.shared.config.command_timeout, sink.subscribe(chunk)).await?;
+        }
+        self.joined(wanted);
+        Ok(())
+    }
+
+    /// Brings the subscriptions in line with the interest changes recorded
+    /// since the last time.
+    async fn reconcile(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
+        let (joins, leaves) = self.changes();
+        let limit = self.shared.config.command_timeout;
+        for chunk in leaves.chunks(CHANNELS_PER_COMMAND) {
+            within(limit, sink.unsubscribe(chunk)).await?;
+        }
+        let channels: Vec<&str> = joins.iter().map(|(channel, _)| channel.as_str()).collect();
+        for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
+            within(limit, sink.subscribe(chunk)).await?;
+        }
+        self.joined(joins);
+        Ok(())
+    }
+
+    /// For a fresh connection: every channel the node wants (the changes
+    /// recorded so far folded in), with nothing active or heard yet.
+    pub(super) fn restart(&mut self) -> Vec<(String, Wanted)> {
+        let wanted = {
             let mut interest = self.shared.interest();
             interest.dirty.clear();
             interest
@@ -168,19 +196,14 @@ impl Subscriber {
         };
         self.active.clear();
         self.shared.heard(HashSet::clear);
-        let channels: Vec<&str> = wanted.iter().map(|(channel, _)| channel.as_str()).collect();
-        for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
-            within(self.shared.config.command_timeout, sink.subscribe(chunk)).await?;
-        }
-        self.shared
-            .heard(|heard| heard.extend(wanted.iter().map(|(channel, _)| channel.clone())));
-        self.active.extend(wanted);
-        Ok(())
+        wanted
     }
 
-    /// Brings the subscriptions in line with the interest changes recorded
-    /// since the last time.
-    async fn reconcile(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
+    /// The interest changes recorded since the last time: the channels to
+    /// join, and the channels to leave, which are no longer active nor
+    /// heard from now on (recorded before the commands go out: messages of
+    /// a channel being left are not accepted).
+    pub(super) fn changes(&mut self) -> (Vec<(String, Wanted)>, Vec<String>) {
         let mut joins = Vec::new();
         let mut leaves = Vec::new();
         {
@@ -194,8 +217,6 @@ impl Subscriber {
                 }
             }
         }
-        // Recorded before the commands go out: messages of a channel being
-        // joined are accepted, those of a channel being left are not.
         for channel in &leaves {
             self.active.remove(channel);
         }
@@ -204,18 +225,14 @@ impl Subscriber {
                 heard.remove(channel);
             }
         });
-        let limit = self.shared.config.command_timeout;
-        for chunk in leaves.chunks(CHANNELS_PER_COMMAND) {
-            within(limit, sink.unsubscribe(chunk)).await?;
-        }
-        let channels: Vec<&str> = joins.iter().map(|(channel, _)| channel.as_str()).collect();
-        for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
-            within(limit, sink.subscribe(chunk)).await?;
-        }
+        (joins, leaves)
+    }
+
+    /// `wanted` are subscribed: heard, and their messages accepted.
+    pub(super) fn joined(&mut self, wanted: Vec<(String, Wanted)>) {
         self.shared
-            .heard(|heard| heard.extend(joins.iter().map(|(channel, _)| channel.clone())));
-        self.active.extend(joins);
-        Ok(())
+            .heard(|heard| heard.extend(wanted.iter().map(|(channel, _)| channel.clone())));
+        self.active.extend(wanted);
     }
 
     /// Handles messages, interest changes and health checks until the
