@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::Client;
 use support::processes::{Node, RedisCluster};
-use support::streams::{next_message, say, send_many, subscribe};
+use support::streams::{from_every_node, next_message, say, subscribe};
 
 /// A cluster of three masters with a replica each.
 fn start_cluster() -> RedisCluster {
@@ -82,32 +82,13 @@ async fn messages_and_invalidations_cross_three_nodes_with_consecutive_offsets()
     for node in &nodes {
         assert_eq!(node.readyz().await, 200, "{}", node.log());
     }
-    let mut reader = nodes[0].client().await;
-    let (topic, start, _) = subscribe(&mut reader, "many", json!({})).await;
-    assert_eq!(start.offset, 0);
-    let mut senders = Vec::new();
-    for (n, node) in nodes.iter().enumerate() {
-        let mut sender = node.client().await;
-        subscribe(&mut sender, "many", json!({})).await;
-        senders.push(send_many(sender, &topic, &format!("{n}-"), 20));
-    }
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let mut offsets = Vec::new();
-    let mut from = [0; 3];
-    for _ in 0..60 {
-        let (offset, text) = next_message(&mut reader).await;
-        offsets.push(offset);
-        from[usize::from(text.as_bytes()[0] - b'0')] += 1;
-    }
+    let (offsets, from) = from_every_node(&nodes).await;
     assert_eq!(
         offsets,
         (1..=60).collect::<Vec<_>>(),
         "consecutive, in order, none twice"
     );
     assert_eq!(from, [20, 20, 20], "every node's messages arrived");
-    reader.assert_silent(Duration::from_millis(200)).await;
 
     // A mutation on one node invalidates watchers on the two others.
     let mut five_b = nodes[1].client().await;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::Client;
 use support::processes::{Node, Redis, cut_subscriber};
-use support::streams::{Ticker, next_message, recover_old, say, send_many, subscribe, ticker_with_old};
+use support::streams::{Ticker, from_every_node, next_message, recover_old, say, subscribe, ticker_with_old};
 
 /// Watches `user_id`'s `user` context (with `since`, when given); the reply.
 async fn watch_user(client: &mut Client, user_id: u64, since: Option<&Position>) -> ServerFrame {
@@ -64,28 +64,13 @@ async fn offsets_are_consecutive_whichever_node_publishes() {
         Node::with_redis(&redis, &[]),
         Node::with_redis(&redis, &[]),
     ];
-    let mut reader = nodes[0].client().await;
-    let (topic, start, _) = subscribe(&mut reader, "many", json!({})).await;
-    assert_eq!(start.offset, 0);
-    let mut senders = Vec::new();
-    for (n, node) in nodes.iter().enumerate() {
-        let mut sender = node.client().await;
-        subscribe(&mut sender, "many", json!({})).await;
-        senders.push(send_many(sender, &topic, &format!("{n}-"), 20));
-    }
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let mut offsets = Vec::new();
-    for _ in 0..60 {
-        offsets.push(next_message(&mut reader).await.0);
-    }
+    let (offsets, from) = from_every_node(&nodes).await;
     assert_eq!(
         offsets,
         (1..=60).collect::<Vec<_>>(),
         "consecutive, in order, none twice"
     );
-    reader.assert_silent(Duration::from_millis(200)).await;
+    assert_eq!(from, [20, 20, 20], "every node's messages arrived");
 }
 
 #[tokio::test]

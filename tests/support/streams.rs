@@ -43,6 +43,40 @@ pub fn send_many(mut client: Client, topic: &str, prefix: &str, count: usize) ->
     })
 }
 
+/// Twenty messages sent to the chat room `many` from a socket on each of
+/// `nodes` (`"<node index>-<i>"`), read by a socket on the first that
+/// joined before any was sent: the offsets in the order they arrived, and
+/// how many came from each node. The reader is silent afterwards.
+pub async fn from_every_node(nodes: &[super::processes::Node]) -> (Vec<u64>, Vec<usize>) {
+    const EACH: usize = 20;
+    let mut reader = nodes[0].client().await;
+    let (topic, start, _) = subscribe(&mut reader, "many", json!({})).await;
+    assert_eq!(start.offset, 0);
+    let mut senders = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        let mut sender = node.client().await;
+        subscribe(&mut sender, "many", json!({})).await;
+        senders.push(send_many(sender, &topic, &format!("{n}-"), EACH));
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let mut offsets = Vec::new();
+    let mut from = vec![0; nodes.len()];
+    for _ in 0..EACH * nodes.len() {
+        let (offset, text) = next_message(&mut reader).await;
+        offsets.push(offset);
+        let node: usize = text
+            .split('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("`<node>-<i>`");
+        from[node] += 1;
+    }
+    reader.assert_silent(Duration::from_millis(200)).await;
+    (offsets, from)
+}
+
 /// The next message push: its offset and text.
 pub async fn next_message(client: &mut Client) -> (u64, String) {
     match client.push().await {
